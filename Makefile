@@ -1,0 +1,42 @@
+# onsite — the two entry points on a fresh machine are `make run` and `make test`.
+# Each creates .venv if missing and installs what it needs; the install is redone only when
+# pyproject.toml changes (stamp file). llama-cpp-python is compiled from source once: pip
+# keeps the built wheel in its cache and reuses it on every later install.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# CPU build of torch: on these machines pip finds the local 2.13.0 CPU wheel. An unpinned
+# torch would pull several GB of CUDA packages. Override on other boxes, e.g.
+#   make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+TORCH_SPEC ?= torch==2.13.0
+LLAMA_SPEC ?= llama-cpp-python==0.3.36
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-all lint clean-venv
+
+$(STAMP):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q "$(LLAMA_SPEC)"
+	$(BIN)/pip install -q -e ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+# The main job: sample knowledge built on first start, then the interactive prompt.
+run: install
+	HF_HUB_OFFLINE=1 $(BIN)/onsite run
+
+# The default suite (< ~10 min on 2 cores): everything but tests marked slow.
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+
+test-all: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

