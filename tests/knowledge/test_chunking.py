@@ -1,0 +1,109 @@
+import re
+
+import pytest
+
+from assistant.settings import ChunkingSettings
+from knowledge.chunking import chunk_document
+from knowledge.embedding import approx_token_count
+from knowledge.text import split_sentences
+from knowledge.types import Block, DocumentMeta, LoadedDocument
+
+LAW = """第一章 总则
+第一条 为了加强厂区安全生产工作，防止和减少生产安全事故，制定本规定。
+第二条 本规定适用于本厂区内的生产经营活动。
+第二章 上锁挂牌
+第三条 设备检修前，作业人员应当切断能源并上锁挂牌。
+有下列情形之一的，不得解除上锁：
+（一）检修未完成的；
+（二）人员仍在设备内的。
+第四条 锁具和标签应当专人专用。"""
+
+
+def _doc(blocks, title="厂区安全管理规定", lang="zh", kind="regulation"):
+    return LoadedDocument("rules.md", DocumentMeta(kind=kind, title=title, lang=lang), blocks)
+
+
+def _squash(s):
+    return re.sub(r"[\s|]+", "", s)
+
+
+def test_each_article_is_its_own_chunk_with_chapter_and_article_in_the_title_path():
+    chunks = chunk_document(_doc([Block("paragraph", LAW)]), "d1", approx_token_count)
+    paths = [c.title_path for c in chunks]
+    assert paths == [
+        ["厂区安全管理规定", "第一章 总则", "第一条"],
+        ["厂区安全管理规定", "第一章 总则", "第二条"],
+        ["厂区安全管理规定", "第二章 上锁挂牌", "第三条"],
+        ["厂区安全管理规定", "第二章 上锁挂牌", "第四条"],
+    ]
+    assert "（二）人员仍在设备内的。" in chunks[2].text  # items stay with their article
+    assert chunks[0].metadata["kind"] == "regulation"
+
+
+def test_markdown_headings_and_numbered_sections_build_the_path():
+    blocks = [
+        Block("heading", "Pump P-101 manual", level=1),
+        Block("heading", "Maintenance", level=2),
+        Block("paragraph", "3.2 Bearings\nGrease the bearings every 2000 hours with 15 g of grease."),
+        Block("paragraph", "3.2.1 Replacement\nReplace both bearings every 16000 hours."),
+    ]
+    chunks = chunk_document(_doc(blocks, title="Pump P-101 manual", lang="en", kind="manual"), "d2", approx_token_count)
+    assert [c.title for c in chunks] == [
+        "Pump P-101 manual > Maintenance > 3.2 Bearings",
+        "Pump P-101 manual > Maintenance > 3.2 Bearings > 3.2.1 Replacement",
+    ]
+
+
+def test_long_sections_respect_the_token_budget_and_lose_no_text():
+    sentences = [f"Sentence number {i} says the valve V-{i} must be checked weekly." for i in range(80)]
+    text = " ".join(sentences)
+    settings = ChunkingSettings(max_tokens=60, min_tokens=5)
+    chunks = chunk_document(_doc([Block("paragraph", text)], title="T", lang="en"), "d3", approx_token_count, settings)
+    assert len(chunks) > 5
+    assert all(approx_token_count(c.text) <= 60 for c in chunks)
+    assert _squash("".join(c.text for c in chunks)) == _squash(text)
+    # every sentence survives whole in exactly one chunk
+    for s in split_sentences(text):
+        assert sum(s in c.text for c in chunks) == 1
+
+
+def test_an_unbreakable_sentence_is_cut_to_fit():
+    text = "，".join(["温度过高时应立即停机检查冷却水"] * 40) + "。"
+    chunks = chunk_document(_doc([Block("paragraph", text)]), "d4", approx_token_count, ChunkingSettings(max_tokens=50))
+    assert all(approx_token_count(c.text) <= 50 for c in chunks)
+    assert _squash("".join(c.text for c in chunks)) == _squash(text)
+
+
+def test_table_rows_are_kept_with_their_header():
+    rows = [["Stage", "Day °C", "Night °C"]] + [[f"stage {i}", f"{20 + i}", f"{14 + i}"] for i in range(30)]
+    chunks = chunk_document(_doc([Block("table", rows=rows)], title="Climate", lang="en"), "d5", approx_token_count,
+                            ChunkingSettings(max_tokens=60, min_tokens=0))
+    assert len(chunks) > 2
+    for c in chunks:
+        assert c.text.startswith("| Stage | Day °C | Night °C |")
+    body = [line for c in chunks for line in c.text.split("\n")[1:]]
+    assert body == ["| " + " | ".join(r) + " |" for r in rows[1:]]  # every row once, in order
+
+
+def test_ids_are_stable_and_distinct():
+    doc = _doc([Block("paragraph", LAW)])
+    a = chunk_document(doc, "d1", approx_token_count)
+    b = chunk_document(doc, "d1", approx_token_count)
+    assert [c.id for c in a] == [c.id for c in b]
+    assert len({c.id for c in a}) == len(a)
+    other = chunk_document(doc, "d9", approx_token_count)
+    assert not {c.id for c in a} & {c.id for c in other}
+
+
+def test_pages_follow_the_blocks():
+    blocks = [Block("paragraph", "First page text about pumps.", page=1),
+              Block("heading", "Faults", level=2, page=2),
+              Block("paragraph", "Second page text about cavitation.", page=2)]
+    chunks = chunk_document(_doc(blocks, title="M", lang="en"), "d6", approx_token_count)
+    assert [(c.title_path[-1], c.page) for c in chunks] == [("M", 1), ("Faults", 2)]
+
+
+@pytest.mark.parametrize("line", ["1. Close the suction valve.", "2 Open the drain slowly."])
+def test_numbered_steps_are_not_mistaken_for_headings(line):
+    chunks = chunk_document(_doc([Block("paragraph", line)], title="M", lang="en"), "d7", approx_token_count)
+    assert chunks[0].title_path == ["M"] and chunks[0].text == line
