@@ -1,0 +1,214 @@
+"""The `onsite` command line. Errors from our hierarchy become one readable line and exit 1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from assistant.errors import OnsiteError
+from assistant.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="onsite: offline assistant for plants and greenhouses.")
+index_app = typer.Typer(no_args_is_help=True, help="Build, inspect and roll back the knowledge index.")
+eval_app = typer.Typer(no_args_is_help=True, help="Measure quality on evaluation sets.")
+bench_app = typer.Typer(no_args_is_help=True, help="Measure speed.")
+app.add_typer(index_app, name="index")
+app.add_typer(eval_app, name="eval")
+app.add_typer(bench_app, name="bench")
+
+
+def _fail(exc: OnsiteError) -> None:
+    typer.secho(f"error: {exc.user_message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _progress(stage: str, done: int, total: int) -> None:
+    if total:
+        typer.echo(f"\r{stage}: {done}/{total}", nl=False, err=True)
+        if done == total:
+            typer.echo("", err=True)
+    else:
+        typer.echo(f"{stage}…", err=True)
+
+
+@index_app.command("build")
+def index_build(
+    paths: list[Path] = typer.Argument(None, help="Files or folders to index (default: the live version's sources)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
+) -> None:
+    """Build a new index version incrementally and publish it atomically."""
+    from knowledge.builder import build_index
+
+    try:
+        report = build_index(list(paths) if paths else None, Settings(), progress=None if as_json else _progress)
+    except OnsiteError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+        return
+    typer.echo(
+        f"published {report.version}: {report.documents} documents, {report.chunks} chunks "
+        f"({len(report.parsed)} parsed, {report.reused} unchanged, {len(report.removed)} removed, "
+        f"{report.embedded} texts embedded) in {report.seconds:.1f} s"
+    )
+    for source, reason in report.failures.items():
+        typer.secho(f"  failed: {source}: {reason}", fg=typer.colors.YELLOW)
+
+
+@index_app.command("status")
+def index_status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Versions, documents, chunks and failed files with reasons."""
+    from knowledge.index import KnowledgeIndex
+
+    try:
+        status = KnowledgeIndex(Settings()).status()
+    except OnsiteError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(status, ensure_ascii=False, indent=1))
+        return
+    typer.echo(f"data home: {status['home']}")
+    if not status["versions"]:
+        typer.echo("no index built yet: run `onsite index build PATH`")
+        return
+    for v in status["versions"]:
+        mark = "*" if v["live"] else " "
+        typer.echo(f" {mark} {v['version']}  {v['created']}  {v['documents']} documents  {v['chunks']} chunks")
+    typer.echo(f"embedder: {status.get('embedder', {}).get('name')}  chunks: {status.get('chunks')}")
+    for d in status.get("documents", []):
+        extra = f"  ({'; '.join(d['warnings'])})" if d["warnings"] else ""
+        typer.echo(f"  [{d['kind']}/{d['lang']}] {d['title']} — {d['chunks']} chunks — {d['source']}{extra}")
+    for f in status.get("failures", []):
+        typer.secho(f"  FAILED {f['source']}: {f['reason']}", fg=typer.colors.YELLOW)
+
+
+@index_app.command("rollback")
+def index_rollback() -> None:
+    """Make the previous version live again."""
+    from knowledge.versions import IndexFolder
+
+    try:
+        name = IndexFolder(Settings().index_dir).rollback()
+    except OnsiteError as exc:
+        _fail(exc)
+    typer.echo(f"live version is now {name}")
+
+
+def print_evidence(evidence, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps([e.to_dict() for e in evidence], ensure_ascii=False, indent=1))
+        return
+    if not evidence:
+        typer.echo("no evidence found")
+    for e in evidence:
+        c = e.chunk
+        page = f", p. {c.page}" if c.page else ""
+        typer.secho(f"[{e.rank}] {c.title}", bold=True)
+        typer.echo(f"    {Path(c.source).name}{page} · {c.kind} · score {e.fused:.3f}")
+        snippet = c.text if len(c.text) <= 400 else c.text[:400] + "…"
+        typer.echo("    " + snippet.replace("\n", "\n    "))
+
+
+@app.command("search")
+def search(
+    query: str,
+    k: int = typer.Option(5, "--k", min=1, max=100, help="Number of documents."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="regulation, manual, crop or other."),
+    asset: Optional[str] = typer.Option(None, "--asset"),
+    crop: Optional[str] = typer.Option(None, "--crop"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Ranked evidence with title path, page and source."""
+    from knowledge.retrieval import Retriever
+
+    filters = {key: v for key, v in {"kind": kind, "asset": asset, "crop": crop}.items() if v}
+    try:
+        evidence = Retriever(Settings()).search(query, k=k, filters=filters or None)
+    except OnsiteError as exc:
+        _fail(exc)
+    print_evidence(evidence, as_json)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    dataset_dir: Path,
+    as_json: bool = typer.Option(False, "--json"),
+    details: bool = typer.Option(False, "--details", help="Also print each query's ranking (with --json)."),
+) -> None:
+    """recall@1/5/10, MRR@10, index build seconds and query latency on an evaluation set."""
+    from evals.retrieval import evaluate_retrieval
+
+    try:
+        result = evaluate_retrieval(dataset_dir)
+    except OnsiteError as exc:
+        _fail(exc)
+    if not details:
+        result.pop("per_query", None)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    typer.echo(
+        f"{result['dataset']}: {result['queries']} queries over {result['documents']} documents ({result['chunks']} chunks)\n"
+        f"  recall@1 {result['recall@1']:.3f}  recall@5 {result['recall@5']:.3f}  recall@10 {result['recall@10']:.3f}  "
+        f"MRR@10 {result['mrr@10']:.3f}\n"
+        f"  index {result['index_seconds']:.1f} s  query p50 {result['latency_ms']['p50']} ms  p95 {result['latency_ms']['p95']} ms"
+    )
+
+
+@bench_app.command("index")
+def bench_index(
+    documents: int = typer.Option(300, help="Documents in the synthetic corpus for the rebuild test."),
+    chunks: int = typer.Option(100_000, help="Chunks for the query-latency test."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Ingestion throughput, incremental rebuild time, query latency at scale."""
+    from evals.bench_index import run_index_bench
+
+    result = run_index_bench(documents=documents, chunks=chunks, progress=lambda m: typer.echo(m, err=True))
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))
+
+
+@app.command("run")
+def run() -> None:
+    """The main job for now: build the sample knowledge on first start, then answer questions
+    in the terminal with ranked evidence."""
+    from knowledge.builder import build_index
+    from knowledge.retrieval import Retriever
+    from knowledge.versions import IndexFolder
+
+    settings = Settings()
+    try:
+        if IndexFolder(settings.index_dir).current() is None:
+            typer.echo(f"first start: building the sample knowledge from {settings.samples_dir} …")
+            report = build_index([settings.samples_dir], settings, progress=_progress)
+            typer.echo(f"built {report.version}: {report.documents} documents, {report.chunks} chunks")
+        retriever = Retriever(settings)
+        retriever.search("warm up", k=1)
+    except OnsiteError as exc:
+        _fail(exc)
+    typer.echo("Ask a question (Chinese or English); empty line or Ctrl-D to quit.")
+    while True:
+        try:
+            question = input("\n? ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not question:
+            break
+        try:
+            print_evidence(retriever.search(question), as_json=False)
+        except OnsiteError as exc:
+            typer.secho(f"error: {exc.user_message}", fg=typer.colors.RED)
+
+
+def main() -> None:  # pragma: no cover
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
