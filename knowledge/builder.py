@@ -148,7 +148,14 @@ def build_index(
                 doc = result
                 doc.source = src  # identity is the absolute path, whatever the loader reported
                 doc_id = doc_id_for(src)
-                chunks = chunk_document(doc, doc_id, embedder.count_tokens, settings.chunking)
+                try:
+                    chunks = chunk_document(doc, doc_id, embedder.count_tokens, settings.chunking)
+                except Exception as exc:  # noqa: BLE001 - one document never ends the batch
+                    log.exception("chunking failed for %s", src)
+                    reason = f"chunking failed: {type(exc).__name__}: {exc}"
+                    store.add_failure(src, h, reason)
+                    report.failures[src] = reason
+                    continue
                 rec = DocumentRecord(doc_id, src, h, doc.meta.kind, doc.meta.title, doc.meta.lang or "",
                                      doc.pages, len(chunks), doc.meta.to_dict(), doc.warnings)
                 report.parsed.append(src)

@@ -28,6 +28,7 @@ _ZH_CLAUSE = re.compile(rf"^\s*(第{_CN_NUM}款)[\s\u3000]*(.*)$")
 ARTICLE_LEVEL, CLAUSE_LEVEL = 20, 21  # below any heading depth
 # "3.2.1 Bearings" — a numbered heading: short, no sentence punctuation at the end.
 _NUMBERED = re.compile(r"^\s*(\d{1,2}(?:\.\d{1,2}){1,4})\.?\s+(\S.{0,80})$")
+_HEADING_NUMBER = re.compile(r"^\s*(\d{1,2}(?:\.\d{1,2}){0,4})\.?\s+\S")
 _NUMBERED_TOP = re.compile(r"^\s*(\d{1,2})\s+([A-Z\u4e00-\u9fff][^.。:：;；!?]{0,60})$")
 
 
@@ -101,7 +102,9 @@ def _segments(blocks: list[Block], title: str) -> list[_Segment]:
             if not text or (not stack and text == title):
                 continue  # the document's own title is already the root of every path
             m = _ZH_ARTICLE.match(text)
-            level = ARTICLE_LEVEL if m else max(1, block.level)
+            numbered = _HEADING_NUMBER.match(text)
+            # "# 1.2.2 Title" (every heading at one level, as OCR'd papers often are) nests by its number.
+            level = ARTICLE_LEVEL if m else max(1, block.level, numbered.group(1).count(".") + 1 if numbered else 0)
             push(level, text)
             base = 0 if m else level
             continue
@@ -199,25 +202,51 @@ def _text_units(text: str, count: TokenCounter, limit: int) -> list[tuple[str, i
     return units
 
 
-def _hard_split(text: str, count: TokenCounter, limit: int) -> list[str]:
-    """A sentence longer than the budget: cut at commas, then at spaces, then at characters."""
-    for sep in ("，", ",", "、", " "):
-        parts = text.split(sep)
-        if len(parts) > 1:
-            out, cur = [], ""
-            for p in parts:
-                cand = f"{cur}{sep}{p}" if cur else p
-                if cur and count(cand) > limit:
-                    out.append(cur + sep if sep.strip() else cur)
-                    cur = p
-                else:
-                    cur = cand
+_SPLIT_SEPARATORS = ("，", ",", "、", " ")
+
+
+def _hard_split(text: str, count: TokenCounter, limit: int, level: int = 0) -> list[str]:
+    """A sentence longer than the budget: cut after commas, then spaces, then between characters.
+
+    The pieces concatenate back to ``text`` exactly; each level only ever sees a strictly
+    finer separator, so the recursion ends."""
+    for i in range(level, len(_SPLIT_SEPARATORS)):
+        sep = _SPLIT_SEPARATORS[i]
+        pieces = [p + sep for p in text.split(sep)]
+        pieces[-1] = pieces[-1][: -len(sep)]
+        pieces = [p for p in pieces if p]
+        if len(pieces) > 1:
+            break
+    else:
+        return _char_split(text, count, limit)
+    out: list[str] = []
+    cur = ""
+    for piece in pieces:
+        if count(piece) > limit:
+            if cur:
+                out.append(cur)
+                cur = ""
+            out.extend(_hard_split(piece, count, limit, i + 1))
+        elif cur and count(cur + piece) > limit:
             out.append(cur)
-            if all(count(o) <= limit for o in out):
-                return [o for o in out if o.strip()]
-            return [q for o in out for q in (_hard_split(o, count, limit) if count(o) > limit else [o])]
-    step = max(1, len(text) * limit // max(count(text), 1))
-    return [text[i : i + step] for i in range(0, len(text), step)]
+            cur = piece
+        else:
+            cur += piece
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _char_split(text: str, count: TokenCounter, limit: int) -> list[str]:
+    out: list[str] = []
+    pos = 0
+    while pos < len(text):
+        step = max(1, (len(text) - pos) * limit // max(count(text[pos:]), 1))
+        while step > 1 and count(text[pos : pos + step]) > limit:
+            step = max(1, step * 3 // 4)
+        out.append(text[pos : pos + step])
+        pos += step
+    return out
 
 
 def _table_units(rows: list[list[str]], count: TokenCounter, limit: int) -> list[tuple[str, int]]:

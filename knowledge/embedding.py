@@ -82,12 +82,15 @@ class SentenceTransformerEmbedder:
                     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                     try:
                         import torch
+                        import transformers
                         from sentence_transformers import SentenceTransformer
                     except ImportError as exc:
                         raise ConfigError(
                             "embeddings need sentence-transformers and torch: run `make install`"
                         ) from exc
                     torch.set_num_threads(self.settings.threads or os.cpu_count() or 1)
+                    transformers.logging.set_verbosity_error()  # no progress bars or length warnings on the terminal
+                    transformers.logging.disable_progress_bar()
                     try:
                         model = SentenceTransformer(self._path, device=self.settings.device)
                     except Exception as exc:  # noqa: BLE001 - any load failure is a config problem

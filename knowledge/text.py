@@ -21,12 +21,19 @@ _ZH_SENT = re.compile(r"(.+?[。！？；!?;…]+[”’」』）)]*)")
 _EN_BOUNDARY = re.compile(r"(?<![A-Z])(?<!\b[a-z])(?<!\be\.g)(?<!\bi\.e)(?<!\bNo)(?<!\bvs)(?<!\bFig)([.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])")
 
 
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
+ZH_MIN_SHARE = 0.15
+
+
 def detect_lang(text: str) -> str:
-    """'zh' when Han characters make up a real share of the letters, else 'en'."""
-    han = len(HAN.findall(text))
-    latin = sum(len(w) for w in LATIN_WORD.findall(text))
-    # A Han character carries about as much as 3 latin letters.
-    return "zh" if han and han * 3 >= latin * 0.5 else "en"
+    """'zh' when CJK characters are at least 15 % of the letters (of the first 50,000 characters),
+    else 'en'. One CJK character carries about as much as a short English word, so a Chinese
+    text quoting part numbers and units stays well above the threshold."""
+    sample = text[:50_000]
+    cjk = len(_CJK.findall(sample))
+    latin = len(_LATIN_LETTER.findall(sample))
+    return "zh" if cjk and cjk / (cjk + latin) >= ZH_MIN_SHARE else "en"
 
 
 def split_sentences(text: str) -> list[str]:

@@ -1,9 +1,12 @@
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from assistant.settings import ChunkingSettings
-from knowledge.chunking import chunk_document
+from knowledge.chunking import _hard_split, chunk_document
 from knowledge.embedding import approx_token_count
 from knowledge.text import split_sentences
 from knowledge.types import Block, DocumentMeta, LoadedDocument
@@ -107,3 +110,26 @@ def test_pages_follow_the_blocks():
 def test_numbered_steps_are_not_mistaken_for_headings(line):
     chunks = chunk_document(_doc([Block("paragraph", line)], title="M", lang="en"), "d7", approx_token_count)
     assert chunks[0].title_path == ["M"] and chunks[0].text == line
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.text(alphabet=list("ab 温度，,、。x1"), max_size=400),
+       st.integers(min_value=1, max_value=40))
+def test_hard_split_keeps_every_character_and_respects_the_budget(text, limit):
+    pieces = _hard_split(text, approx_token_count, limit)
+    assert "".join(pieces) == text
+    assert all(approx_token_count(p) <= limit or len(p) == 1 for p in pieces)
+
+
+def test_separator_ended_pieces_do_not_recurse_forever():
+    text = ("x" * 300 + "，") * 3
+    pieces = _hard_split(text, approx_token_count, 20)
+    assert "".join(pieces) == text and all(approx_token_count(p) <= 20 for p in pieces)
+
+
+def test_flat_numbered_headings_nest_by_their_numbers():
+    blocks = [Block("heading", "1 材料与方法", level=1), Block("heading", "1.2 试验设计", level=1),
+              Block("heading", "1.2.2 灌水处理", level=1), Block("paragraph", "设置3个灌水水平。"),
+              Block("heading", "2 结果", level=1), Block("paragraph", "产量提高了12%。")]
+    chunks = chunk_document(_doc(blocks, title="论文", kind="crop"), "d8", approx_token_count)
+    assert [c.title_path for c in chunks] == [["论文", "1 材料与方法", "1.2 试验设计", "1.2.2 灌水处理"], ["论文", "2 结果"]]

@@ -38,6 +38,7 @@ def test_fusion_finds_what_either_retriever_finds_on_the_fixture(tmp_path, embed
     assert fused["mrr@10"] > lexical["mrr@10"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["emanual_s10", "agxqa"])
 def test_fusion_is_never_below_the_better_single_retriever_on_shared_sets(tmp_path, embedder, name):
     if not (SHARED / name).is_dir():
