@@ -20,7 +20,7 @@ $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q "$(LLAMA_SPEC)"
+	$(BIN)/pip install -q "$(LLAMA_SPEC)"
 	$(BIN)/pip install -q -e ".[test]"
 	rm -f $(VENV)/.installed-*
 	touch $@

@@ -13,7 +13,7 @@ import numpy as np
 from assistant.settings import Settings
 from evals.datasets import load_dataset, write_as_documents
 from knowledge.builder import build_index
-from knowledge.embedding import Embedder
+from knowledge.embedding import Embedder, make_embedder
 from knowledge.retrieval import Retriever
 
 
@@ -36,6 +36,7 @@ def evaluate_retrieval(dataset_dir: Path, settings: Settings | None = None, embe
                        k: int = 10, keep_dir: Path | None = None) -> dict[str, Any]:
     settings = settings or Settings()
     info, docs, queries = load_dataset(dataset_dir)
+    embedder = embedder or make_embedder(settings.embedding, settings.home)  # loaded once for build and queries
     with tempfile.TemporaryDirectory(prefix="onsite-eval-") as tmp:
         work = keep_dir or Path(tmp)
         run_settings = settings.model_copy(update={"home": work / "home"})
