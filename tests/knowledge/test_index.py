@@ -133,3 +133,13 @@ def test_readers_keep_answering_from_the_old_version_during_a_build(tmp_path, co
     # the old version object is still intact and usable by a reader that holds it
     assert before.store.count() == rows_before == before.lexical.size == before.vectors.ntotal
     assert retriever.index.version().manifest["documents"] == 43
+
+
+def test_large_indexes_switch_to_hnsw_and_still_filter(tmp_path, corpus):
+    settings = fake_settings(tmp_path / "home", index={"hnsw_threshold": 2})
+    emb = FakeEmbedder(languages=["en"])
+    build_index([corpus], settings, embedder=emb)
+    r = Retriever(settings, embedder=emb)
+    assert type(r.index.version().vectors).__name__ == "IndexHNSWFlat"
+    ev = r.search("grease bearing hours", k=2, filters={"kind": "manual"})
+    assert ev and all(e.chunk.kind == "manual" for e in ev) and ev[0].dense is not None

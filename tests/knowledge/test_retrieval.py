@@ -65,3 +65,26 @@ def test_english_only_embedder_has_no_say_on_chinese_queries(tmp_path, embedder)
 def test_score_ranking_counts_documents_once():
     s = score_ranking(["a", "a", "b", "c"], {"b", "z"})
     assert s["recall@1"] == 0.0 and s["recall@5"] == 0.5 and s["mrr@10"] == 0.5
+
+
+class ReverseReranker:
+    """A reranker at our own protocol: scores by how late a candidate came."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def rerank(self, query, evidence):
+        self.seen = len(evidence)
+        for i, e in enumerate(evidence):
+            e.rerank = float(i)
+        return sorted(evidence, key=lambda e: -e.rerank)
+
+
+def test_reranker_stage_reorders_a_wider_candidate_list(tmp_path, embedder):
+    s = Settings(home=tmp_path / "h")
+    build_index([write_corpus(tmp_path)], s, embedder=embedder)
+    plain = Retriever(s, embedder=embedder).search("temperature", k=2)
+    rr = ReverseReranker()
+    reranked = Retriever(s, embedder=embedder, reranker=rr).search("temperature", k=2)
+    assert rr.seen >= len(plain) and [e.rerank for e in reranked] == sorted((e.rerank for e in reranked), reverse=True)
+    assert [e.rank for e in reranked] == [1, 2]

@@ -1,0 +1,58 @@
+"""The onsite CLI on a real (small) index."""
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from assistant.cli import app
+from tests.knowledge.conftest_index import write_corpus
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "retrieval_small"
+
+
+def _env(tmp_path):
+    return {"ONSITE_HOME": str(tmp_path / "home"), "ONSITE_EMBEDDING__MODEL": "fake:64"}
+
+
+def test_build_search_status_rollback(tmp_path):
+    runner = CliRunner()
+    docs = write_corpus(tmp_path)
+    (docs / "manuals" / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    env = _env(tmp_path)
+    out = runner.invoke(app, ["index", "build", str(docs)], env=env)
+    assert out.exit_code == 0, out.output
+    assert "published v000001: 3 documents" in out.output and "broken.pdf" in out.output
+
+    out = runner.invoke(app, ["search", "oxygen 氧含量 有限空间", "--kind", "regulation", "--json"], env=env)
+    hits = json.loads(out.output)
+    assert hits[0]["title"].endswith("第六条") and hits[0]["metadata"]["kind"] == "regulation"
+    assert {"bm25", "dense", "fused"} <= set(hits[0]["scores"])
+
+    out = runner.invoke(app, ["search", "bearing grease"], env=env)
+    assert "Pump P-101 manual > Maintenance" in out.output and "pump.md" in out.output
+
+    status = json.loads(runner.invoke(app, ["index", "status", "--json"], env=env).output)
+    assert status["live"] == "v000001" and len(status["documents"]) == 3
+    assert status["failures"][0]["source"].endswith("broken.pdf")
+
+    (docs / "crops" / "tomato.md").unlink()
+    assert runner.invoke(app, ["index", "build"], env=env).exit_code == 0
+    out = runner.invoke(app, ["index", "rollback"], env=env)
+    assert out.exit_code == 0 and "v000001" in out.output
+
+
+def test_errors_are_one_readable_line(tmp_path):
+    out = CliRunner().invoke(app, ["search", "anything"], env=_env(tmp_path))
+    assert out.exit_code == 1 and "no index has been built yet" in out.output
+    out = CliRunner().invoke(app, ["eval", "retrieval", str(tmp_path)], env=_env(tmp_path))
+    assert out.exit_code == 1 and "corpus.jsonl is missing" in out.output
+
+
+def test_eval_retrieval_json_has_the_documented_keys(tmp_path):
+    out = CliRunner().invoke(app, ["eval", "retrieval", str(FIXTURE), "--json"], env=_env(tmp_path))
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
+    assert {"recall@1", "recall@5", "recall@10", "mrr@10", "latency_ms", "index_seconds", "queries"} <= set(result)
+    assert set(result["latency_ms"]) == {"p50", "p95"} and result["queries"] == 27
+    assert 0 < result["recall@1"] <= result["recall@5"] <= result["recall@10"] <= 1
