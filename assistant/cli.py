@@ -17,7 +17,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="onsite: offl
 index_app = typer.Typer(no_args_is_help=True, help="Build, inspect and roll back the knowledge index.")
 eval_app = typer.Typer(no_args_is_help=True, help="Measure quality on evaluation sets.")
 bench_app = typer.Typer(no_args_is_help=True, help="Measure speed.")
+model_app = typer.Typer(no_args_is_help=True, help="The language model: download and status.")
 app.add_typer(index_app, name="index")
+app.add_typer(model_app, name="model")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 
@@ -158,6 +160,78 @@ def eval_retrieval(
         f"MRR@10 {result['mrr@10']:.3f}\n"
         f"  index {result['index_seconds']:.1f} s  query p50 {result['latency_ms']['p50']} ms  p95 {result['latency_ms']['p95']} ms"
     )
+
+
+@eval_app.command("answers")
+def eval_answers(dataset_dir: Path, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Answer token recall, citation hit rate and latency with the configured model."""
+    from assistant.llm import load_chat_model
+    from evals.answers import evaluate_answers
+    from knowledge.embedding import make_embedder
+
+    settings = Settings()
+    try:
+        embedder = make_embedder(settings.embedding, settings.home)
+        loaded = load_chat_model(settings, embedder)
+        if loaded.mode != "extractive":
+            _fail(OnsiteError("`eval answers` with a language model needs the grounded agent (a later release); "
+                              "run it with ONSITE_LLM__BACKEND=extractive"))
+        result = evaluate_answers(dataset_dir, settings, embedder=embedder, mode=loaded.mode)
+    except OnsiteError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    typer.echo(
+        f"{result['dataset']} ({result['mode']}): {result['questions']} questions\n"
+        f"  answer token recall {result['answer_token_recall']:.3f}  citation hit rate {result['citation_hit_rate']:.3f}\n"
+        f"  latency p50 {result['latency_ms']['p50']} ms  p95 {result['latency_ms']['p95']} ms"
+    )
+
+
+@model_app.command("status")
+def model_status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The configured model: present, size, quantization, context length, hash check."""
+    from assistant.llm.management import model_status as status_of
+
+    try:
+        status = status_of(Settings())
+    except OnsiteError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(status, ensure_ascii=False, indent=1))
+        return
+    for key, value in status.items():
+        typer.echo(f"{key:>16}: {value}")
+
+
+@model_app.command("pull")
+def model_pull(name: Optional[str] = typer.Argument(None, help="Catalogue name (default: the configured model).")) -> None:
+    """Download a catalogue model and verify its SHA-256 (needs a network)."""
+    from assistant.llm.management import pull
+
+    try:
+        path = pull(name, Settings())
+    except OnsiteError as exc:
+        _fail(exc)
+    typer.echo(f"ready: {path}")
+
+
+@bench_app.command("llm")
+def bench_llm(
+    shape: str = typer.Option("qwen2.5-1.5b", "--shape", help="Model shape: qwen2.5-0.5b or qwen2.5-1.5b."),
+    quant: str = typer.Option("Q4_K_M", "--quant"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Prefill/decode speed, time to first token with and without the shared prefix, peak RSS,
+    on a random-weight model of a real model's exact shape."""
+    from evals.bench_llm import run_llm_bench
+
+    try:
+        result = run_llm_bench(shape=shape, quant=quant)
+    except OnsiteError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))
 
 
 @bench_app.command("index")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -92,6 +92,34 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class LLMSettings(BaseModel):
+    backend: Literal["llamacpp", "openai", "extractive"] = Field(
+        "llamacpp",
+        description="llamacpp: a GGUF file in-process; openai: any OpenAI-compatible server; extractive: no model, "
+        "answers are labelled extracts of the evidence. A llamacpp model that is missing or fails to load falls "
+        "back to extractive.",
+    )
+    model: str = Field(
+        "qwen2.5-1.5b-instruct-q4_k_m",
+        description="A name from the model catalogue (assistant/llm/catalogue.py) or a path to a .gguf file.",
+    )
+    sha256: str | None = Field(
+        None, description="Pin for a GGUF given by path; catalogue models carry their own pin. A mismatch is refused."
+    )
+    n_ctx: int = Field(4096, ge=512, le=131072, description="Context window in tokens.")
+    n_batch: int = Field(512, ge=8, le=8192, description="Prompt tokens evaluated per batch.")
+    threads: int | None = Field(None, ge=1, description="Generation threads; None = physical cores.")
+    max_tokens: int = Field(512, ge=1, le=8192, description="Upper bound of generated tokens per answer.")
+    temperature: float = Field(0.2, ge=0.0, le=2.0, description="Sampling temperature for answers (decisions use 0).")
+    queue_depth: int = Field(8, ge=1, le=1000, description="Requests allowed to wait for the model; more → 429.")
+    deadline_s: float = Field(120.0, gt=0, description="Default deadline of one request, waiting included.")
+    openai_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible server base URL.")
+    openai_api_key: str | None = Field(None, description="Bearer key for the OpenAI-compatible server.")
+    openai_model: str = Field("default", description="Model name sent to the OpenAI-compatible server.")
+    openai_timeout_s: float = Field(60.0, gt=0, description="HTTP timeout per request.")
+    openai_retries: int = Field(2, ge=0, le=10, description="Retries on connection errors and 5xx.")
+
+
 class Settings(BaseSettings):
     """The onsite settings tree."""
 
@@ -109,10 +137,15 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     index: IndexSettings = IndexSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    llm: LLMSettings = LLMSettings()
 
     @property
     def index_dir(self) -> Path:
         return self.home / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
 
     @classmethod
     def settings_customise_sources(

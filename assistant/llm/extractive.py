@@ -1,0 +1,112 @@
+"""Extractive mode: answers built from the evidence itself when no language model is loaded.
+
+The sentences of the top passages that are closest to the question (embedder cosine where the
+embedder knows the language, word overlap always) are returned in reading order, each followed
+by its citation, under a label that says plainly that this is an extract and why. Nothing is
+generated, so nothing can be made up; what it cannot do is combine or rephrase.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from assistant.llm.base import ChatMessage, GenerationOptions, ModelError, StreamEvent
+from knowledge.embedding import Embedder
+from knowledge.text import detect_lang, han_bigrams, latin_tokens, split_sentences
+from knowledge.types import Evidence
+
+LABEL = {
+    "en": "Extract from the documents — no language model is loaded ({reason}). These are the passages "
+    "closest to your question, quoted as written:",
+    "zh": "以下为文档原文摘录——未加载语言模型（{reason}）。这些是与您的问题最相关的原文：",
+}
+_TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
+# Measured on agxqa and emanual_s10 (evals/answers.py): a prior of 0.15-0.25 with overlap weight 1
+# is a plateau; below it sentences from lower-ranked passages crowd out the best one.
+PASSAGE_PRIOR = 0.2  # score bonus for the best-ranked passage, falling linearly to 0
+OVERLAP_WEIGHT = 1.0  # word overlap added to the embedder's cosine
+
+
+@dataclass
+class Extract:
+    text: str  # label + sentences with [n] markers
+    sentences: list[tuple[str, int]] = field(default_factory=list)  # (sentence, citation number 1..)
+    citations: list[Evidence] = field(default_factory=list)  # citation n = citations[n - 1]
+    lang: str = "en"
+
+
+class ExtractiveModel:
+    """A ChatModel stand-in with no generation: ``answer`` builds a cited extract."""
+
+    name = "extractive"
+    mode = "extractive"
+
+    def __init__(self, embedder: Embedder | None, reason: str = "no model file is configured",
+                 max_sentences: int = 3, passages: int = 5):
+        self.embedder = embedder
+        self.reason = reason
+        self.max_sentences = max_sentences
+        self.passages = passages
+
+    def answer(self, question: str, evidence: list[Evidence], lang: str | None = None) -> Extract:
+        lang = lang or detect_lang(question)
+        label = LABEL.get(lang, LABEL["en"]).format(reason=self.reason)
+        passages = evidence[: self.passages]
+        candidates: list[tuple[int, int, str]] = []  # (passage index, position, sentence)
+        for p, ev in enumerate(passages):
+            for pos, sentence in enumerate(_sentences(ev.chunk.text)):
+                candidates.append((p, pos, sentence))
+        if not candidates:
+            return Extract(text=label, lang=lang)
+        scores = self._scores(question, [c[2] for c in candidates], lang)
+        # A small prior for the better-ranked passage: retrieval already judged it more relevant.
+        scores = scores + np.array([PASSAGE_PRIOR * (len(passages) - c[0]) / len(passages) for c in candidates])
+        chosen = sorted(np.argsort(-scores)[: self.max_sentences].tolist(), key=lambda i: candidates[i][:2])
+        cited: list[int] = []  # passage indexes in citation order
+        sentences: list[tuple[str, int]] = []
+        for i in chosen:
+            p, _, sentence = candidates[i]
+            if p not in cited:
+                cited.append(p)
+            sentences.append((sentence, cited.index(p) + 1))
+        joiner = "" if lang == "zh" else " "
+        body = joiner.join(f"{s} [{n}]" for s, n in sentences)
+        return Extract(text=f"{label}\n{body}", sentences=sentences, citations=[passages[p] for p in cited], lang=lang)
+
+    def _scores(self, question: str, sentences: list[str], lang: str) -> np.ndarray:
+        overlap = np.array([_overlap(question, s) for s in sentences], dtype=np.float32)
+        if self.embedder is None or lang not in self.embedder.languages:
+            return overlap
+        vecs = self.embedder.embed([question, *sentences])
+        cos = vecs[1:] @ vecs[0]
+        return cos + OVERLAP_WEIGHT * overlap
+
+    # The ChatModel protocol: there is no model to stream from or to decide with.
+    def stream(self, messages: list[ChatMessage], options: GenerationOptions | None = None) -> Iterator[StreamEvent]:
+        raise ModelError(f"no language model is loaded ({self.reason}); use answer() for an extract")
+
+    def decide(self, messages, schema, options=None):
+        raise ModelError(f"no language model is loaded ({self.reason}); decisions need a model")
+
+
+def _sentences(text: str) -> list[str]:
+    out = []
+    for s in split_sentences(text):
+        s = s.strip()
+        if len(s) >= 4 and not _TABLE_RULE.match(s):
+            out.append(s)
+    return out
+
+
+def _terms(text: str) -> set[str]:
+    return set(latin_tokens(text)) | set(han_bigrams(text))
+
+
+def _overlap(question: str, sentence: str) -> float:
+    """Share of the question's content words (stemmed; Chinese bigrams) found in the sentence."""
+    q = _terms(question)
+    return len(q & _terms(sentence)) / len(q) if q else 0.0
