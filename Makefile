@@ -33,10 +33,10 @@ run: install
 
 # The default suite (< ~10 min on 2 cores): everything but tests marked slow.
 test: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
 test-all: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -78,8 +78,6 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                     try:
                         import torch
                         import transformers
@@ -92,7 +90,8 @@ class SentenceTransformerEmbedder:
                     transformers.logging.set_verbosity_error()  # no progress bars or length warnings on the terminal
                     transformers.logging.disable_progress_bar()
                     try:
-                        model = SentenceTransformer(self._path, device=self.settings.device)
+                        # local_files_only: never reach for a hub, whatever the process environment says
+                        model = SentenceTransformer(self._path, device=self.settings.device, local_files_only=True)
                     except Exception as exc:  # noqa: BLE001 - any load failure is a config problem
                         raise ConfigError(
                             f"cannot load embedding model {self.name!r} from {self._path!r} offline: {exc}. "

@@ -38,10 +38,11 @@ def load_chat_model(settings: Settings, embedder: Embedder | None) -> LoadedMode
             from assistant.llm.openai_compat import OpenAICompatChatModel
 
             return LoadedModel(OpenAICompatChatModel(settings.llm), "llm", "openai")
-        from assistant.llm.llamacpp import LlamaCppChatModel
         from assistant.llm.management import check_model
 
         resolved = check_model(settings)  # present and matching its pin, or a ModelError saying what to do
+        from assistant.llm.llamacpp import LlamaCppChatModel
+
         return LoadedModel(LlamaCppChatModel(settings.llm, resolved.path), "llm", "llamacpp")
     except (OnsiteError, ImportError, OSError, ValueError, RuntimeError) as exc:
         reason = getattr(exc, "user_message", None) or f"{type(exc).__name__}: {exc}"
