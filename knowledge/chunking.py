@@ -28,7 +28,10 @@ _ZH_CLAUSE = re.compile(rf"^\s*(第{_CN_NUM}款)[\s\u3000]*(.*)$")
 ARTICLE_LEVEL, CLAUSE_LEVEL = 20, 21  # below any heading depth
 # "3.2.1 Bearings" — a numbered heading: short, no sentence punctuation at the end.
 _NUMBERED = re.compile(r"^\s*(\d{1,2}(?:\.\d{1,2}){1,4})\.?\s+(\S.{0,80})$")
-_HEADING_NUMBER = re.compile(r"^\s*(\d{1,2}(?:\.\d{1,2}){0,4})\.?\s+\S")
+_HEADING_NUMBER = re.compile(r"^\s*(\d{1,2}(?:\.\d{1,2}){0,4})\.?(?:\s+|(?=[\u4e00-\u9fff]))\S")
+# US-regulation outline headings: "(a) Scope, application, and purpose —", "(1) Scope." — short
+# lines only; "(i) This standard covers …" is content. Depth by marker kind.
+_OUTLINE = re.compile(r"^\s*\((?:([a-z])|(\d{1,2})|([ivx]{1,5})|([A-Z]))\)\s+([^.;:—]{1,80}?)\s*([—.:]|--)?\s*$")
 _NUMBERED_TOP = re.compile(r"^\s*(\d{1,2})\s+([A-Z\u4e00-\u9fff][^.。:：;；!?]{0,60})$")
 
 
@@ -132,8 +135,32 @@ def _segments(blocks: list[Block], title: str) -> list[_Segment]:
                 if m and not re.search(r"[.。;；:：!?！？]$", line):
                     push(base + m.group(1).count(".") + 1, _squash(line))
                     continue
+                depth = _outline_depth(line, stack)
+                if depth:
+                    push(base + depth, _squash(line))
+                    continue
+                m = _OUTLINE_LEAD.match(line)  # "(d) Application of control. The established …"
+                if m and _outline_depth(m.group(1), stack):
+                    push(base + _outline_depth(m.group(1), stack), _squash(m.group(1)))
+                    line = m.group(2)
             out.append(_Segment(line, path(), block.page))
     return out
+
+
+_OUTLINE_LEAD = re.compile(r"^(\s*\([a-zA-Z0-9]{1,5}\)\s+[A-Z][^.;:—]{0,60}(?:\.|—))\s+(\S.{40,})$")
+
+
+def _outline_depth(line: str, stack: list[tuple[int, str]]) -> int:
+    """1 for (a), 2 for (1), 3 for (i), 4 for (A); 0 when the line is not an outline heading.
+    (i), (v), (x) are read as roman numerals when the heading above is a numbered one."""
+    m = _OUTLINE.match(line)
+    # An em dash marks a heading in CFR text; otherwise only a short title ("(1) Scope.") is one.
+    if not m or len(m.group(5).split()) > (12 if m.group(6) in ("—", "--") else 5):
+        return 0
+    letter, number, roman, upper = m.group(1), m.group(2), m.group(3), m.group(4)
+    if roman and (not letter or (stack and re.match(r"^\(\d", stack[-1][1]))):
+        return 3
+    return 1 if letter else 2 if number else 4 if upper else 3
 
 
 def _group_by_path(segments: list[_Segment]) -> list[list[_Segment]]:

@@ -133,3 +133,35 @@ def test_flat_numbered_headings_nest_by_their_numbers():
               Block("heading", "2 结果", level=1), Block("paragraph", "产量提高了12%。")]
     chunks = chunk_document(_doc(blocks, title="论文", kind="crop"), "d8", approx_token_count)
     assert [c.title_path for c in chunks] == [["论文", "1 材料与方法", "1.2 试验设计", "1.2.2 灌水处理"], ["论文", "2 结果"]]
+
+
+def test_us_regulation_outline_headings_give_the_path():
+    text = ("(a) Scope, application, and purpose —\n(1) Scope.\n(i) This standard covers servicing and maintenance.\n"
+            "(2) Application.\nThis standard applies to the control of energy.\n(b) Definitions.\nAffected employee means …")
+    chunks = chunk_document(_doc([Block("paragraph", text)], title="1910.147", lang="en"), "d9", approx_token_count)
+    assert [c.title_path[1:] for c in chunks] == [
+        ["(a) Scope, application, and purpose —", "(1) Scope."],
+        ["(a) Scope, application, and purpose —", "(2) Application."],
+        ["(b) Definitions."],
+    ]
+    assert chunks[0].text == "(i) This standard covers servicing and maintenance."
+
+
+def test_numbered_chinese_headings_without_a_space():
+    blocks = [Block("heading", "2.1栽培年限对番茄生长的影响", level=1), Block("paragraph", "株高增加。"),
+              Block("heading", "2.2 栽培年限对氮素的影响", level=1), Block("paragraph", "吸氮量增加。")]
+    chunks = chunk_document(_doc(blocks, title="论文", kind="crop"), "d10", approx_token_count)
+    assert [c.title_path for c in chunks] == [["论文", "2.1栽培年限对番茄生长的影响"], ["论文", "2.2 栽培年限对氮素的影响"]]
+
+
+def test_outline_title_and_text_on_one_line():
+    text = ("(c) General —\n(4) Energy control procedure.\nProcedures shall be developed.\n"
+            "(d) Application of control. The established procedures for the application of energy control shall cover "
+            "the following elements and actions.\n(4) Lockout or tagout device application.\nDevices shall be affixed.")
+    chunks = chunk_document(_doc([Block("paragraph", text)], title="1910.147", lang="en"), "d11", approx_token_count)
+    assert [c.title_path[1:] for c in chunks] == [
+        ["(c) General —", "(4) Energy control procedure."],
+        ["(d) Application of control."],
+        ["(d) Application of control.", "(4) Lockout or tagout device application."],
+    ]
+    assert chunks[1].text.startswith("The established procedures")
