@@ -123,6 +123,7 @@ def search(
     kind: Optional[str] = typer.Option(None, "--kind", help="regulation, manual, crop or other."),
     asset: Optional[str] = typer.Option(None, "--asset"),
     crop: Optional[str] = typer.Option(None, "--crop"),
+    per_doc: int = typer.Option(1, "--per-doc", min=1, max=10, help="Chunks per document."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ranked evidence with title path, page and source."""
@@ -130,7 +131,7 @@ def search(
 
     filters = {key: v for key, v in {"kind": kind, "asset": asset, "crop": crop}.items() if v}
     try:
-        evidence = Retriever(Settings()).search(query, k=k, filters=filters or None)
+        evidence = Retriever(Settings()).search(query, k=k, filters=filters or None, per_doc=per_doc)
     except OnsiteError as exc:
         _fail(exc)
     print_evidence(evidence, as_json)
@@ -274,7 +275,7 @@ def run() -> None:
         if not question:
             break
         try:
-            print_evidence(retriever.search(question), as_json=False)
+            print_evidence(retriever.search(question, k=4, per_doc=2), as_json=False)
         except OnsiteError as exc:
             typer.secho(f"error: {exc.user_message}", fg=typer.colors.RED)
 

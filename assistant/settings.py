@@ -81,6 +81,7 @@ class IndexSettings(BaseModel):
 
 class RetrievalSettings(BaseModel):
     top_k: int = Field(5, ge=1, le=100, description="Evidence returned per query (distinct documents).")
+    per_doc: int = Field(1, ge=1, le=10, description="Chunks returned per document (1 = distinct documents).")
     candidates: int = Field(50, ge=5, le=1000, description="Candidates taken from each retriever before fusion.")
     dense_weight: float = Field(
         0.4, ge=0.0, le=1.0,

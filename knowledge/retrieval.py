@@ -75,10 +75,12 @@ class Retriever:
         return self.settings.retrieval.dense_weight if lang in langs else 0.0
 
     def search(self, query: str, k: int | None = None, filters: dict[str, Any] | None = None,
-               lang: str | None = None) -> list[Evidence]:
-        """The best chunk of each of the ``k`` best documents, best first."""
+               lang: str | None = None, per_doc: int | None = None) -> list[Evidence]:
+        """The best chunk of each of the ``k`` best documents, best first — or up to ``per_doc``
+        chunks of each (a long manual often answers in two places: limits table and procedure)."""
         t0 = time.perf_counter()
         k = k or self.settings.retrieval.top_k
+        per_doc = per_doc or self.settings.retrieval.per_doc
         version = self.index.version()
         if version.size == 0 or not query.strip():
             return []
@@ -100,7 +102,7 @@ class Retriever:
         if mask is not None:
             fused[~mask] = -1.0
 
-        rows = _best_rows_per_doc(fused, version.doc_ids, k * (4 if self.reranker else 1))
+        rows = _best_rows_per_doc(fused, version.doc_ids, k * (4 if self.reranker else 1), per_doc)
         rows = [r for r in rows if fused[r] > 0]
         dense_of = dict(zip(dense_rows.tolist(), dense_raw.tolist()))
         chunks = version.store.chunks(rows)
@@ -110,7 +112,7 @@ class Retriever:
         ]
         if self.reranker is not None:
             evidence = self.reranker.rerank(query, evidence)
-        evidence = evidence[:k]
+        evidence = _limit_documents(evidence, k)
         for i, e in enumerate(evidence, 1):
             e.rank = i
         self.last_timings = {"lexical_ms": (t1 - t0) * 1e3, "dense_ms": (t2 - t1) * 1e3,
@@ -118,22 +120,37 @@ class Retriever:
         return evidence
 
 
-def _best_rows_per_doc(scores: np.ndarray, doc_ids: np.ndarray, k: int) -> list[int]:
-    """Rows of the k best documents (a document scores as its best chunk)."""
+def _best_rows_per_doc(scores: np.ndarray, doc_ids: np.ndarray, k: int, per_doc: int = 1) -> list[int]:
+    """Rows of the k best documents (a document scores as its best chunk), up to ``per_doc``
+    rows of each, in score order."""
     # Look at a generous head of the ranking first; fall back to everything if too few docs.
-    for head in (max(50, k * 20), len(scores)):
+    for head in (max(50, k * per_doc * 20), len(scores)):
         head = min(head, len(scores))
         top = np.argpartition(-scores, head - 1)[:head] if head < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top], kind="stable")]
-        seen: set[int] = set()
+        taken: dict[int, int] = {}
         rows: list[int] = []
         for r in top:
             d = int(doc_ids[r])
-            if d not in seen:
-                seen.add(d)
-                rows.append(int(r))
-                if len(rows) == k:
-                    return rows
+            if taken.get(d, 0) >= per_doc or (d not in taken and len(taken) == k):
+                continue
+            taken[d] = taken.get(d, 0) + 1
+            rows.append(int(r))
+            if len(taken) == k and all(n == per_doc for n in taken.values()):
+                return rows
         if head == len(scores):
             return rows
     return rows
+
+
+def _limit_documents(evidence: list[Evidence], k: int) -> list[Evidence]:
+    """Keep the evidence of the first k distinct documents (after a reranker re-ordered them)."""
+    docs: list[str] = []
+    out = []
+    for e in evidence:
+        if e.chunk.doc_id not in docs:
+            if len(docs) == k:
+                continue
+            docs.append(e.chunk.doc_id)
+        out.append(e)
+    return out

@@ -88,3 +88,16 @@ def test_reranker_stage_reorders_a_wider_candidate_list(tmp_path, embedder):
     reranked = Retriever(s, embedder=embedder, reranker=rr).search("temperature", k=2)
     assert rr.seen >= len(plain) and [e.rerank for e in reranked] == sorted((e.rerank for e in reranked), reverse=True)
     assert [e.rank for e in reranked] == [1, 2]
+
+
+def test_per_doc_returns_several_sections_of_the_best_documents(tmp_path, embedder):
+    s = Settings(home=tmp_path / "h")
+    build_index([write_corpus(tmp_path)], s, embedder=embedder)
+    r = Retriever(s, embedder=embedder)
+    one = r.search("pump bearing grease cavitation", k=2)
+    two = r.search("pump bearing grease cavitation", k=2, per_doc=2)
+    assert len({e.chunk.doc_id for e in one}) == len(one) == 2
+    assert len({e.chunk.doc_id for e in two}) == 2 and len(two) > len(one)
+    pump = [e.chunk.title_path[-1] for e in two if e.chunk.metadata.get("asset") == "P-101"]
+    assert sorted(pump) == ["Faults", "Maintenance"]
+    assert [e.rank for e in two] == list(range(1, len(two) + 1))
