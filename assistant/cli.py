@@ -18,6 +18,8 @@ index_app = typer.Typer(no_args_is_help=True, help="Build, inspect and roll back
 eval_app = typer.Typer(no_args_is_help=True, help="Measure quality on evaluation sets.")
 bench_app = typer.Typer(no_args_is_help=True, help="Measure speed.")
 model_app = typer.Typer(no_args_is_help=True, help="The language model: download and status.")
+sensors_app = typer.Typer(no_args_is_help=True, help="Site sensors: simulate, import.")
+app.add_typer(sensors_app, name="sensors")
 app.add_typer(index_app, name="index")
 app.add_typer(model_app, name="model")
 app.add_typer(eval_app, name="eval")
@@ -233,6 +235,28 @@ def bench_llm(
     except OnsiteError as exc:
         _fail(exc)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))
+
+
+@sensors_app.command("simulate")
+def sensors_simulate(
+    hours: float = typer.Option(24.0, min=0.1, max=24 * 366, help="Simulated hours."),
+    fault: list[str] = typer.Option([], "--fault", help="heater_failure, vent_stuck, bearing_wear[:TARGET][@HOUR]."),
+    mqtt: Optional[str] = typer.Option(None, "--mqtt", help="Publish to mqtt://host:port in real time instead of "
+                                       "writing history into the store."),
+    speed: float = typer.Option(1.0, min=0.001, help="Real-time speed-up when publishing to MQTT."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Realistic greenhouse and pump signals from the site profile, with optional faults."""
+    from tools.sensors.simulator import simulate
+    from tools.sensors.store import SensorStore
+
+    settings = Settings()
+    try:
+        target = mqtt if mqtt else SensorStore(settings.sensors_db)
+        report = simulate(settings.site_profile, target, hours, fault, seed=seed, speed=speed)
+    except (OnsiteError, ValueError) as exc:
+        _fail(exc if isinstance(exc, OnsiteError) else OnsiteError(str(exc)))
+    typer.echo(report.summary)
 
 
 @bench_app.command("index")

@@ -133,6 +133,10 @@ class Settings(BaseSettings):
         Path(__file__).resolve().parent.parent / "knowledge" / "samples",
         description="Bundled sample knowledge, built on first start of `make run`.",
     )
+    site_profile: Path = Field(
+        Path(__file__).resolve().parent.parent / "knowledge" / "samples" / "site-profile.toml",
+        description="The site profile (zones, assets, sensors, limits), TOML or YAML.",
+    )
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunking: ChunkingSettings = ChunkingSettings()
     ingest: IngestSettings = IngestSettings()
@@ -143,6 +147,10 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.home / "index"
+
+    @property
+    def sensors_db(self) -> Path:
+        return self.home / "sensors.sqlite"
 
     @property
     def models_dir(self) -> Path:

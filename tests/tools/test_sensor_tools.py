@@ -1,0 +1,146 @@
+"""The sensor tools through the tool framework: arguments checked against the profile, readable results."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tools.base import ToolRegistry
+from tools.site import load_site_profile
+from tools.sensors.simulator import simulate
+from tools.sensors.store import Reading, SensorStore, to_ms
+from tools.sensors.tools import sensor_tools
+
+SAMPLE = Path(__file__).resolve().parents[2] / "knowledge" / "samples" / "site-profile.toml"
+START = datetime(2025, 4, 14, 16, 0, tzinfo=UTC)  # 00:00 at the site
+NIGHT = START + timedelta(hours=27)  # 03:00 on the second night, heater broken since the start
+
+
+@pytest.fixture(scope="module")
+def site():
+    return load_site_profile(SAMPLE)
+
+
+@pytest.fixture(scope="module")
+def store(site, tmp_path_factory):
+    s = SensorStore(tmp_path_factory.mktemp("tools") / "sensors.sqlite")
+    simulate(site, s, 27, ["heater_failure:GH-1", "bearing_wear:P-101"], seed=7, start=START)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def registry(site, store):
+    return ToolRegistry(sensor_tools(site, store, clock=lambda: NIGHT))
+
+
+def test_registry_schemas_list_what_exists(registry):
+    assert registry.names() == ["sensor_history", "sensor_latest", "site_check"]
+    schemas = {s["name"]: s for s in registry.schemas()}
+    assert all(not s["side_effects"] for s in schemas.values())
+    latest = schemas["sensor_latest"]["parameters"]["properties"]["target"]
+    assert {"GH-1", "P-101", "VT-101"} <= set(latest["enum"])
+    history = schemas["sensor_history"]["parameters"]["properties"]
+    assert "GH-1" not in history["sensor_id"]["enum"] and history["hours"]["maximum"] == 744
+    assert None in schemas["site_check"]["parameters"]["properties"]["target"]["enum"]
+    assert "Read-only" in schemas["site_check"]["description"]
+
+
+def test_sensor_latest_zone(registry):
+    res = registry.call("sensor_latest", {"target": "gh-1"})  # any letter case
+    assert res.ok and res.data["target"] == "GH-1" and res.data["as_of"].endswith("+08:00")
+    rows = {r["sensor_id"]: r for r in res.data["readings"]}
+    temp = rows["GH-1-TEMP"]
+    assert temp["status"] in ("alarm", "emergency") and temp["direction"] == "low" and temp["period"] == "night"
+    assert temp["unit"] == "°C" and temp["age_s"] == 0 and not temp["stale"] and temp["limits"]["alarm_low"] == 13
+    assert "GH-1-TEMP" in res.data["out_of_range"] and "GH-1-TEMP" in res.summary and "below" in res.summary
+    assert rows["GH-1-PAR"]["status"] == "no_limits"
+    assert rows["GH-1-DLI"]["stale"] is False  # sent once a day: 8 h old is fine
+    json.dumps(res.to_dict())
+
+
+def test_sensor_latest_stopped_pump_and_healthy_zone(registry):
+    pump = registry.call("sensor_latest", {"target": "P-101"})
+    assert pump.ok and {r["status"] for r in pump.data["readings"]} == {"stopped"}
+    assert "P-101 stopped" in pump.summary and pump.data["out_of_range"] == []
+    gh2 = registry.call("sensor_latest", {"target": "GH-2-TEMP"})
+    assert gh2.ok and gh2.data["readings"][0]["status"] == "normal"
+    assert gh2.summary.startswith("GH-2-TEMP: all 1 readings within limits")
+
+
+def test_sensor_latest_unknown_target_lists_what_exists(registry):
+    res = registry.call("sensor_latest", {"target": "GH-9"})
+    assert not res.ok and "unknown zone, asset or sensor 'GH-9'" in res.error
+    assert "GH-1" in res.error and "P-101" in res.error and "VT-101" in res.error
+    assert not registry.call("sensor_latest", {}).ok
+
+
+def test_sensor_latest_stale_bad_and_missing(site, tmp_path):
+    store = SensorStore(tmp_path / "s.sqlite")
+    now = START + timedelta(hours=3)
+    store.insert([Reading("GH-2-TEMP", to_ms(now - timedelta(hours=2)), 17.0),
+                  Reading("GH-2-RH", to_ms(now), 99.0, 2)])
+    tool = {t.name: t for t in sensor_tools(site, store, clock=lambda: now, stale_after_s=600)}["sensor_latest"]
+    registry = ToolRegistry([tool])
+    res = registry.call("sensor_latest", {"target": "GH-2"})
+    rows = {r["sensor_id"]: r for r in res.data["readings"]}
+    assert rows["GH-2-TEMP"]["stale"] and rows["GH-2-TEMP"]["age_s"] == 7200
+    assert rows["GH-2-RH"]["status"] == "bad_quality" and rows["GH-2-RH"]["quality"] == "bad"
+    assert rows["GH-2-CO2"]["status"] == "no_data"
+    assert "GH-2-TEMP stale (120 min old)" in res.summary and "GH-2-CO2 no data" in res.summary
+    store.close()
+
+
+def test_sensor_history_buckets_trend_and_excursions(registry):
+    res = registry.call("sensor_history", {"sensor_id": "GH-1-TEMP", "hours": 24})
+    assert res.ok and res.data["window"]["bucket_minutes"] == 30 and len(res.data["buckets"]) == 48
+    b = res.data["buckets"][0]
+    assert b["count"] == 30 and b["min"] <= b["mean"] <= b["max"] and set(b) == {"start", "count", "min", "mean", "max", "last"}
+    assert res.data["overall"]["count"] == 24 * 60 and res.data["limits_now"]["period"] == "night"
+    assert res.data["excursions"] and res.data["excursions"][0]["direction"] == "low"
+    assert res.summary.startswith("GH-1-TEMP over 24 h:") and "excursion" in res.summary
+    vib = registry.call("sensor_history", {"sensor_id": "vt-101", "hours": 20, "end": "2025-04-15T16:00:00"})
+    assert vib.ok and vib.data["window"]["end"] == "2025-04-15T16:00:00+08:00"  # naive end = site time
+    assert vib.data["trend_per_hour"] > 0  # the bearing is wearing
+
+
+def test_sensor_history_bounds(registry):
+    too_long = registry.call("sensor_history", {"sensor_id": "GH-1-TEMP", "hours": 800})
+    assert not too_long.ok and "less than or equal to 744" in too_long.error
+    fine = registry.call("sensor_history", {"sensor_id": "GH-1-TEMP", "hours": 744, "bucket_minutes": 1})
+    assert fine.ok and fine.data["window"]["bucket_minutes"] == 120 and "bucket widened" in fine.data["note"]
+    unknown = registry.call("sensor_history", {"sensor_id": "GH-1"})
+    assert not unknown.ok and "unknown sensor 'GH-1'" in unknown.error and "GH-1-TEMP" in unknown.error
+    empty = registry.call("sensor_history", {"sensor_id": "GH-1-TEMP", "hours": 2, "end": "2025-01-01T00:00:00+08:00"})
+    assert empty.ok and empty.data["buckets"] == [] and "no readings" in empty.summary
+
+
+def test_site_check_ranks_by_severity(registry):
+    res = registry.call("site_check", {"hours": 27})
+    assert res.ok
+    ranks = [{"warning": 1, "alarm": 2, "trip": 3, "emergency": 3}[x["severity"]] for x in res.data["excursions"]]
+    assert ranks == sorted(ranks, reverse=True) and ranks[0] == 3
+    sensors = {x["sensor_id"] for x in res.data["excursions"]}
+    assert {"GH-1-TEMP", "VT-101"} <= sensors and not any(s.startswith("GH-2") for s in sensors)
+    assert res.data["count"] == len(res.data["excursions"]) and sum(res.data["by_severity"].values()) == res.data["count"]
+    x = res.data["excursions"][0]
+    assert {"start", "end", "duration_min", "worst_value", "limit", "limit_value", "severity"} <= set(x)
+    assert res.summary.startswith(f"{res.data['count']} excursion(s) in the 27 h to 04-16 03:00")
+    json.dumps(res.to_dict())
+
+
+def test_site_check_filters_warnings_and_silence(registry, site, tmp_path):
+    only = registry.call("site_check", {"hours": 27, "target": "p-101"})
+    assert only.ok and {x["asset"] for x in only.data["excursions"]} == {"P-101"}
+    calm = registry.call("site_check", {"hours": 27, "target": "GH-2"})
+    assert calm.ok and calm.data["count"] == 0 and calm.summary.startswith("No excursions beyond alarm limits in GH-2")
+    warn = registry.call("site_check", {"hours": 27, "target": "GH-2", "include_warnings": True, "limit": 3})
+    assert warn.data["count"] > 0 and len(warn.data["excursions"]) <= 3
+    assert set(warn.data["by_severity"]) == {"warning"}
+    bad = registry.call("site_check", {"target": "Atlantis"})
+    assert not bad.ok and "the site has" in bad.error
+    empty = SensorStore(tmp_path / "empty.sqlite")
+    silent = ToolRegistry(sensor_tools(site, empty, clock=lambda: NIGHT)).call("site_check", {})
+    assert silent.ok and len(silent.data["no_data"]) == len(site.sensors) and "No data from 26 sensor(s)" in silent.summary
+    empty.close()
