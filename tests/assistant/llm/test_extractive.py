@@ -66,3 +66,20 @@ def test_missing_model_file_falls_back_to_labelled_extractive_mode(tmp_path, emb
 def test_extractive_backend_is_explicit(tmp_path, embedder):
     loaded = load_chat_model(Settings(home=tmp_path, llm={"backend": "extractive"}), embedder)
     assert loaded.mode == "extractive" and loaded.reason == "extractive mode is configured"
+
+
+def test_a_present_gguf_matching_its_pin_loads_as_a_language_model(tmp_path, embedder, tiny_gguf):
+    from assistant.llm.base import ChatMessage, collect
+    from assistant.llm.management import sha256_of
+
+    s = Settings(home=tmp_path, llm={"model": str(tiny_gguf), "sha256": sha256_of(tiny_gguf), "n_ctx": 512})
+    loaded = load_chat_model(s, embedder)
+    assert loaded.mode == "llm" and loaded.backend == "llamacpp" and loaded.reason is None
+    text, done = collect(loaded.model.stream([ChatMessage("user", "hello")], None))
+    assert done.kind == "done" and done.usage.completion_tokens > 0
+
+
+def test_a_gguf_failing_its_pin_is_refused_and_extractive_mode_says_why(tmp_path, embedder, tiny_gguf):
+    s = Settings(home=tmp_path, llm={"model": str(tiny_gguf), "sha256": "0" * 64})
+    loaded = load_chat_model(s, embedder)
+    assert loaded.mode == "extractive" and "SHA-256" in loaded.reason.upper().replace("SHA256", "SHA-256")
