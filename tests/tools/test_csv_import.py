@@ -13,11 +13,6 @@ SAMPLE = Path(__file__).resolve().parents[2] / "knowledge" / "samples" / "site-p
 TS = to_ms(datetime(2025, 4, 15, 0, 0, tzinfo=UTC))
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = SensorStore(tmp_path / "sensors.sqlite")
-    yield s
-    s.close()
 
 
 def write(tmp_path, text, name="history.csv", encoding="utf-8"):

@@ -67,16 +67,8 @@ def broker(tmp_path):
     b.stop()
 
 
-@pytest.fixture
-def site():
-    return load_site_profile(SAMPLE)
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = SensorStore(tmp_path / "sensors.sqlite")
-    yield s
-    s.close()
 
 
 def publisher(port):

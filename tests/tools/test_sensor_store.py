@@ -16,16 +16,8 @@ T0 = datetime(2025, 4, 14, 16, 0, tzinfo=UTC)  # 2025-04-15 00:00 at the site (U
 MIN = 60_000
 
 
-@pytest.fixture(scope="module")
-def site():
-    return load_site_profile(SAMPLE)
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = SensorStore(tmp_path / "sensors.sqlite")
-    yield s
-    s.close()
 
 
 def series(sensor, values, start=T0, step_ms=MIN, quality=0):
