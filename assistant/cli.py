@@ -192,6 +192,23 @@ def eval_answers(dataset_dir: Path, as_json: bool = typer.Option(False, "--json"
     )
 
 
+@eval_app.command("inspection")
+def eval_inspection(dataset_dir: Path, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Image AUROC, pixel AUROC (where masks exist) and ms per image on an inspection set."""
+    from evals.inspection import evaluate_inspection
+
+    try:
+        result = evaluate_inspection(dataset_dir)
+    except OnsiteError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    pixel = result["pixel_auroc"]
+    typer.echo(f"{result['images']} images: image AUROC {result['image_auroc']:.3f}  "
+               f"pixel AUROC {'n/a' if pixel is None else f'{pixel:.3f}'}  {result['ms_per_image']:.0f} ms/image")
+
+
 @model_app.command("status")
 def model_status(as_json: bool = typer.Option(False, "--json")) -> None:
     """The configured model: present, size, quantization, context length, hash check."""

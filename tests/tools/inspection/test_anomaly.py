@@ -3,10 +3,12 @@ photos, regions on the defects, persistence."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.tools.inspection.conftest import PRODUCTS, SEED, SIZE, mask_of, rows
 from tools.inspection.anomaly import Inspector, InspectorConfig
@@ -46,6 +48,16 @@ def test_moved_rotated_relit_good_photos_stay_good(fitted, product, pose):
     result = fitted[product].predict(good_photo(product, SIZE, SEED, **pose))
     assert result.verdict == "good", (result.score, result.threshold)
     assert result.regions == []
+
+
+@pytest.mark.parametrize("product", PRODUCTS)
+def test_jpeg_photos_of_good_parts_stay_good(fitted, synthetic_root, product):
+    # references were PNG; a phone or a chat app delivers JPEG
+    folder = synthetic_root / product
+    for r in (r for r in rows(folder, "test") if r["label"] == "0"):
+        buf = io.BytesIO()
+        Image.open(folder / r["image"]).save(buf, format="JPEG", quality=80)
+        assert fitted[product].predict(open_image(buf.getvalue())).verdict == "good"
 
 
 def test_regions_overlap_the_defect_masks(fitted, synthetic_root):
