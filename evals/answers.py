@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import re
 import string
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
 from assistant.settings import Settings
-from evals.datasets import load_dataset, write_as_documents
+from evals.datasets import load_dataset, temporary_index
 from evals.retrieval import percentile_ms
-from knowledge.builder import build_index
 from knowledge.embedding import Embedder, make_embedder
-from knowledge.retrieval import Retriever
 from knowledge.text import HAN
 from knowledge.types import Evidence
 
@@ -68,12 +65,8 @@ def evaluate_answers(dataset_dir: Path, settings: Settings | None = None, embedd
     answerer = answerer or extractive_answerer(embedder)
     recall_sum = hits = 0.0
     latencies: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="onsite-eval-answers-") as tmp:
-        run_settings = settings.model_copy(update={"home": Path(tmp) / "home"})
-        mapping = write_as_documents(docs, Path(tmp) / "docs")
-        build_index([Path(tmp) / "docs"], run_settings, embedder=embedder)
-        retriever = Retriever(run_settings, embedder=embedder)
-        retriever.search("warm up", k=1)
+    with temporary_index(docs, settings, embedder) as built:
+        retriever, mapping = built.retriever, built.mapping
         for q in queries:
             t = time.perf_counter()
             evidence = retriever.search(q.question, k=k)

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.errors import ValidationError
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
+    from knowledge.builder import BuildReport
+    from knowledge.embedding import Embedder
+    from knowledge.retrieval import Retriever
 
 
 @dataclass
@@ -53,6 +64,34 @@ def write_as_documents(docs: list[EvalDoc], target: Path) -> dict[str, str]:
         (target / f"doc{i:06d}.txt.meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         mapping[str(path.resolve())] = d.id
     return mapping
+
+
+@dataclass
+class TempIndex:
+    retriever: "Retriever"
+    mapping: dict[str, str]  # document file path -> corpus id
+    report: "BuildReport"
+    index_seconds: float
+
+
+@contextmanager
+def temporary_index(docs: list[EvalDoc], settings: "Settings", embedder: "Embedder",
+                    keep_dir: Path | None = None) -> Iterator[TempIndex]:
+    """The corpus written as documents and built through the real pipeline in a throw-away data
+    home, with a warmed-up retriever (index and embedder loaded outside any timing)."""
+    from knowledge.builder import build_index
+    from knowledge.retrieval import Retriever
+
+    with tempfile.TemporaryDirectory(prefix="onsite-eval-") as tmp:
+        work = keep_dir or Path(tmp)
+        run_settings = settings.model_copy(update={"home": work / "home"})
+        mapping = write_as_documents(docs, work / "docs")
+        t0 = time.perf_counter()
+        report = build_index([work / "docs"], run_settings, embedder=embedder)
+        seconds = time.perf_counter() - t0
+        retriever = Retriever(run_settings, embedder=embedder)
+        retriever.search("warm up", k=1)
+        yield TempIndex(retriever, mapping, report, seconds)
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -3,7 +3,6 @@ pipeline, run every query, score at document level (FORMAT.md)."""
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,8 @@ from typing import Any
 import numpy as np
 
 from assistant.settings import Settings
-from evals.datasets import load_dataset, write_as_documents
-from knowledge.builder import build_index
+from evals.datasets import load_dataset, temporary_index
 from knowledge.embedding import Embedder, make_embedder
-from knowledge.retrieval import Retriever
 
 
 def score_ranking(ranked_doc_ids: list[str], gold: set[str]) -> dict[str, float]:
@@ -37,15 +34,8 @@ def evaluate_retrieval(dataset_dir: Path, settings: Settings | None = None, embe
     settings = settings or Settings()
     info, docs, queries = load_dataset(dataset_dir)
     embedder = embedder or make_embedder(settings.embedding, settings.home)  # loaded once for build and queries
-    with tempfile.TemporaryDirectory(prefix="onsite-eval-") as tmp:
-        work = keep_dir or Path(tmp)
-        run_settings = settings.model_copy(update={"home": work / "home"})
-        mapping = write_as_documents(docs, work / "docs")
-        t0 = time.perf_counter()
-        report = build_index([work / "docs"], run_settings, embedder=embedder)
-        index_seconds = time.perf_counter() - t0
-        retriever = Retriever(run_settings, embedder=embedder)
-        retriever.search("warm up", k=1)  # load the index and the embedder outside the timings
+    with temporary_index(docs, settings, embedder, keep_dir) as built:
+        retriever, mapping, report, index_seconds = built.retriever, built.mapping, built.report, built.index_seconds
         totals = {"recall@1": 0.0, "recall@5": 0.0, "recall@10": 0.0, "mrr@10": 0.0}
         latencies: list[float] = []
         per_query = []

@@ -123,7 +123,7 @@ def build_index(
         same_chunker = previous is not None and previous[0].get("chunker") == chunker_sig
 
         hashes = {str(p): source_hash(p) for p in files}
-        todo = []
+        to_parse = []
         for path in files:
             src = str(path)
             old = prev_docs.get(src)
@@ -131,8 +131,8 @@ def build_index(
                 continue
             if src in prev_failures and prev_failures[src][0] == hashes[src]:
                 continue
-            todo.append(path)
-        loaded = _load_all(todo, roots, settings, notify)
+            to_parse.append(path)
+        loaded = _load_all(to_parse, roots, settings, notify)
 
         all_chunks: list[Chunk] = []
         row = 0
@@ -218,7 +218,7 @@ def _previous(folder: IndexFolder) -> tuple[dict, ChunkStore] | None:
     return folder.manifest(name), ChunkStore(folder.versions_dir / name / "store.sqlite", readonly=True)
 
 
-def _load_all(todo: list[Path], roots: list[Path], settings: Settings, notify: Progress) -> dict:
+def _load_all(to_parse: list[Path], roots: list[Path], settings: Settings, notify: Progress) -> dict:
     """Parse files in parallel (PDFs run in their own child processes); failures become reasons."""
     from knowledge.loaders import load_document
 
@@ -236,9 +236,9 @@ def _load_all(todo: list[Path], roots: list[Path], settings: Settings, notify: P
             return f"unexpected error: {type(exc).__name__}: {exc}"
 
     results: dict[Path, object] = {}
-    notify("parse", 0, len(todo))
+    notify("parse", 0, len(to_parse))
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        for i, (path, result) in enumerate(zip(todo, pool.map(one, todo)), 1):
+        for i, (path, result) in enumerate(zip(to_parse, pool.map(one, to_parse)), 1):
             results[path] = result
-            notify("parse", i, len(todo))
+            notify("parse", i, len(to_parse))
     return results

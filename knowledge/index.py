@@ -35,6 +35,19 @@ class IndexVersion:
     langs: np.ndarray
     meta: list[dict[str, Any]] = field(default_factory=list)  # per row: kind, asset, crop, ...
     sources: list[str] = field(default_factory=list)
+    _columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def column(self, key: str) -> np.ndarray:
+        """One metadata field for every row as strings, built once per version (filters are on
+        the query path; a Python pass over 100k rows per query would dominate it)."""
+        if key not in self._columns:
+            if key == "lang":
+                self._columns[key] = self.langs.astype(str)
+            elif key == "source":
+                self._columns[key] = np.array(self.sources, dtype=str)
+            else:
+                self._columns[key] = np.array([str(m.get(key)) for m in self.meta], dtype=str)
+        return self._columns[key]
 
     @property
     def size(self) -> int:
@@ -48,14 +61,12 @@ class IndexVersion:
         for key, wanted in filters.items():
             if wanted is None:
                 continue
-            allowed = {str(w) for w in (wanted if isinstance(wanted, (list, tuple, set)) else [wanted])}
-            if key == "lang":
-                values = self.langs
-                keep &= np.isin(values, list(allowed))
-            elif key == "source":
-                keep &= np.array([any(s.endswith(a) for a in allowed) for s in self.sources], dtype=bool)
+            allowed = [str(w) for w in (wanted if isinstance(wanted, (list, tuple, set)) else [wanted])]
+            values = self.column(key)
+            if key == "source":  # a file name or any trailing part of the path
+                keep &= np.logical_or.reduce([np.char.endswith(values, a) for a in allowed])
             else:
-                keep &= np.array([str(m.get(key)) in allowed for m in self.meta], dtype=bool)
+                keep &= np.isin(values, allowed)
         return keep
 
 

@@ -155,20 +155,20 @@ def _ocr(path: Path, pages: list[int], texts: list[str], settings: IngestSetting
     if not settings.ocr or settings.ocr_max_pages == 0:
         warnings.append(f"{_pages_label(pages)}: no text layer, and OCR is off")
         return []
-    todo, rest = pages[: settings.ocr_max_pages], pages[settings.ocr_max_pages:]
+    to_ocr, rest = pages[: settings.ocr_max_pages], pages[settings.ocr_max_pages:]
     if rest:
         warnings.append(f"{_pages_label(rest)}: no text layer; not OCR'd (ocr_max_pages={settings.ocr_max_pages})")
     threads = min(4, os.cpu_count() or 1)
     mem = max(settings.pdf_memory_mb, OCR_MEMORY_MB)
     timeout = settings.pdf_timeout_s
-    args = ["ocr", os.path.abspath(path), "--pages", ",".join(map(str, todo)), "--dpi", str(settings.ocr_dpi)]
+    args = ["ocr", os.path.abspath(path), "--pages", ",".join(map(str, to_ocr)), "--dpi", str(settings.ocr_dpi)]
     run = run_worker(args, mem, timeout, cpu_s=math.ceil(timeout * threads) + 10)
     done: dict[int, str] = {}
     failed: list[int] = []
     for record in run.records:
         if "page" not in record and record.get("error"):  # no OCR at all: rapidocr missing, bad file
             why = "OCR unavailable" if record["error"] == "ocr_unavailable" else "OCR failed"
-            warnings.append(f"{_pages_label(todo)}: no text layer; {why}: {record.get('detail') or record['error']}")
+            warnings.append(f"{_pages_label(to_ocr)}: no text layer; {why}: {record.get('detail') or record['error']}")
             return []
         page = record.get("page")
         if not isinstance(page, int):
@@ -178,7 +178,7 @@ def _ocr(path: Path, pages: list[int], texts: list[str], settings: IngestSetting
         else:
             failed.append(page)
             warnings.append(f"page {page}: OCR failed: {record.get('error')}")
-    missing = [p for p in todo if p not in done and p not in failed]
+    missing = [p for p in to_ocr if p not in done and p not in failed]
     if missing:
         why = f"timed out after {timeout:g} s" if run.timed_out else _failure(run, "OCR", mem)
         warnings.append(f"{_pages_label(missing)}: no text layer; OCR stopped: {why}")
