@@ -121,6 +121,25 @@ class LLMSettings(BaseModel):
     openai_retries: int = Field(2, ge=0, le=10, description="Retries on connection errors and 5xx.")
 
 
+class AgentSettings(BaseModel):
+    max_tool_calls: int = Field(5, ge=0, le=20, description="Tool calls allowed in one turn.")
+    recursion_limit: int = Field(25, ge=5, le=200, description="LangGraph recursion limit of one turn.")
+    deadline_s: float = Field(180.0, gt=0, description="Wall-clock limit of one turn, tools and model included.")
+    evidence_k: int = Field(4, ge=1, le=20, description="Documents put in front of the model.")
+    evidence_per_doc: int = Field(2, ge=1, le=5, description="Chunks per document put in front of the model.")
+    evidence_chars: int = Field(
+        900, ge=200, le=8000, description="Characters of one chunk shown to the model (prompt tokens cost most on CPU)."
+    )
+    history_turns: int = Field(4, ge=0, le=50, description="Earlier turns of the conversation shown to the model.")
+    answer_max_tokens: int = Field(384, ge=16, le=8192, description="Tokens generated for one answer.")
+    abstain: bool = Field(True, description="Abstain when the evidence does not support an answer.")
+
+
+class ApiSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Address `onsite serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `onsite serve` listens on.")
+
+
 class Settings(BaseSettings):
     """The onsite settings tree."""
 
@@ -143,6 +162,8 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     llm: LLMSettings = LLMSettings()
+    agent: AgentSettings = AgentSettings()
+    api: ApiSettings = ApiSettings()
 
     @property
     def index_dir(self) -> Path:
@@ -155,6 +176,22 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def conversations_db(self) -> Path:
+        return self.home / "conversations.sqlite"
+
+    @property
+    def audit_db(self) -> Path:
+        return self.home / "audit.sqlite"
+
+    @property
+    def workorders_db(self) -> Path:
+        return self.home / "workorders.sqlite"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.home / "uploads"
 
     @classmethod
     def settings_customise_sources(
