@@ -8,13 +8,15 @@ then the defaults written here. Every field says what it does.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -125,8 +127,7 @@ class AgentSettings(BaseModel):
     max_tool_calls: int = Field(5, ge=0, le=20, description="Tool calls allowed in one turn.")
     recursion_limit: int = Field(25, ge=5, le=200, description="LangGraph recursion limit of one turn.")
     deadline_s: float = Field(180.0, gt=0, description="Wall-clock limit of one turn, tools and model included.")
-    evidence_k: int = Field(4, ge=1, le=20, description="Documents put in front of the model.")
-    evidence_per_doc: int = Field(2, ge=1, le=5, description="Chunks per document put in front of the model.")
+    passages: int = Field(5, ge=1, le=20, description="Retrieved passages put in front of the model.")
     evidence_chars: int = Field(
         900, ge=200, le=8000, description="Characters of one chunk shown to the model (prompt tokens cost most on CPU)."
     )
@@ -138,6 +139,67 @@ class AgentSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address `onsite serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `onsite serve` listens on.")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Static API keys for clients other than the mini-program, each 'KEY', 'KEY:ROLE' or "
+        "'KEY:ROLE:NAME' (role operator or admin; default operator). From the environment as "
+        "ONSITE_API__API_KEYS or ONSITE_API_KEYS, comma-separated or a JSON list; both are used. "
+        "Keys shorter than 16 characters are refused.",
+    )
+    keys_file: Path | None = Field(
+        None,
+        description="File of API keys: one 'KEY ROLE [NAME]' per line, '#' starts a comment. "
+        "A relative path is under the data home.",
+    )
+    token_ttl_s: int = Field(
+        7 * 24 * 3600, ge=60, le=90 * 24 * 3600, description="Lifetime of the bearer tokens we issue, in seconds."
+    )
+    token_secret_file: Path | None = Field(
+        None,
+        description="Key that signs our bearer tokens (HMAC-SHA256). None = <home>/api-token.key, created with "
+        "mode 0600 on first use. Replacing the file signs everyone out.",
+    )
+    wechat_appid: str | None = Field(None, description="Mini-program AppID; WeChat login is off without it.")
+    wechat_secret: SecretStr | None = Field(
+        None, description="Mini-program AppSecret; never sent to clients or written to logs."
+    )
+    wechat_base_url: str = Field(
+        "https://api.weixin.qq.com", description="WeChat API base URL (jscode2session lives under it)."
+    )
+    wechat_timeout_s: float = Field(10.0, gt=0, le=60, description="HTTP timeout of one call to WeChat.")
+    wechat_default_role: Literal["operator", "admin"] = Field(
+        "operator", description="Role of a person who signs in through WeChat."
+    )
+    wechat_admin_openids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="WeChat openids that get the admin role (comma-separated or a JSON list)."
+    )
+    max_upload_mb: float = Field(
+        20.0, gt=0, le=1024, description="Largest request body (uploads included); larger → 413."
+    )
+    max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted, in characters; longer ones are refused.")
+    rate_limit_per_minute: float = Field(
+        60.0, ge=0, description="Requests per minute per client (signed-in principal, else IP); 0 = no limit."
+    )
+    rate_limit_burst: int = Field(20, ge=1, le=10_000, description="Requests a client may make at once before the per-minute rate applies.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (the mini-program needs none); empty = no CORS headers.",
+    )
+    metrics_require_auth: bool = Field(
+        False, description="Serve /metrics to admins only (otherwise to anyone who can reach the port)."
+    )
+    docs: bool = Field(True, description="Serve the OpenAPI document (/openapi.json) and its pages (/docs, /redoc).")
+
+    @field_validator("api_keys", "wechat_admin_openids", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        """Lists from the environment: 'a,b' or a JSON list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
 
 class Settings(BaseSettings):
