@@ -25,6 +25,7 @@ from assistant.errors import IngestError, OnsiteError
 from assistant.settings import Settings
 from knowledge.chunking import chunk_document, index_text
 from knowledge.embedding import Embedder, EmbeddingCache, make_embedder
+from knowledge.injection import DETECTOR_VERSION, FLAGGED_LIST_CAP, flag_chunks, flagged_entry, is_flagged
 from knowledge.lexical import LexicalIndex
 from knowledge.store import ChunkStore, DocumentRecord
 from knowledge.types import Chunk
@@ -51,6 +52,9 @@ class BuildReport:
     embedded: int = 0  # texts actually sent to the embedder (the rest came from the cache)
     seconds: float = 0.0
     pages: int = 0
+    # Chunks that read like instructions to the assistant (kept, flagged as data; first entries only).
+    flagged: list[dict] = field(default_factory=list)
+    flagged_count: int = 0
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -121,6 +125,8 @@ def build_index(
         prev_failures = {s: (h, r) for s, h, r in previous[1].failures()} if previous else {}
         chunker_sig = json.dumps(settings.chunking.model_dump(), sort_keys=True) + embedder.name
         same_chunker = previous is not None and previous[0].get("chunker") == chunker_sig
+        # Copied chunks keep their stored flags unless the detector changed since that version.
+        same_detector = previous is not None and previous[0].get("injection_detector") == DETECTOR_VERSION
 
         hashes = {str(p): source_hash(p) for p in files}
         to_parse = []
@@ -156,6 +162,7 @@ def build_index(
                     store.add_failure(src, h, reason)
                     report.failures[src] = reason
                     continue
+                flag_chunks(chunks)
                 rec = DocumentRecord(doc_id, src, h, doc.meta.kind, doc.meta.title, doc.meta.lang or "",
                                      doc.pages, len(chunks), doc.meta.to_dict(), doc.warnings)
                 report.parsed.append(src)
@@ -163,6 +170,8 @@ def build_index(
             elif src in prev_docs and same_chunker and prev_docs[src].sha256 == h:
                 rec = prev_docs[src]
                 chunks = previous[1].chunks_of(rec.doc_id)
+                if not same_detector:
+                    flag_chunks(chunks)
                 report.reused += 1
             else:  # unchanged failure
                 store.add_failure(src, h, prev_failures[src][1])
@@ -173,6 +182,11 @@ def build_index(
             report.documents += 1
         report.removed = sorted(set(prev_docs) - set(hashes))
         report.chunks = len(all_chunks)
+        flagged = [c for c in all_chunks if is_flagged(c)]
+        report.flagged_count = len(flagged)
+        report.flagged = [flagged_entry(c) for c in flagged[:FLAGGED_LIST_CAP]]
+        if flagged:
+            log.warning("%d chunk(s) read like instructions to the assistant; flagged as data", len(flagged))
         store.commit()
 
         notify("embed", 0, len(all_chunks))
@@ -198,6 +212,9 @@ def build_index(
             "documents": report.documents,
             "chunks": report.chunks,
             "failures": report.failures,
+            "injection_detector": DETECTOR_VERSION,
+            "flagged": report.flagged,
+            "flagged_count": report.flagged_count,
             "checksums": checksum_tree(staging),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
