@@ -76,6 +76,7 @@ class Zone(_Strict):
     kind: ZoneKind
     crop: str | None = None
     stage: str | None = None
+    aliases: list[str] = Field(default_factory=list)  # what people call it: "温室2号", "glasshouse 2"
     day_start: time | None = None  # overrides the site's day hours (e.g. a lit propagation room)
     day_end: time | None = None
 
@@ -90,6 +91,7 @@ class Asset(_Strict):
     name: str = ""
     zone: str
     kind: str = Field("equipment", pattern=METRIC_PATTERN)
+    aliases: list[str] = Field(default_factory=list)
     # Equipment such as a pump stops and starts: while the running sensor reads at or below
     # ``running_above`` the asset is stopped and its readings are not judged (no flow is not an alarm).
     running_sensor: str | None = None

@@ -87,9 +87,14 @@ def _raise_template_error(message: str) -> None:
     raise TemplateError(message)
 
 
+_REPEAT_LIMIT = 64  # larger maxLength / maxItems are left to validation
+
+
 def grammar_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The JSON schema as llama-cpp-python's grammar converter should see it. Its converter
-    ignores minimum/maximum, so small bounded integer ranges become an ``enum``."""
+    ignores minimum/maximum, so small bounded integer ranges become an ``enum``; it unrolls
+    maxLength / maxItems into repetitions, which for long strings exceeds its rule limits, so
+    large bounds are dropped here (pydantic still enforces them on the parsed decision)."""
 
     def walk(node: Any) -> Any:
         if isinstance(node, list):
@@ -102,6 +107,10 @@ def grammar_schema(schema: dict[str, Any]) -> dict[str, Any]:
             hi = node.get("maximum", node.get("exclusiveMaximum", math.inf) - 1)
             if math.isfinite(lo) and math.isfinite(hi) and 0 <= hi - lo < _INT_ENUM_LIMIT:
                 return {"enum": list(range(math.ceil(lo), math.floor(hi) + 1))}
+        if node.get("maxLength", 0) > _REPEAT_LIMIT:
+            node.pop("maxLength")
+        if node.get("maxItems", 0) > _REPEAT_LIMIT:
+            node.pop("maxItems")
         return node
 
     return walk(schema)

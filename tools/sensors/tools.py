@@ -85,6 +85,15 @@ class _SensorTool:
         return ToolResult(self.name, args.model_dump(mode="json"), False, summary=f"{self.name}: {error}", error=error)
 
 
+def _reading_phrase(row: dict[str, Any]) -> str:
+    """"GH-2-RH 72.3 % (normal 65.0–85.0, day)"."""
+    text = f"{row['sensor_id']} {_num(row['value'])} {row['unit']}".rstrip()
+    limits = row.get("limits") or {}
+    if limits.get("low") is not None and limits.get("high") is not None:
+        text += f" (normal {_num(limits['low'])}–{_num(limits['high'])}, {row.get('period', 'all')})"
+    return text
+
+
 class SensorLatest(_SensorTool):
     """Current readings of one zone (e.g. GH-1), asset (e.g. P-101) or sensor: each value with its
     unit, age, and status against the limits in force now: normal, warning (outside the normal
@@ -157,6 +166,8 @@ class SensorLatest(_SensorTool):
         else:
             newest = max((now_ms - r.ts) / 1000 for r in latest.values())
             summary = f"{label}: all {len(rows)} readings within limits (oldest {newest / 60:.0f} min old)"
+            if len(rows) <= 4:  # few readings: say them, an operator asking "is it normal?" wants the value
+                summary += " — " + "; ".join(_reading_phrase(r) for r in rows)
         return ToolResult(self.name, args.model_dump(mode="json"), True, summary=summary,
                           data={"target": label, "as_of": self._iso(now_ms), "readings": rows,
                                 "out_of_range": [r["sensor_id"] for r in rows

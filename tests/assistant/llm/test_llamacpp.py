@@ -196,6 +196,23 @@ def test_grammar_schema_turns_small_int_ranges_into_enums():
     assert wide == {"type": "integer", "minimum": 0, "maximum": 10**9}
 
 
+def test_long_length_bounds_are_left_to_validation_so_the_grammar_compiles():
+    # llama.cpp unrolls length bounds into repetitions; several 2000-character strings in one
+    # union (the route decision) exceed its rule limits. The agent's route test compiles that one.
+    import json
+
+    from llama_cpp import LlamaGrammar
+
+    class Order(BaseModel):
+        problem: str = Field(..., min_length=5, max_length=2000)
+        evidence: list[str] = Field(default_factory=list, max_length=10)
+        code: str = Field("", max_length=8)
+
+    spec = grammar_schema(Order.model_json_schema())
+    assert "maxLength" not in spec["properties"]["problem"] and spec["properties"]["code"]["maxLength"] == 8
+    assert LlamaGrammar.from_json_schema(json.dumps(spec), verbose=False) is not None
+
+
 def test_invalid_decision_is_retried_once_then_refused(model):
     attempts = []
 
