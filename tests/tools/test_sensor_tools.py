@@ -67,6 +67,9 @@ def test_sensor_latest_stopped_pump_and_healthy_zone(registry):
     gh2 = registry.call("sensor_latest", {"target": "GH-2-TEMP"})
     assert gh2.ok and gh2.data["readings"][0]["status"] == "normal"
     assert gh2.summary.startswith("GH-2-TEMP: all 1 readings within limits")
+    row = gh2.data["readings"][0]
+    low, high = row["limits"]["low"], row["limits"]["high"]
+    assert f"{row['value']:.1f} °C (normal {low:.1f}–{high:.1f}, {row['period']})" in gh2.summary  # the value is said
 
 
 def test_sensor_latest_unknown_target_lists_what_exists(registry):
