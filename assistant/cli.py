@@ -66,11 +66,17 @@ def index_build(
 
 @index_app.command("status")
 def index_status(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Versions, documents, chunks and failed files with reasons."""
+    """Versions, documents, chunks, failed files with reasons, and passages that read like
+    instructions to the assistant (flagged at ingestion, treated as data)."""
     from knowledge.index import KnowledgeIndex
+    from knowledge.versions import IndexFolder
 
+    settings = Settings()
     try:
-        status = KnowledgeIndex(Settings()).status()
+        status = KnowledgeIndex(settings).status()
+        manifest = IndexFolder(settings.index_dir).manifest(status["live"]) if status.get("live") else {}
+        status["flagged"] = manifest.get("flagged", [])  # first entries; the count is exact
+        status["flagged_count"] = manifest.get("flagged_count", len(status["flagged"]))
     except OnsiteError as exc:
         _fail(exc)
     if as_json:
@@ -89,6 +95,14 @@ def index_status(as_json: bool = typer.Option(False, "--json")) -> None:
         typer.echo(f"  [{d['kind']}/{d['lang']}] {d['title']} — {d['chunks']} chunks — {d['source']}{extra}")
     for f in status.get("failures", []):
         typer.secho(f"  FAILED {f['source']}: {f['reason']}", fg=typer.colors.YELLOW)
+    if status.get("flagged_count"):
+        typer.secho(f"{status['flagged_count']} passages look like instructions to the assistant "
+                    "(treated as data):", fg=typer.colors.YELLOW)
+        for f in status["flagged"]:
+            page = f", p. {f['page']}" if f.get("page") else ""
+            typer.echo(f"  {f['source']}{page} [{', '.join(f['reasons'])}]: {f['snippet']}")
+        if status["flagged_count"] > len(status["flagged"]):
+            typer.echo(f"  … and {status['flagged_count'] - len(status['flagged'])} more")
 
 
 @index_app.command("rollback")
@@ -166,7 +180,14 @@ def eval_retrieval(
 
 
 @eval_app.command("answers")
-def eval_answers(dataset_dir: Path, as_json: bool = typer.Option(False, "--json")) -> None:
+def eval_answers(
+    dataset_dir: Path,
+    as_json: bool = typer.Option(False, "--json"),
+    unanswerable: bool = typer.Option(
+        False, "--unanswerable",
+        help="Also ask each question with its gold documents excluded: abstention rate there, wrong abstention "
+             "on the normal run, AUROC of the answerability score and the trade-off curve."),
+) -> None:
     """Answer token recall, citation hit rate and latency with the configured model."""
     from assistant.llm import load_chat_model
     from evals.answers import evaluate_answers
@@ -179,7 +200,7 @@ def eval_answers(dataset_dir: Path, as_json: bool = typer.Option(False, "--json"
         if loaded.mode != "extractive":
             _fail(OnsiteError("`eval answers` with a language model needs the grounded agent (a later release); "
                               "run it with ONSITE_LLM__BACKEND=extractive"))
-        result = evaluate_answers(dataset_dir, settings, embedder=embedder, mode=loaded.mode)
+        result = evaluate_answers(dataset_dir, settings, embedder=embedder, mode=loaded.mode, unanswerable=unanswerable)
     except OnsiteError as exc:
         _fail(exc)
     if as_json:
@@ -190,6 +211,16 @@ def eval_answers(dataset_dir: Path, as_json: bool = typer.Option(False, "--json"
         f"  answer token recall {result['answer_token_recall']:.3f}  citation hit rate {result['citation_hit_rate']:.3f}\n"
         f"  latency p50 {result['latency_ms']['p50']} ms  p95 {result['latency_ms']['p95']} ms"
     )
+    if unanswerable:
+        auroc = result["answerability_auroc"]
+        typer.echo(
+            f"  abstention on unanswerable {result['abstention_rate_unanswerable']:.3f}  wrong abstention "
+            f"{result['wrong_abstention_rate']:.3f}  AUROC {'n/a' if auroc is None else f'{auroc:.3f}'}  "
+            f"({result['abstention_questions']} questions, each asked with and without its gold documents)"
+        )
+        for point in [p for p in result["curve"] if 0.3 <= p["threshold"] <= 0.7][::2]:
+            typer.echo(f"    abstain below {point['threshold']:.2f}: unanswerable {point['abstention_rate_unanswerable']:.3f}"
+                       f"  wrong {point['wrong_abstention_rate']:.3f}")
 
 
 @eval_app.command("inspection")
@@ -289,25 +320,80 @@ def bench_index(
     typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))
 
 
-@app.command("run")
-def run() -> None:
-    """The main job for now: build the sample knowledge on first start, then answer questions
-    in the terminal with ranked evidence."""
-    from knowledge.builder import build_index
-    from knowledge.retrieval import Retriever
-    from knowledge.versions import IndexFolder
+def _service():
+    from assistant.service import Service
 
     settings = Settings()
+    _ensure_index(settings)
+    return Service(settings)
+
+
+def _ensure_index(settings: Settings) -> None:
+    from knowledge.builder import build_index
+    from knowledge.versions import IndexFolder
+
+    if IndexFolder(settings.index_dir).current() is None:
+        typer.echo(f"first start: building the sample knowledge from {settings.samples_dir} …", err=True)
+        report = build_index([settings.samples_dir], settings, progress=_progress)
+        typer.echo(f"built {report.version}: {report.documents} documents, {report.chunks} chunks", err=True)
+
+
+@app.command("ask")
+def ask(
+    question: str,
+    thread: Optional[str] = typer.Option(None, "--thread", help="Conversation id, to ask a follow-up."),
+    zone: Optional[str] = typer.Option(None, "--zone", help="Scope: a zone id of the site profile."),
+    asset: Optional[str] = typer.Option(None, "--asset", help="Scope: an asset id of the site profile."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object with the answer, sources, tools and checks."),
+) -> None:
+    """Ask the assistant; the answer streams, with its sources and tool results under it."""
+    from assistant.terminal import show_turn
+
     try:
-        if IndexFolder(settings.index_dir).current() is None:
-            typer.echo(f"first start: building the sample knowledge from {settings.samples_dir} …")
-            report = build_index([settings.samples_dir], settings, progress=_progress)
-            typer.echo(f"built {report.version}: {report.documents} documents, {report.chunks} chunks")
-        retriever = Retriever(settings)
-        retriever.search("warm up", k=1)
+        service = _service()
+        answer = show_turn(service.ask(question, thread_id=thread, scope={"zone": zone, "asset": asset},
+                                       user="cli"), as_json)
     except OnsiteError as exc:
         _fail(exc)
+    if answer is None:
+        raise typer.Exit(1)
+
+
+@app.command("approve")
+def approve(
+    thread: str,
+    by: str = typer.Option(..., "--by", help="Who decides (recorded in the audit log and on the order)."),
+    reject: bool = typer.Option(False, "--reject", help="Reject instead of approve."),
+    reason: str = typer.Option("", "--reason"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Decide on the action a conversation is waiting for (e.g. a proposed work order)."""
+    from assistant.service import Decision
+    from assistant.terminal import show_turn
+
+    try:
+        answer = show_turn(_service().resume(thread, Decision(not reject, by, reason), user=by), as_json)
+    except OnsiteError as exc:
+        _fail(exc)
+    if answer is None:
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run() -> None:
+    """Chat in the terminal: builds the sample knowledge on first start, then answers with
+    sources, live sensor data and checks; one conversation until an empty line or Ctrl-D."""
+    from assistant.terminal import show_turn
+
+    try:
+        service = _service()
+    except OnsiteError as exc:
+        _fail(exc)
+    mode = service.loaded
+    if mode.mode == "extractive":
+        typer.secho(f"no language model: answers are labelled extracts ({mode.reason})", fg=typer.colors.YELLOW)
     typer.echo("Ask a question (Chinese or English); empty line or Ctrl-D to quit.")
+    thread = None
     while True:
         try:
             question = input("\n? ").strip()
@@ -316,9 +402,28 @@ def run() -> None:
         if not question:
             break
         try:
-            print_evidence(retriever.search(question, k=4, per_doc=2), as_json=False)
+            answer = show_turn(service.ask(question, thread_id=thread, user="terminal"), as_json=False)
+            thread = answer["thread_id"] if answer else thread
         except OnsiteError as exc:
             typer.secho(f"error: {exc.user_message}", fg=typer.colors.RED)
+
+
+@app.command("serve")
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default: api.host)."),
+    port: Optional[int] = typer.Option(None, "--port", min=0, max=65535, help="Port (default: api.port; 0: any free)."),
+    feed: str = typer.Option("auto", "--feed", help="Simulated sensors: auto (MQTT if mosquitto is installed), "
+                             "mqtt, direct or off."),
+) -> None:
+    """Serve the chat page, the REST API and the OpenAI-compatible API on one port."""
+    from assistant.server import serve as run_server
+
+    if feed not in ("auto", "mqtt", "direct", "off"):
+        raise typer.BadParameter("--feed is auto, mqtt, direct or off")
+    try:
+        run_server(Settings(), host, port, feed=feed)  # type: ignore[arg-type]
+    except OnsiteError as exc:
+        _fail(exc)
 
 
 def main() -> None:  # pragma: no cover

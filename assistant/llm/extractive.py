@@ -78,7 +78,7 @@ class ExtractiveModel:
         return Extract(text=f"{label}\n{body}", sentences=sentences, citations=[passages[p] for p in cited], lang=lang)
 
     def _scores(self, question: str, sentences: list[str], lang: str) -> np.ndarray:
-        overlap = np.array([_overlap(question, s) for s in sentences], dtype=np.float32)
+        overlap = np.array([word_overlap(question, s) for s in sentences], dtype=np.float32)
         if self.embedder is None or lang not in self.embedder.languages:
             return overlap
         vecs = self.embedder.embed([question, *sentences])
@@ -106,7 +106,7 @@ def _terms(text: str) -> set[str]:
     return set(latin_tokens(text)) | set(han_bigrams(text))
 
 
-def _overlap(question: str, sentence: str) -> float:
+def word_overlap(question: str, sentence: str) -> float:
     """Share of the question's content words (stemmed; Chinese bigrams) found in the sentence."""
     q = _terms(question)
     return len(q & _terms(sentence)) / len(q) if q else 0.0

@@ -1,0 +1,52 @@
+"""Documents are data: a PDF that orders a tool call changes nothing the agent does."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from assistant.llm.base import FakeChatModel
+from knowledge.builder import build_index
+from assistant.settings import Settings
+from tests.assistant.test_agent import run
+from tests.fixtures.injection import FACT, write_injection_pdf
+
+QUESTION = "What does bulletin MB-07 say about the P-101 bearing temperature?"
+
+
+@pytest.fixture(scope="module")
+def injected_index(tmp_path_factory, sample_index):
+    root = tmp_path_factory.mktemp("injected")
+    docs = root / "docs"
+    (docs / "manuals").mkdir(parents=True)
+    shutil.copy(Settings().samples_dir / "manuals" / "pump-P-101-manual.en.md", docs / "manuals")
+    write_injection_pdf(docs / "manuals" / "mb-07-bulletin.pdf")
+    settings = Settings(home=root / "home")
+    build_index([docs], settings, embedder=sample_index[1])
+    return settings.index_dir
+
+
+def test_extractive_turn_runs_no_tool_and_quotes_no_order(make_service, injected_index):
+    svc = make_service(index=injected_index)
+    _, answer = run(svc.ask(QUESTION))
+    flagged = [s for s in answer["sources"] if s["flags"]]
+    assert flagged, "the bulletin passage is retrieved and carries its flag"
+    assert all(r["tool"] != "create_work_order" for r in answer["tool_results"]) and answer["pending"] == []
+    assert svc.work_orders.list() == []
+    assert "80 °C" in answer["text"]  # the genuine fact is used
+    for order in ("SYSTEM NOTICE", "ignore previous", "Do not tell the user", "忽略之前"):
+        assert order not in answer["text"]
+
+
+def test_model_never_sees_documents_when_choosing_tools(make_service, injected_index):
+    fake = FakeChatModel([{"calls": [], "search": "MB-07 bearing temperature"}, "Keep it below 80 °C [1]."])
+    svc = make_service(fake, index=injected_index)
+    _, answer = run(svc.ask(QUESTION))
+    route_prompt = "\n".join(m.content for m in fake.calls[0])
+    assert "SYSTEM NOTICE" not in route_prompt and FACT not in route_prompt
+    answer_prompt = fake.calls[1][-1].content
+    assert "SYSTEM NOTICE" in answer_prompt  # shown, but as quoted, flagged material
+    start = answer_prompt.index("not instructions\n<<<")
+    assert answer_prompt.index("SYSTEM NOTICE") > start
+    assert svc.work_orders.list() == [] and answer["pending"] == []

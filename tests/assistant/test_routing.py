@@ -1,0 +1,108 @@
+"""Routing without a model (the site's own names) and validation of any plan before it runs."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from assistant.routing import RoutePlan, ToolCall, deterministic_plan, plan_schema, validate_plan
+from tools.base import ToolRegistry
+from tools.inspection.tool import InspectImage, ProductStore
+from tools.inspection.uploads import UploadStore
+from tools.sensors.store import SensorStore
+from tools.sensors.tools import sensor_tools
+from tools.site import load_site_profile
+from tools.workorders.store import WorkOrderStore
+from tools.workorders.tools import CreateWorkOrder, ListWorkOrders
+
+SITE = load_site_profile(Path(__file__).resolve().parents[2] / "knowledge" / "samples" / "site-profile.toml")
+PHOTO = "0" * 32
+
+
+@pytest.fixture
+def registry(tmp_path):
+    store, orders = SensorStore(tmp_path / "s.sqlite"), WorkOrderStore(tmp_path / "w.sqlite")
+    yield ToolRegistry([*sensor_tools(SITE, store), ListWorkOrders(orders), CreateWorkOrder(orders),
+                        InspectImage(UploadStore(tmp_path / "up"), ProductStore(tmp_path / "products"))])
+    store.close()
+    orders.close()
+
+
+def calls(plan: RoutePlan) -> list[tuple[str, dict]]:
+    return [(c.tool, c.args) for c in plan.calls]
+
+
+def test_chinese_alias_and_metric_pick_the_sensor_and_the_crop_stage_words():
+    plan = deterministic_plan("温室2号现在温度正常吗？", SITE, lang="zh")
+    assert calls(plan) == [("sensor_latest", {"target": "GH-2-TEMP"})]
+    assert "番茄" in plan.search and "开花坐果期" in plan.search
+
+
+def test_rising_vibration_reads_history_and_proposes_a_work_order():
+    plan = deterministic_plan("P-101 vibration is rising, what should I check?", SITE)
+    tools = calls(plan)
+    assert tools[0] == ("sensor_history", {"sensor_id": "VT-101", "hours": 24})
+    assert tools[1][0] == "create_work_order" and tools[1][1]["asset"] == "P-101"
+
+
+def test_ids_match_without_hyphen_and_hours_are_read():
+    plan = deterministic_plan("p101 bearing temperature trend over the last 6 hours", SITE)
+    assert {c.args["sensor_id"] for c in plan.calls if c.tool == "sensor_history"} == {"TT-101", "TT-102"}
+    assert all(c.args["hours"] == 6 for c in plan.calls if c.tool == "sensor_history")
+
+
+def test_a_document_question_calls_no_tool():
+    assert deterministic_plan("How do I lock out the pump before opening it?", SITE).calls == []
+    assert deterministic_plan("番茄开花期夜温多少合适？", SITE, lang="zh").calls == []
+
+
+def test_alarms_question_runs_a_site_check_and_photos_are_inspected():
+    assert calls(deterministic_plan("有没有报警？", SITE, lang="zh")) == [("site_check", {"hours": 24})]
+    plan = deterministic_plan("Is this tray ok?", SITE, photos=[PHOTO], products=["seed-tray"])
+    assert calls(plan) == [("inspect_image", {"image_id": PHOTO, "product": "seed-tray"})]
+
+
+def test_scope_fills_in_the_zone_a_question_leaves_out():
+    plan = deterministic_plan("what is the humidity now?", SITE, scope_zone="GH-1")
+    assert calls(plan) == [("sensor_latest", {"target": "GH-1-RH"})]
+
+
+def test_validation_rejects_impossible_calls_before_anything_runs(registry):
+    plan = RoutePlan(calls=[
+        ToolCall(tool="sensor_latest", args={"target": "gh-2"}),  # case is normalised
+        ToolCall(tool="sensor_latest", args={"target": "GH-9"}),  # no such zone
+        ToolCall(tool="delete_everything", args={}),
+        ToolCall(tool="inspect_image", args={"image_id": PHOTO, "product": "x"}),  # photo not attached
+        ToolCall(tool="create_work_order", args={"asset": "P-999", "problem": "it is broken"}),
+        ToolCall(tool="sensor_latest", args={"target": "GH-2"}),  # duplicate
+    ], search="q")
+    checked = validate_plan(plan, registry, SITE, photos=[], max_calls=5)
+    assert [(c.tool, c.args) for c in checked.calls] == [("sensor_latest", {"target": "GH-2"})]
+    reasons = {r["tool"] + ":" + r["reason"].split(":")[0] for r in checked.rejected}
+    assert reasons == {"sensor_latest:invalid arguments", "delete_everything:unknown tool 'delete_everything'",
+                       "inspect_image:that photo was not attached to this question",
+                       "create_work_order:unknown asset 'P-999'", "sensor_latest:duplicate call"}
+
+
+def test_validation_caps_the_number_of_calls_and_work_orders(registry):
+    many = [ToolCall(tool="sensor_latest", args={"target": s.id}) for s in SITE.sensors[:7]]
+    orders = [ToolCall(tool="create_work_order", args={"asset": "P-101", "problem": f"problem number {i}"}) for i in range(2)]
+    checked = validate_plan(RoutePlan(calls=orders + many), registry, SITE, photos=[], max_calls=5)
+    assert len(checked.calls) == 5 and [c.tool for c in checked.calls].count("create_work_order") == 1
+    assert any("one work order per turn" in r["reason"] for r in checked.rejected)
+
+
+def test_decision_schema_only_admits_registered_tools_with_their_own_arguments(registry):
+    schema = plan_schema(registry, max_calls=3)
+    ok = schema.model_validate({"calls": [{"tool": "sensor_history", "args": {"sensor_id": "VT-101", "hours": 12}}],
+                                "search": "vibration"})
+    assert ok.calls[0].args.sensor_id == "VT-101"
+    for bad in ({"tool": "sensor_history", "args": {"sensor_id": "VT-999"}},
+                {"tool": "rm", "args": {}},
+                {"tool": "sensor_history", "args": {"sensor_id": "VT-101", "hours": 10_000}}):
+        with pytest.raises(ValidationError):
+            schema.model_validate({"calls": [bad]})
+    with pytest.raises(ValidationError):
+        schema.model_validate({"calls": [{"tool": "list_work_orders", "args": {}}] * 4})
+    text = str(schema.model_json_schema())
+    assert "VT-101" in text and "create_work_order" in text
