@@ -27,9 +27,12 @@ $(STAMP):
 
 install: $(STAMP)
 
-# The main job: sample knowledge built on first start, then the interactive prompt.
+# The whole product on one box: `onsite serve` builds the sample knowledge on first start, feeds
+# simulated sensors (through a private MQTT broker when mosquitto is installed), loads the model if
+# its GGUF is present (labelled extractive answers otherwise) and prints the URL of the chat page,
+# the REST API and the OpenAI-compatible API. Terminal chat: `.venv/bin/onsite run`.
 run: install
-	HF_HUB_OFFLINE=1 $(BIN)/onsite run
+	HF_HUB_OFFLINE=1 $(BIN)/onsite serve
 
 # The default suite (< ~10 min on 2 cores): everything but tests marked slow.
 test: install

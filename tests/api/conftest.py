@@ -147,3 +147,120 @@ def client(client_factory, settings) -> TestClient:
 
 def bearer(credential: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {credential}"}
+
+
+# --- the whole app over a real service ------------------------------------------------------------
+# The sample knowledge is indexed once per session with the hashing FakeEmbedder (no torch), and
+# each test gets its own service home (conversations, audit, sensors, work orders, uploads).
+
+
+@pytest.fixture(scope="session")
+def api_index(tmp_path_factory) -> Path:
+    from knowledge.builder import build_index
+
+    home = tmp_path_factory.mktemp("api-index")
+    settings = Settings(home=home, embedding={"model": "fake"})
+    build_index([settings.samples_dir], settings)
+    return home / "index"
+
+
+@pytest.fixture
+def make_api_service(api_index, tmp_path, monkeypatch):
+    """make_api_service(model=None, own_index=False, simulate_hours=6, embedder=None, llm={...}, api={...})
+    → Service. model None = extractive mode; own_index copies the index (for rebuild / rollback tests)."""
+    import shutil
+    from datetime import UTC, datetime, timedelta
+
+    from assistant.llm import LoadedModel
+    from assistant.service import Service
+
+    monkeypatch.delenv("ONSITE_API_KEYS", raising=False)
+    made = []
+
+    def make(model=None, *, own_index: bool = False, simulate_hours: float = 6, embedder=None, **overrides):
+        home = tmp_path / f"svc{len(made)}"
+        home.mkdir()
+        if own_index:
+            shutil.copytree(api_index, home / "index")
+        else:
+            (home / "index").symlink_to(api_index, target_is_directory=True)
+        api = {"api_keys": [f"{OPERATOR_KEY}:operator:floor-tablet", f"{ADMIN_KEY}:admin:ops-console"],
+               "rate_limit_per_minute": 0, **overrides.pop("api", {})}
+        llm = {"backend": "extractive"} if model is None else {}
+        settings = Settings(home=home, embedding={"model": "fake"}, llm={**llm, **overrides.pop("llm", {})},
+                            api=api, **overrides)
+        loaded = None if model is None else LoadedModel(model, "llm", "fake")
+        service = Service(settings, loaded=loaded, embedder=embedder)
+        if simulate_hours:
+            from tools.sensors.simulator import simulate
+
+            simulate(service.site, service.sensors, hours=simulate_hours, seed=3, speed=1e9,
+                     start=datetime.now(UTC) - timedelta(hours=simulate_hours))
+        made.append(service)
+        return service
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def _service(make_api_service, service_or_model, kwargs):
+    if hasattr(service_or_model, "ask"):
+        return service_or_model
+    return make_api_service(service_or_model, **kwargs)
+
+
+@pytest.fixture
+def app_client(make_api_service):
+    """app_client(service or model=None, **make_api_service kwargs) → TestClient over the full app."""
+    from assistant.server import build_app
+
+    def make(service_or_model=None, **kwargs) -> TestClient:
+        service = _service(make_api_service, service_or_model, kwargs)
+        app = build_app(service.settings, service, ui=False, metrics=ApiMetrics())
+        return TestClient(app, raise_server_exceptions=False)
+
+    return make
+
+
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@dataclass
+class LiveServer:
+    url: str
+    service: Any
+    app: FastAPI
+
+
+@pytest.fixture
+def live_server(make_api_service):
+    """live_server(service or model=None, **make_api_service kwargs) → LiveServer: the full app under a
+    real uvicorn on a free loopback port, in a thread; stopped at the end of the test."""
+    from assistant.server import build_app
+
+    running: list[tuple[uvicorn.Server, threading.Thread, socket.socket]] = []
+
+    def start(service_or_model=None, **kwargs) -> LiveServer:
+        service = _service(make_api_service, service_or_model, kwargs)
+        app = build_app(service.settings, service, ui=False, metrics=ApiMetrics())
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=2)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        running.append((server, thread, sock))
+        return LiveServer(f"http://127.0.0.1:{sock.getsockname()[1]}", service, app)
+
+    yield start
+    for server, thread, sock in running:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

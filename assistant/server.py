@@ -1,0 +1,331 @@
+"""``onsite serve``: the whole product on one port — chat page, REST API, OpenAI-compatible API.
+
+On start: the sample knowledge is built when no index exists yet; the service is made (the GGUF
+model when present, otherwise the labelled extractive mode, said in the banner); the sensor store
+is backfilled with 48 h of simulated history when it is empty (or the gap since the last reading
+is filled), then fed live by the simulator — through a private mosquitto broker on a free
+loopback port and the MQTT ingestor when Debian's ``mosquitto`` is installed, directly otherwise.
+The URLs are printed; Ctrl-C (SIGINT / SIGTERM) stops the server, the feed, the broker and the
+service in that order.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterator, Literal
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from assistant.errors import OnsiteError
+from assistant.settings import Settings
+
+log = logging.getLogger("onsite.server")
+
+FeedMode = Literal["auto", "mqtt", "direct", "off"]
+BACKFILL_HOURS = 48
+FEED_STEP_S = 60
+FEED_HOURS = 24 * 366  # the simulator's longest run; the feed starts a new one after it
+
+
+def mosquitto_binary() -> str | None:
+    return shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto",) if Path(p).exists()), None)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """A private mosquitto on a loopback port: anonymous, no persistence, its log in ``folder``."""
+
+    def __init__(self, folder: Path, binary: str):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                             "max_queued_messages 100000\n")
+        self.log_path = folder / "mosquitto.log"
+        self.binary = binary
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 10.0) -> "Broker":
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"mosquitto did not start: {self.log_path.read_text(errors='replace')[-500:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class SensorFeed:
+    """Simulated sensor history and live readings for the sample site."""
+
+    def __init__(self, site: Any, store: Any, run_dir: Path, mode: FeedMode = "auto", *, seed: int = 0,
+                 step_s: int = FEED_STEP_S):
+        self.site, self.store, self.run_dir, self.mode = site, store, run_dir, mode
+        self.seed, self.step_s = seed, step_s
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.broker: Broker | None = None
+        self.ingestor: Any = None
+        self.via = "off"
+
+    def backfill(self, now: datetime | None = None) -> int:
+        """History for the last 48 h when the store is empty, or since the newest reading."""
+        from tools.sensors.simulator import simulate
+        from tools.sensors.store import from_ms
+
+        now = (now or datetime.now(UTC)).replace(microsecond=0)
+        end = now - timedelta(seconds=self.step_s)  # the live feed's first reading is at "now": no overlap
+        latest = self.store.latest([s.id for s in self.site.sensors])
+        start = end - timedelta(hours=BACKFILL_HOURS)
+        if latest:
+            newest = from_ms(max(r.ts for r in latest.values()))
+            if now - newest < timedelta(seconds=2 * self.step_s):
+                return 0
+            start = max(start, newest + timedelta(seconds=self.step_s))
+        hours = (end - start).total_seconds() / 3600
+        if hours <= 0:
+            return 0
+        report = simulate(self.site, self.store, hours=hours, seed=self.seed, speed=1e9, start=start,
+                          step_s=self.step_s)
+        log.info("sensor history backfilled: %s", report.summary)
+        return report.readings
+
+    def start(self) -> "SensorFeed":
+        if self.mode == "off":
+            return self
+        self.backfill()
+        binary = mosquitto_binary() if self.mode in ("auto", "mqtt") else None
+        if self.mode == "mqtt" and binary is None:
+            log.warning("--feed mqtt: mosquitto is not installed (Debian package 'mosquitto'); feeding directly")
+        if binary is not None:
+            try:
+                self._start_mqtt(binary)
+                return self
+            except Exception as exc:  # noqa: BLE001 - the direct feed still works without a broker
+                log.warning("MQTT feed unavailable (%s); feeding the store directly", exc)
+                self._stop_mqtt()
+        self.via = "direct"
+        self.thread = threading.Thread(target=self._direct, name="onsite-sensor-feed", daemon=True)
+        self.thread.start()
+        return self
+
+    def _start_mqtt(self, binary: str) -> None:
+        from tools.sensors.mqtt import MqttIngestor
+
+        self.broker = Broker(self.run_dir / "mqtt", binary).start()
+        self.ingestor = MqttIngestor(self.site, self.store, "127.0.0.1", self.broker.port).start()
+        if not self.ingestor.wait_subscribed(10):
+            raise RuntimeError("the MQTT ingestor did not subscribe")
+        self.via = f"mqtt://127.0.0.1:{self.broker.port}"
+        self.thread = threading.Thread(target=self._mqtt, name="onsite-sensor-feed", daemon=True)
+        self.thread.start()
+
+    def _runs(self, run: Callable[[datetime], None]) -> None:
+        while not self.stop_event.is_set():
+            try:
+                run(datetime.now(UTC).replace(microsecond=0))
+            except Exception:  # noqa: BLE001 - a broken feed is logged; the server goes on
+                log.exception("sensor feed failed; restarting in 30 s")
+                self.stop_event.wait(30)
+
+    def _direct(self) -> None:
+        from tools.sensors.simulator import SiteSimulator
+
+        def run(start: datetime) -> None:
+            sim = SiteSimulator(self.site, start, FEED_HOURS, seed=self.seed + 1, step_s=self.step_s)
+            t0, start_ms = time.time(), sim.start
+            for ts, readings in sim:
+                delay = (ts - start_ms) / 1000 - (time.time() - t0)
+                if delay > 0 and self.stop_event.wait(delay):
+                    return
+                if self.stop_event.is_set():
+                    return
+                self.store.insert(readings)
+
+        self._runs(run)
+
+    def _mqtt(self) -> None:
+        from tools.sensors.mqtt import MqttTarget
+        from tools.sensors.simulator import simulate
+
+        target = MqttTarget("127.0.0.1", self.broker.port)
+        self._runs(lambda start: simulate(self.site, target, FEED_HOURS, seed=self.seed + 1, speed=1.0, start=start,
+                                          step_s=self.step_s, stop=self.stop_event))
+
+    def _stop_mqtt(self) -> None:
+        if self.ingestor is not None:
+            self.ingestor.stop()
+            self.ingestor = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(15)
+        self._stop_mqtt()
+
+
+# --- the app ------------------------------------------------------------------------------------
+
+
+def mount_ui(app: FastAPI, service: Any, settings: Settings) -> str | None:
+    """Call ``ui.mount(app, service, settings)`` when the chat page is installed; returns its path."""
+    try:
+        import ui
+
+        mount = getattr(ui, "mount", None)
+        if mount is None:
+            from ui import app as ui_app  # noqa: F401 - the page may live in ui/app.py
+
+            mount = getattr(ui_app, "mount", None)
+    except ImportError as exc:
+        log.warning("chat page not available: %s", exc)
+        return None
+    if mount is None:
+        return None
+    before = {id(r) for r in app.router.routes}
+    try:
+        result = mount(app, service, settings)
+    except Exception:  # noqa: BLE001 - the API and the OpenAI endpoint still serve without the page
+        log.exception("the chat page could not be mounted; serving the APIs only")
+        return None
+    added = [getattr(r, "path", "") for r in app.router.routes if id(r) not in before]
+    return result if isinstance(result, str) else (added[0] if added else None) or "/"
+
+
+def build_app(settings: Settings, service: Any, *, ui: bool = True, **create_kwargs: Any) -> FastAPI:
+    """The app ``onsite serve`` runs: probes, auth, the feature routes, /v1, the chat page."""
+    from assistant.api.app import create_app
+    from assistant.api.metrics import set_queue_depth
+    from assistant.api.routes import install_routes
+
+    app = create_app(settings, readiness=service.readiness, service=service, **create_kwargs)
+    install_routes(app)
+    set_queue_depth(lambda: service.turns_in_flight, queue="turns", metrics=app.state.metrics)
+    app.state.ui_path = mount_ui(app, service, settings) if ui else None
+    if not any(getattr(r, "path", None) in ("/", "") for r in app.router.routes):
+        target = app.state.ui_path or ("/docs" if settings.api.docs else "/healthz")
+
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse(target)
+
+    return app
+
+
+def ensure_index(settings: Settings, embedder: Any, echo: Callable[[str], None]) -> None:
+    """Build the bundled sample knowledge when no index exists yet."""
+    from knowledge.builder import build_index
+    from knowledge.versions import IndexFolder
+
+    if IndexFolder(settings.index_dir).current() is not None:
+        return
+    if not settings.samples_dir.is_dir():
+        echo(f"no index yet and no samples at {settings.samples_dir}: upload documents and start a rebuild")
+        return
+    echo(f"first start: building the sample knowledge from {settings.samples_dir} …")
+    report = build_index([settings.samples_dir], settings, embedder=embedder)
+    echo(f"built {report.version}: {report.documents} documents, {report.chunks} chunks in {report.seconds:.1f} s")
+
+
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGINT / SIGTERM after a graceful shutdown, which would kill the
+        process before the feed, the broker and the service are stopped; we stop them and exit."""
+
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    self._captured_signals.clear()
+
+    return Server
+
+
+def serve(settings: Settings | None = None, host: str | None = None, port: int | None = None, *,
+          feed: FeedMode = "auto", echo: Callable[[str], None] = print) -> None:
+    """Run everything on one port until interrupted (port 0: a free port, printed)."""
+    import uvicorn
+
+    from assistant.service import Service
+    from knowledge.embedding import make_embedder
+
+    for name in ("onsite", "assistant", "knowledge", "tools"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    settings = settings or Settings()
+    host = host or settings.api.host
+    port = settings.api.port if port is None else port
+    settings.home.mkdir(parents=True, exist_ok=True)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))  # first, so a port in use is the first error, not the last
+    except OSError as exc:
+        sock.close()
+        raise OnsiteError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)  # connections made before uvicorn starts wait in the backlog
+    service = feed_ = None
+    try:
+        embedder = make_embedder(settings.embedding, settings.home)
+        ensure_index(settings, embedder, echo)
+        service = Service(settings, embedder=embedder)
+        feed_ = SensorFeed(service.site, service.sensors, settings.home / "run", feed).start()
+        app = build_app(settings, service)
+        port = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
+        url = f"http://{shown}:{port}"
+        loaded = service.loaded
+        echo(f"onsite is serving on {url}/")
+        echo(f"  chat page:   {url}{app.state.ui_path or ' (not installed)'}")
+        echo(f"  REST API:    {url}/api/v1  (OpenAPI {url}/docs)")
+        echo(f"  OpenAI API:  {url}/v1  (model 'onsite')")
+        echo(f"  sensors:     {feed_.via}")
+        if loaded.mode == "extractive":
+            echo(f"  model:       none — EXTRACTIVE MODE: answers are labelled extracts ({loaded.reason})")
+        else:
+            echo(f"  model:       {getattr(loaded.model, 'name', loaded.backend)} ({loaded.backend})")
+        config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5, proxy_headers=False)
+        _server_class()(config).run(sockets=[sock])
+    finally:
+        if feed_ is not None:
+            feed_.stop()
+        if service is not None:
+            service.close()
+        sock.close()
+        echo("onsite stopped")

@@ -1,0 +1,56 @@
+"""A fake language model for API, load and schema tests: it answers any number of questions
+(unlike the scripted FakeChatModel) by quoting the first prose sentence of its sources with the marker,
+so answers pass the grounding checks; ``token_delay_s`` makes generation take time."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Literal
+
+from assistant.llm.base import StreamEvent, Timings, Usage
+
+_SOURCE = re.compile(r"^\[(\d+)\] document «[^»]*» \([^)]*\)[^\n]*\n<<<\n(.*?)\n>>>", re.S | re.M)
+
+
+def quote(prompt: str) -> str:
+    """The first prose sentence (not a table row) of the first source that has one, with its marker."""
+    for m in _SOURCE.finditer(prompt):
+        for line in m.group(2).splitlines():
+            if line.lstrip().startswith("|"):
+                continue
+            for sentence in re.split(r"(?<=[.!?。！？])\s+", line.strip()):
+                if len(sentence.split()) >= 5 or len(sentence) >= 12 and not sentence.isascii():
+                    return f"{sentence.strip()} [{m.group(1)}]"
+    return "The sources do not say."
+
+
+class EchoModel:
+    mode: Literal["llm", "extractive"] = "llm"
+
+    def __init__(self, token_delay_s: float = 0.0, name: str = "echo"):
+        self.name = name
+        self.token_delay_s = token_delay_s
+        self.answers = 0
+        self._lock = threading.Lock()
+
+    def decide(self, messages, schema, options=None):
+        if "question" in schema.model_fields:
+            return schema.model_validate({"question": messages[-1].content[-600:].strip() or "question"})
+        return schema.model_validate({"calls": [], "search": ""})
+
+    def stream(self, messages, options=None):
+        with self._lock:
+            self.answers += 1
+        start = time.perf_counter()
+        text = quote(messages[-1].content)
+        words = text.split(" ")
+        for i, w in enumerate(words):
+            if options is not None and options.cancel is not None and options.cancel.is_set():
+                break
+            if self.token_delay_s:
+                time.sleep(self.token_delay_s)
+            yield StreamEvent("token", w if i == 0 else " " + w)
+        yield StreamEvent("done", usage=Usage(completion_tokens=len(words)),
+                          timings=Timings(total_s=time.perf_counter() - start), finish_reason="stop")
