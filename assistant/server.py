@@ -229,10 +229,12 @@ def build_app(settings: Settings, service: Any, *, ui: bool = True, **create_kwa
     from assistant.api.app import create_app
     from assistant.api.metrics import set_queue_depth
     from assistant.api.routes import install_routes
+    from assistant.api.routes.turns import record_turn
 
     app = create_app(settings, readiness=service.readiness, service=service, **create_kwargs)
     install_routes(app)
     set_queue_depth(lambda: service.turns_in_flight, queue="turns", metrics=app.state.metrics)
+    service.observers.append(lambda answer, tokens: record_turn(answer, tokens, app.state.metrics))
     app.state.ui_path = mount_ui(app, service, settings) if ui else None
     if not any(getattr(r, "path", None) in ("/", "") for r in app.router.routes):
         target = app.state.ui_path or ("/docs" if settings.api.docs else "/healthz")

@@ -20,7 +20,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 # Checkpoints may only load the types LangGraph itself writes (no arbitrary classes).
 os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
@@ -96,6 +96,9 @@ class Service(Operations):
         self._slots = threading.BoundedSemaphore(settings.llm.queue_depth)
         self._in_flight = 0
         self._count_lock = threading.Lock()
+        # Called with (answer dict, streamed token count) after every turn, whichever face asked
+        # (the server counts abstentions and generation speed for /metrics with it).
+        self.observers: list[Callable[[dict, int], None]] = []
 
     # ---- turns -------------------------------------------------------------------------------
     def ask(self, question: str, *, thread_id: str | None = None, scope: dict | Scope | None = None,
@@ -147,9 +150,11 @@ class Service(Operations):
         payload: Any = turn if turn is not None else Command(resume=decision.__dict__ if decision else {})
         if cancel is not None:
             self.deps.cancels[thread_id] = cancel
+        tokens = 0
         try:
             for mode, chunk in self.graph.stream(payload, config, stream_mode=["custom", "updates"]):
                 if mode == "custom":
+                    tokens += chunk["type"] == "token"
                     yield Event(chunk.pop("type"), chunk)
                 elif "__interrupt__" in chunk:
                     yield Event("approval", {"thread_id": thread_id, "pending": [i.value for i in chunk["__interrupt__"]]})
@@ -169,7 +174,13 @@ class Service(Operations):
                           evidence_ids=[s["chunk_id"] for s in answer.sources if s.get("chunk_id")],
                           answer=answer.text, checks=answer.checks, status=answer.status, mode=answer.mode,
                           timings=answer.timings)
-        yield Event("done", answer.to_dict())
+        done = answer.to_dict()
+        for observe in self.observers:
+            try:
+                observe(done, tokens)
+            except Exception:  # noqa: BLE001 - a broken observer must not break the turn
+                log.exception("turn observer failed")
+        yield Event("done", done)
 
     def _released(self, events: Iterator[Event]) -> Iterator[Event]:
         return _Turn(events, self._release)

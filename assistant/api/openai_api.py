@@ -30,7 +30,7 @@ from assistant.api.envelope import openai_error_body, set_error_format
 from assistant.api.ratelimit import rate_limit
 from assistant.api.routes.events import sse_response
 from assistant.api.routes.schemas import MAX_QUESTION_CHARS, ScopeIn
-from assistant.api.routes.turns import (CONVERSATION_PATTERN, chat_data, collect_answer, record_turn,
+from assistant.api.routes.turns import (CONVERSATION_PATTERN, chat_data, collect_answer,
                                         start_turn, turn_events)
 from assistant.api.sse import DONE, HEARTBEAT_S, PING, SSE_HEADERS, SSE_MEDIA_TYPE, sse_event
 from assistant.errors import OnsiteError, ValidationError
@@ -198,13 +198,11 @@ async def _chunks(events, cancel, completion_id: str, created: int, question: st
 
     yield chunk({"role": "assistant", "content": ""})
     streamed: list[str] = []
-    tokens = 0
     try:
         async for event in turn_events(events, cancel, heartbeat_s=HEARTBEAT_S):
             if event is None:
                 yield PING
             elif event.type == "token":
-                tokens += 1
                 streamed.append(event.data.get("text", ""))
                 yield chunk({"content": event.data.get("text", "")})
             elif event.type == "check" and event.data.get("retry") and streamed:
@@ -217,7 +215,6 @@ async def _chunks(events, cancel, completion_id: str, created: int, question: st
                                                   {"error": "turn_failed"}))
                 break
             elif event.type == "done":
-                record_turn(event.data, tokens, metrics)
                 sources, onsite = _extras(event.data)
                 onsite["answer"] = event.data.get("text", "")
                 prompt, completion = _estimate_tokens(question), _estimate_tokens("".join(streamed))

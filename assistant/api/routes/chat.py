@@ -18,7 +18,7 @@ from assistant.api.envelope import Envelope, error_responses, ok
 from assistant.api.routes.schemas import (WORK_ORDER_ID, ApprovalData, ChatData, ChatRequest, ConversationData,
                                           DecisionIn)
 from assistant.api.routes.turns import (CONVERSATION_PATTERN, api_event, chat_data, collect_answer, display_name,
-                                        record_turn, start_turn, thread_for, turn_events)
+                                        start_turn, thread_for, turn_events)
 from assistant.api.routes.events import sse_response
 from assistant.api.sse import DONE, HEARTBEAT_S, PING, SSE_HEADERS, SSE_MEDIA_TYPE, sse_event
 from assistant.errors import ValidationError
@@ -57,16 +57,11 @@ async def chat(body: ChatRequest, request: Request, principal: CurrentPrincipal)
 
 
 async def sse_stream(events, cancel, metrics) -> AsyncIterator[bytes]:
-    tokens = 0
     try:
         async for event in turn_events(events, cancel, heartbeat_s=HEARTBEAT_S):
             if event is None:
                 yield PING
                 continue
-            if event.type == "token":
-                tokens += 1
-            elif event.type == "done":
-                record_turn(event.data, tokens, metrics)
             yield sse_event(api_event(event))
     except Exception as exc:  # noqa: BLE001 - the status line is gone: the error travels as an event
         log.exception("streamed turn failed")

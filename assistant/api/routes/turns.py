@@ -148,14 +148,11 @@ async def collect_answer(request: Request, events: Iterator[Event], cancel: thre
     """Run a turn to its end and return the Answer dict (``TurnError`` if it failed)."""
     watcher = asyncio.create_task(watch_disconnect(request, cancel))
     answer: dict[str, Any] | None = None
-    tokens = 0
     try:
         async for event in turn_events(events, cancel):
             if event is None:
                 continue
-            if event.type == "token":
-                tokens += 1
-            elif event.type == "done":
+            if event.type == "done":
                 answer = event.data
             elif event.type == "error":
                 raise TurnError(event.data)
@@ -165,7 +162,6 @@ async def collect_answer(request: Request, events: Iterator[Event], cancel: thre
         gone = watcher.done() and not watcher.cancelled() and watcher.result()
         raise TurnError({"message": "the client went away; the turn was stopped", "http_status": 499} if gone
                         else {"message": "the turn ended without an answer", "http_status": 500})
-    record_turn(answer, tokens, metrics)
     return answer
 
 
