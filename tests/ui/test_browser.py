@@ -1,0 +1,277 @@
+"""End to end in a real browser: ``onsite serve`` started as a process on loopback with the sample
+knowledge (extractive mode, no model), driven by Debian's ``chromium`` headless through
+Playwright (``executable_path``; Playwright never downloads a browser here).
+
+One server for the module (the first start builds the sample index: ~35 s on 2 cores); a product
+for the photo check is learned from synthetic good photos in the data home before it starts.
+Run alone: ``.venv/bin/pytest tests/ui/test_browser.py -q``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = next((p for p in (os.environ.get("ONSITE_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
+                             "/usr/bin/chromium") if p and Path(p).is_file()), None)
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - the test extra installs it
+    sync_playwright = None
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
+    pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed (pip install -e '.[test]')"),
+]
+
+START_TIMEOUT_S = 240
+QUESTION = "What is the maximum discharge pressure of pump P-101?"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fit_product(home: Path, work: Path) -> Path:
+    """Learn product "label" from synthetic good photos; return a defective photo of it."""
+    from tools.inspection.images import open_image
+    from tools.inspection.synthetic import generate
+    from tools.inspection.tool import ProductStore
+
+    folder = generate(work, products=("label",), size=256, seed=1, n_reference=6, n_good=1, n_defective_per_type=1)[0]
+    with open(folder / "labels.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    references = [open_image(folder / r["image"]) for r in rows if r["split"] == "reference"]
+    ProductStore(home / "inspection").fit("label", references)
+    return folder / next(r["image"] for r in rows if r["defect_type"] == "spot")
+
+
+def _onsite() -> list[str]:
+    exe = Path(sys.executable).parent / "onsite"
+    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "assistant.cli"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("onsite-home")
+    photo = _fit_product(home, tmp_path_factory.mktemp("inspection-set"))
+    port = _free_port()
+    env = {**os.environ, "ONSITE_HOME": str(home), "ONSITE_LLM__BACKEND": "extractive", "HF_HUB_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    env.pop("ONSITE_CONFIG", None)
+    log_path = home / "serve.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen([*_onsite(), "serve", "--host", "127.0.0.1", "--port", str(port), "--feed", "direct"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    try:
+        import httpx
+
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"onsite serve exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                if httpx.get(f"{url}/ui/config", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() - started > START_TIMEOUT_S:
+                pytest.fail(f"onsite serve did not start in {START_TIMEOUT_S} s:\n"
+                            f"{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.5)
+        yield {"url": url, "photo": photo, "home": home, "log": log_path}
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page_of(browser, server):
+    """page_of(locale) → a fresh page on the chat page; records requests leaving the loopback host."""
+    contexts = []
+
+    def make(locale: str = "en-US"):
+        ctx = browser.new_context(locale=locale, viewport={"width": 1280, "height": 1000})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.outside = []  # type: ignore[attr-defined]
+        page.errors = []  # type: ignore[attr-defined]
+        # Observe, do not intercept: routing every request would buffer Gradio's event stream.
+        page.on("request", lambda r: None if r.url.startswith((server["url"], "data:", "blob:"))
+                else page.outside.append(r.url))
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.set_default_timeout(60_000)
+        page.goto(f"{server['url']}/ui/")
+        page.wait_for_selector("#onsite-input textarea")
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+_RECORD_CHAT = """() => {
+  window.__chatSnapshots = [];
+  const chat = document.querySelector('#onsite-chat');
+  new MutationObserver(() => window.__chatSnapshots.push(chat.innerText))
+    .observe(chat, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_ask_streams_a_cited_answer_and_opens_the_source(page_of, server):
+    page = page_of()
+    page.evaluate(_RECORD_CHAT)
+    page.fill("#onsite-input textarea", QUESTION)
+    page.keyboard.press("Enter")
+    badge = page.locator("#onsite-chat", has_text="Extract from the documents")
+    badge.wait_for()
+    final = page.inner_text("#onsite-chat")
+    assert QUESTION in final
+    assert re.search(r"\[\d+\]", final), final  # the answer cites its sources
+    snapshots = page.evaluate("window.__chatSnapshots")
+    # Streamed: the page showed the turn in progress before the answer arrived, and its steps stay.
+    assert any(QUESTION in s and "Extract from the documents" not in s for s in snapshots), snapshots[-5:]
+    assert "Searching the documents" in final, final
+
+    # The sources panel lists the cited sources with file names; open the first one.
+    listing = page.inner_text("#onsite-sources-list")
+    assert "cited" in listing and ".md" in listing
+    first = page.locator("#onsite-source-pick label").first
+    label = first.inner_text()
+    n = re.match(r"\[(\d+)\]", label.strip()).group(1)
+    first.click()
+    detail = page.locator("#onsite-source-detail")
+    detail.locator(f"text=[{n}]").first.wait_for()
+    assert len(detail.inner_text()) > 40  # the whole cited passage
+
+    # Nothing in the answer loads from elsewhere; the page makes no request off the box.
+    srcs = page.eval_on_selector_all("#onsite-chat img", "els => els.map(e => e.src)")
+    assert all(s.startswith((server["url"], "data:", "blob:")) for s in srcs), srcs
+    assert page.outside == [], page.outside
+    assert page.errors == [], page.errors
+
+
+def test_photo_check_shows_the_annotated_result(page_of, server):
+    page = page_of()
+    page.click("#onsite-tab-inspect-button, button[role=tab]:has-text('Photo check')")
+    page.locator("#onsite-insp-photo input[type=file]").set_input_files(str(server["photo"]))
+    page.locator("#onsite-insp-photo img").first.wait_for()  # the preview of the uploaded photo
+    page.locator("#onsite-insp-product input").first.wait_for()
+    page.click("#onsite-insp-run")
+    verdict = page.locator("#onsite-insp-verdict", has_text=re.compile("DEFECTIVE|GOOD"))
+    verdict.wait_for()
+    result = page.locator("#onsite-insp-result img").first
+    result.wait_for()
+    page.wait_for_function("() => { const i = document.querySelector('#onsite-insp-result img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    assert "DEFECTIVE" in verdict.inner_text()  # a photo with a stain on the label
+    assert page.outside == [], page.outside
+
+
+def test_html_and_remote_images_in_the_chat_stay_text(page_of):
+    page = page_of()
+    hostile = "<img src=http://203.0.113.7/a.png> ![x](http://203.0.113.7/b.png) <b>pump</b> P-101 pressure?"
+    page.fill("#onsite-input textarea", hostile)
+    page.keyboard.press("Enter")
+    page.locator("#onsite-chat", has_text="Extract from the documents").wait_for()
+    text = page.inner_text("#onsite-chat")
+    assert "<img src=http://203.0.113.7/a.png>" in text and "<b>pump</b>" in text  # shown, not rendered
+    assert page.eval_on_selector_all("#onsite-chat img[src*='203.0.113.7']", "els => els.length") == 0
+    assert page.eval_on_selector_all("#onsite-chat b", "els => els.filter(e => e.innerText === 'pump').length") == 0
+    page.reload()  # the conversation comes back, still as text
+    page.locator("#onsite-chat", has_text="<b>pump</b>").wait_for()
+    assert page.eval_on_selector_all("#onsite-chat img[src*='203.0.113.7']", "els => els.length") == 0
+    assert page.outside == [], page.outside
+
+
+def test_labels_follow_the_browser_language_or_the_setting(page_of):
+    page = page_of("zh-CN")
+    page.locator("button[role=tab]", has_text="问答").first.wait_for()
+    assert "对话" in page.inner_text("#onsite-chat") and "知识库版本" in page.inner_text("#onsite-status")
+    page.locator("#onsite-lang label", has_text="English").click()
+    page.locator("button[role=tab]", has_text="Ask").first.wait_for()
+    page.reload()  # the setting is remembered in this browser
+    page.locator("#onsite-status", has_text="Knowledge index").first.wait_for()  # written once the page loaded
+    assert page.locator("button[role=tab]", has_text="问答").count() == 0
+    page.locator("#onsite-input textarea[placeholder^='Ask about']").wait_for()
+
+
+def _boiler_manual(path: Path) -> Path:
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, "Boiler B-7 operating manual", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "This manual covers the hot-water boiler B-7 that heats glasshouse 3.")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 14)
+    pdf.cell(0, 10, "Spare parts", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Spare burner gaskets for boiler B-7 are kept in the blue cabinet 42 in the boiler house. "
+                   "Replace the burner gasket of boiler B-7 every 2000 operating hours.")
+    pdf.output(str(path))
+    return path
+
+
+def test_documents_are_added_rebuilt_and_their_pdf_pages_shown(page_of, tmp_path):
+    """Last in the module: it publishes a new index version."""
+    manual = _boiler_manual(tmp_path / "boiler-B7-manual.pdf")
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\n" + b"garbage" * 100)
+    page = page_of()
+    page.click("#onsite-tab-admin-button")
+    page.locator("#onsite-doc-files input[type=file]").set_input_files([str(manual), str(broken)])
+    page.locator("#onsite-doc-files", has_text="broken").first.wait_for()
+    page.click("#onsite-doc-save")
+    page.locator("#onsite-admin-message", has_text="Saved 2 file(s)").wait_for()
+    page.evaluate("""() => { window.__admin = [];
+      const el = document.querySelector('#onsite-admin-message');
+      new MutationObserver(() => window.__admin.push(el.innerText))
+        .observe(el, {subtree: true, childList: true, characterData: true}); }""")
+    page.click("#onsite-rebuild")
+    page.locator("#onsite-admin-message", has_text="is live").wait_for()
+    assert any("Rebuilding" in m for m in page.evaluate("window.__admin"))  # progress was shown
+    report = page.inner_text("#onsite-report")
+    assert re.search(r"boiler-B7-manual\.pdf\s+✅ indexed", report), report
+    assert re.search(r"broken\.pdf\s+❌ skipped\s+0\s+malformed", report), report
+
+    page.click("#onsite-tab-chat-button")
+    page.fill("#onsite-input textarea", "Where are the spare burner gaskets for boiler B-7 kept?")
+    page.keyboard.press("Enter")
+    page.locator("#onsite-chat", has_text="cabinet 42").wait_for()
+    page.locator("#onsite-source-pick label", has_text="boiler-B7-manual.pdf").first.click()
+    page.wait_for_function("() => { const i = document.querySelector('#onsite-page-image img');"
+                           " return i && i.complete && i.naturalWidth > 200; }")
+    assert "boiler-B7-manual.pdf, p. " in page.inner_text("#onsite-source-detail")
+    assert page.outside == [], page.outside

@@ -1,0 +1,270 @@
+"""The page's event handlers against a stand-in service: what each tab sends to the service and
+what it shows back."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from assistant.llm.base import ModelBusyError
+from assistant.types import Event
+from tests.ui.fakes import FakeJobs, FakeService
+from ui.sources import KnownSources, PageImages
+from ui.tab_admin import AdminHandlers
+from ui.tab_chat import ChatHandlers, scope_choices
+from ui.tab_inspect import InspectHandlers, verdict_markdown
+from ui.tab_orders import OrderHandlers
+from ui.tab_sensors import SensorHandlers, series_rows
+
+SOURCES = [{"n": 1, "kind": "document", "title": "Pump > Seals", "text": "Check the seals weekly.",
+            "source": "/d/pump.md"}]
+
+
+def _turn(text="Check the seals weekly [1].", **answer):
+    return [Event("status", {"stage": "retrieve"}), Event("sources", {"sources": SOURCES}),
+            Event("token", {"text": text}),
+            Event("done", {"text": text, "status": "answered", "mode": "extractive", "mode_reason": "no model",
+                           "sources": SOURCES, "cited": [1], "pending": [], "thread_id": "thread-1", **answer})]
+
+
+def _png(path, size=(64, 48), fmt="PNG"):
+    Image.fromarray(np.full((size[1], size[0], 3), 120, np.uint8)).save(path, format=fmt)
+    return str(path)
+
+
+@pytest.fixture
+def service(tmp_path):
+    return FakeService(tmp_path / "home")
+
+
+def _chat(service, root=None):
+    return ChatHandlers(service, PageImages(KnownSources(service)), upload_root=root or service.settings.home.parent)
+
+
+def _quiet(gen):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return list(gen)
+
+
+def test_a_question_streams_and_fills_the_panel(service):
+    service.turns.append(_turn())
+    outs = _quiet(_chat(service).ask({"text": "How often are seals checked?", "files": []}, [], None, "GH-1", "", "en"))
+    assert service.asked[0]["question"] == "How often are seals checked?"
+    assert service.asked[0]["scope"] == {"zone": "GH-1", "asset": None} and service.asked[0]["user"] == "chat-page"
+    first, last = outs[0], outs[-1]
+    assert first[0] == [{"role": "user", "content": "How often are seals checked?"}]
+    assert first[1]["value"] == {"text": "", "files": []}  # the box is cleared at once
+    history, _, thread, sources_md, pick, detail, page_img, approval_box, approval_md, turn = last
+    assert thread == "thread-1"
+    assert "Extract from the documents" in history[-1]["content"] and "[1]" in history[-1]["content"]
+    assert "**[1]**" in sources_md and "cited" in sources_md
+    assert pick["choices"] == [("[1] Pump > Seals (pump.md)", 1)]
+    assert approval_box["visible"] is False and turn["sources"] == SOURCES
+    assert len(outs) >= 3  # the steps were shown before the answer
+
+
+def test_the_conversation_id_is_made_before_the_turn(service):
+    service.turns.append(_turn()[:2])  # a turn that ends without an answer
+    outs = _quiet(_chat(service).ask({"text": "hi", "files": []}, [], None, "", "", "en"))
+    thread = service.asked[0]["thread_id"]
+    assert len(thread) == 32 and outs[0][2] == thread == outs[-1][2]
+    assert outs[-1][0][-1]["content"] == "⚠️ Stopped."
+    service.turns.append(_turn())
+    _quiet(_chat(service).ask({"text": "and then?", "files": []}, [], thread, "", "", "en"))
+    assert service.asked[1]["thread_id"] == thread
+
+
+def test_stopping_a_turn_stops_the_service(service):
+    closed, seen = [], {}
+
+    class Events:
+        def __init__(self):
+            self.it = iter(_turn())
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            return next(self.it)
+
+        def close(self):
+            closed.append(True)
+
+    def ask(question, **kw):
+        seen.update(kw)
+        return Events()
+
+    service.ask = ask
+    gen = _chat(service).ask({"text": "hi", "files": []}, [], None, "", "", "en")
+    next(gen), next(gen)  # the question, then the first step
+    gen.close()  # what Gradio does when Stop is pressed
+    assert closed == [True] and seen["cancel"].is_set()
+
+
+def test_an_empty_question_asks_nothing(service):
+    outs = _quiet(_chat(service).ask({"text": "  ", "files": []}, [], None, "", "", "en"))
+    assert service.asked == [] and outs[-1][0] == []
+
+
+def test_a_busy_assistant_says_so_in_the_chat(service):
+    def busy(*a, **k):
+        raise ModelBusyError("busy", retry_after_s=5.0)
+
+    service.ask = busy
+    outs = _quiet(_chat(service).ask({"text": "hello", "files": []}, [], None, "", "", "zh"))
+    assert outs[-1][0][-1] == {"role": "assistant", "content": "助手正忙，请 5 秒后重试。"}
+
+
+def test_photos_are_stored_and_passed_by_id(service, tmp_path):
+    service.turns.append(_turn())
+    jpg, webp = _png(tmp_path / "a.jpg", fmt="JPEG"), _png(tmp_path / "b.webp", fmt="WEBP")
+    outs = _quiet(_chat(service).ask({"text": "", "files": [jpg, {"path": webp}]}, [], None, "", "", "en"))
+    asked = service.asked[0]
+    assert asked["question"] == "Inspect this photo." and len(asked["photos"]) == 2
+    assert service.uploads.path(asked["photos"][1]).suffix == ".png"  # WebP from a camera, stored as PNG
+    assert {"role": "user", "content": {"path": jpg}} in outs[-1][0]
+
+
+def test_files_that_were_not_uploaded_are_never_read(service, tmp_path):
+    root = tmp_path / "uploads"
+    root.mkdir()
+    outside = _png(tmp_path / "secret.png")
+    sneaky = str(root / ".." / "secret.png")
+    outs = _quiet(_chat(service, root).ask({"text": "look", "files": [outside]}, [], None, "", "", "en"))
+    assert service.asked == [] and outs[-1][0][-1]["content"] == "⚠️ that file was not uploaded from this page"
+    assert InspectHandlers(service, upload_root=root).inspect(sneaky, "label", "en")[1].startswith("⚠️")
+    assert "Refused secret.png" in AdminHandlers(service, upload_root=root).save([outside], "en")
+    assert service.documents == {}
+    service.turns.append(_turn())
+    _quiet(_chat(service, root).ask({"text": "", "files": [_png(root / "ok.png")]}, [], None, "", "", "en"))
+    assert len(service.asked) == 1 and len(service.asked[0]["photos"]) == 1
+
+
+def test_approval_needs_a_name_and_a_rejection_a_reason(service):
+    chat = _chat(service)
+    assert _quiet(chat.approve([], "thread-1", " ", "", "en"))[-1][0] == []
+    assert _quiet(chat.reject([], "thread-1", "Wang", "", "en"))[-1][0] == []
+    assert service.resumed == []
+    service.turns.append(_turn(text="Work order WO-1 proposed."))
+    outs = _quiet(chat.approve([], "thread-1", "Wang", "", "en"))
+    thread, decision, user = service.resumed[0]
+    assert thread == "thread-1" and decision.approved and decision.by == "Wang" and user == "Wang"
+    assert decision.reason == "approved on the chat page"
+    assert "WO-1" in outs[-1][0][-1]["content"]
+
+
+def test_opening_a_source_shows_its_passage(service):
+    detail, image = _chat(service).open_source(1, {"sources": SOURCES}, "en")
+    assert detail.startswith("#### [1] Pump &gt; Seals") and image["visible"] is False
+    assert _chat(service).open_source(5, {"sources": SOURCES}, "en")[0] == ""
+
+
+def test_a_reloaded_page_gets_its_conversation_back(service):
+    service.histories["t1"] = [{"role": "user", "content": "<b>hi</b>"}, {"role": "assistant", "content": "Hello [1]."}]
+    service.waiting["t1"] = [{"tool": "create_work_order", "args": {"asset": "P-101"}}]
+    chatbot, thread, box, md = _chat(service).restore("t1", "en")
+    assert chatbot == [{"role": "user", "content": "&lt;b&gt;hi&lt;/b&gt;"}, {"role": "assistant", "content": "Hello [1]."}]
+    assert thread == "t1" and box["visible"] is True and "create_work_order" in md
+    assert _chat(service).restore("unknown", "en")[:2] == ([], None)
+    assert _chat(service).restore("", "en")[:2] == ([], None)
+
+
+def test_new_conversation_clears_everything(service):
+    out = _chat(service).new_conversation("zh")
+    assert out[0] == [] and out[1] is None and "来源" in out[2]
+
+
+def test_scope_choices_name_zones(service):
+    choices = scope_choices(service.site.zones, "zh")
+    assert choices[0] == ("全厂", "") and all(v for _, v in choices[1:])
+
+
+def test_inspection_shows_the_verdict_and_the_annotated_photo(service, tmp_path):
+    photo = _png(tmp_path / "p.png")
+    h = InspectHandlers(service, upload_root=tmp_path)
+    assert h.inspect(None, "label", "en") == (None, "Take or choose a photo first.")
+    service.inspection = {"verdict": "defective", "score": 2.5, "threshold": 1.5,
+                          "defects": [{"box": [1, 2, 30, 40], "score": 2.5, "class": "anomaly"}]}
+    image, md = h.inspect(photo, "label", "en")
+    assert image.shape == (48, 64, 3)
+    assert md.startswith("## ❌ DEFECTIVE") and "anomaly at (1, 2)–(30, 40)" in md
+    assert verdict_markdown({"verdict": "good", "score": 0.5, "threshold": 1.0}, "zh").startswith("## ✅ 合格")
+    service.products = []
+    assert h.refresh("en")[1].startswith("No product")
+    assert h.inspect(photo, None, "en")[1].startswith("No product")
+
+
+def test_a_refused_photo_is_a_message(service, tmp_path):
+    bad = tmp_path / "x.png"
+    bad.write_bytes(b"not an image")
+    image, md = InspectHandlers(service, upload_root=tmp_path).inspect(str(bad), "label", "en")
+    assert image is None and md.startswith("⚠️")
+
+
+def test_sensor_plot_has_the_readings_and_the_limits(service):
+    sensor = service.site.sensors[0].id
+    plot, summary = SensorHandlers(service).show(sensor, "6h", "en")
+    frame = plot["value"]
+    assert set(frame["series"]) >= {"value"} and len(frame[frame["series"] == "value"]) == 3
+    limits = service.site.limits_for(sensor, service._now())
+    if limits is not None:  # the sample's first sensor has limits: they are drawn
+        assert {"low limit", "high limit"} & set(frame["series"])
+    assert "latest **22" in summary and "Limits:" in summary
+    empty, msg = SensorHandlers(service).show(None, "6h", "en")
+    assert len(empty["value"]) == 0 and msg == ""
+
+
+def test_series_rows_follow_day_and_night_limits(service):
+    sensor = next(s for s in service.site.sensors if service.site.limit_set(s) is not None)
+    day = service.site.limits_for(sensor.id, service._now())
+    series = {"id": sensor.id, "points": [{"ts": "2025-06-01T03:00:00+08:00", "mean": 17.0},
+                                          {"ts": "2025-06-01T13:00:00+08:00", "mean": 24.0},
+                                          {"ts": "2025-06-01T14:00:00+08:00", "mean": None}]}
+    rows = series_rows(series, service.site, "zh")
+    assert [r["value"] for r in rows if r["series"] == "读数"] == [17.0, 24.0]
+    assert day is not None and any(r["series"] in ("下限", "上限") for r in rows)
+
+
+def test_work_orders_are_listed_and_decided(service):
+    h = OrderHandlers(service)
+    table, pick, msg = h.refresh("en")
+    assert list(table["value"].iloc[0])[:3] == ["WO-1", "P-101", "high"] and pick["value"] == "WO-1"
+    assert h.reject("WO-1", "Wang", "", "en")[2] == "Give a reason for the rejection."
+    assert h.approve(None, "Wang", "", "en")[2] == "Choose a work order first."
+    assert h.approve("WO-1", "", "", "en")[2] == "Enter your name before deciding."
+    table, pick, msg = h.approve("WO-1", "Wang", "", "en")
+    assert service.orders[0]["status"] == "open" and service.orders[0]["decided_by"] == "Wang"
+    assert "WO-1 is now **open** (Wang)" in msg and len(table["value"]) == 0 and pick["choices"] == []
+
+
+def test_documents_are_saved_and_refused_one_by_one(service, tmp_path):
+    good, bad = tmp_path / "notes.md", tmp_path / "tool.exe"
+    good.write_text("# Notes")
+    bad.write_bytes(b"MZ")
+    msg = AdminHandlers(service, upload_root=tmp_path).save([str(good), str(bad)], "en")
+    assert "Saved 1 file(s): notes.md" in msg and "Refused tool.exe" in msg and service.documents == {"notes.md": b"# Notes"}
+    assert AdminHandlers(service).save([], "en") == "Choose files first."
+
+
+def test_rebuild_follows_the_job_and_reports_each_file(service):
+    service.knowledge_jobs = FakeJobs(states=[
+        {"id": "job-1", "state": "running", "stage": "parse", "done": 1, "total": 3, "failures": []},
+        {"id": "job-1", "state": "done", "stage": "done", "done": 2, "total": 3, "version": "v2",
+         "failures": [{"source": "docs/bad.pdf", "reason": "encrypted"}]},
+    ])
+    outs = _quiet(AdminHandlers(service, poll_s=0).rebuild("en", progress=lambda *a, **k: None))
+    assert outs[0][0] == "Rebuilding: queued 0/?" and outs[1][0] == "Rebuilding: parse 1/3"
+    msg, table, line = outs[-1]
+    assert msg == "Index **v2** is live." and line.startswith("Knowledge index: v1")
+    rows = table.values.tolist()
+    assert rows[0][:2] == ["a.md", "✅ indexed"] and rows[-1] == ["bad.pdf", "❌ skipped", "", 0, "encrypted"]
+
+
+def test_rollback(service):
+    msg, table, line = AdminHandlers(service).rollback("zh")
+    assert msg == "已回滚：**v0** 已生效。"

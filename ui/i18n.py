@@ -1,0 +1,202 @@
+"""The page's words in English and Chinese, and which language a visitor gets.
+
+The language is a setting on the page (Auto / 中文 / English, remembered in the browser); Auto
+follows the browser (the ``Accept-Language`` header). Labels are swapped on the server side
+(``Labels``), so the labels and everything the page writes (steps, badges, sources, reports)
+are always in the same language.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LANGS = ("en", "zh")
+LANG_CHOICES = [("Auto", "auto"), ("中文", "zh"), ("English", "en")]
+
+# key: (English, Chinese)
+TEXT: dict[str, tuple[str, str]] = {
+    "app.title": ("onsite · plant assistant", "onsite · 现场助手"),
+    "lang": ("Language / 语言", "语言 / Language"),
+    "status.llm": ("Language model: {name}", "语言模型：{name}"),
+    "status.extractive": ("No language model: answers are extracts from the documents ({reason})",
+                          "未加载语言模型：回答为文档摘录（{reason}）"),
+    "status.index": ("Knowledge index: {version}", "知识库版本：{version}"),
+    "status.noindex": ("No knowledge index yet: add documents under Documents", "尚无知识库：请在“文档”页添加文档"),
+    # tabs
+    "tab.chat": ("💬 Ask", "💬 问答"),
+    "tab.inspect": ("📷 Photo check", "📷 拍照检测"),
+    "tab.sensors": ("📈 Sensors", "📈 传感器"),
+    "tab.orders": ("🛠 Work orders", "🛠 工单"),
+    "tab.admin": ("📚 Documents", "📚 文档"),
+    # chat
+    "chat.label": ("Conversation", "对话"),
+    "chat.input": ("Ask about procedures, limits, equipment, sensors… or attach a photo",
+                   "询问规程、限值、设备、传感器……也可附上照片"),
+    "chat.send": ("Send", "发送"),
+    "chat.stop": ("Stop", "停止"),
+    "chat.new": ("New conversation", "新对话"),
+    "chat.stopped": ("Stopped.", "已停止。"),
+    "chat.zone": ("Zone", "区域"),
+    "chat.asset": ("Equipment", "设备"),
+    "scope.any": ("Whole site", "全厂"),
+    "chat.photo": ("Photo", "照片"),
+    "approval.title": ("### Waiting for a decision", "### 等待审批"),
+    "approval.item": ("**{tool}** — {what}", "**{tool}** — {what}"),
+    "approval.by": ("Your name", "审批人"),
+    "approval.reason": ("Reason", "理由"),
+    "approve": ("✅ Approve", "✅ 批准"),
+    "reject": ("❌ Reject", "❌ 驳回"),
+    "approval.need_name": ("Enter your name before deciding.", "请先填写审批人姓名。"),
+    "approval.need_reason": ("Give a reason for the rejection.", "驳回需要填写理由。"),
+    "approval.default_reason": ("approved on the chat page", "在问答页批准"),
+    # steps in the chat
+    "step.contextualize": ("Understanding the follow-up", "理解追问"),
+    "step.route": ("Planning", "规划"),
+    "step.retrieve": ("Searching the documents", "检索文档"),
+    "step.working": ("Working", "处理中"),
+    "step.tool": ("🔧 {call}", "🔧 {call}"),
+    "step.failed": ("failed", "失败"),
+    "step.revised": ("✏️ Draft replaced", "✏️ 草稿已替换"),
+    "step.checks": ("⚠️ Checks", "⚠️ 校验"),
+    "step.approved": ("approved by {by}", "已由 {by} 批准"),
+    "step.rejected": ("rejected by {by}", "已被 {by} 驳回"),
+    # answer badges
+    "badge.extractive": ("📄 **Extract from the documents** — no language model wrote this{reason}",
+                         "📄 **文档摘录**：此回答未经语言模型生成{reason}"),
+    "badge.abstained": ("🚫 **Not answered** — the documents do not support an answer",
+                        "🚫 **未回答**：文档中没有足够依据"),
+    "badge.partial": ("⚠️ **Partial answer** — some steps failed", "⚠️ **部分回答**：部分步骤失败"),
+    "badge.pending": ("⏸ **Waiting for approval** — see below the conversation", "⏸ **等待审批**：请在对话下方审批"),
+    "err.busy": ("The assistant is busy with other questions; try again in {s:.0f} s.",
+                 "助手正忙，请 {s:.0f} 秒后重试。"),
+    "err.failed": ("⚠️ {msg}", "⚠️ {msg}"),
+    "err.empty": ("Type a question first.", "请先输入问题。"),
+    # sources
+    "sources.title": ("### Sources", "### 来源"),
+    "sources.none": ("_Sources appear here after an answer._", "_回答后在此显示来源。_"),
+    "sources.open": ("Open a source", "查看来源"),
+    "sources.page": ("p. {page}", "第 {page} 页"),
+    "sources.cited": ("cited", "已引用"),
+    "sources.tool": ("live data", "实时数据"),
+    "sources.flag": ("⚠️ contains instruction-like text; used as data only", "⚠️ 含类似指令的文字，仅作为资料使用"),
+    "sources.page_image": ("Page", "页面"),
+    # inspection
+    "insp.photo": ("Photo (camera or file)", "照片（拍照或选择文件）"),
+    "insp.product": ("Product", "产品"),
+    "insp.run": ("🔍 Inspect", "🔍 检测"),
+    "insp.result": ("Annotated result", "标注结果"),
+    "insp.good": ("## ✅ GOOD\nscore {score:.2f} (threshold {threshold:.2f})",
+                  "## ✅ 合格\n得分 {score:.2f}（阈值 {threshold:.2f}）"),
+    "insp.bad": ("## ❌ DEFECTIVE\nscore {score:.2f} (threshold {threshold:.2f}), {n} defect region(s)",
+                 "## ❌ 不合格\n得分 {score:.2f}（阈值 {threshold:.2f}），{n} 处缺陷"),
+    "insp.defect": ("- {cls} at ({x0}, {y0})–({x1}, {y1}), score {score:.2f}",
+                    "- {cls}：({x0}, {y0})–({x1}, {y1})，得分 {score:.2f}"),
+    "insp.need_photo": ("Take or choose a photo first.", "请先拍照或选择照片。"),
+    "insp.no_products": ("No product has been learned yet: fit one from photos of good items first.",
+                         "尚未学习任何产品：请先用合格品照片训练。"),
+    # sensors
+    "sens.sensor": ("Sensor", "传感器"),
+    "sens.window": ("Window", "时间范围"),
+    "sens.show": ("📈 Show", "📈 显示"),
+    "sens.plot": ("Readings", "读数"),
+    "sens.value": ("value", "读数"),
+    "sens.low": ("low limit", "下限"),
+    "sens.high": ("high limit", "上限"),
+    "sens.alarm_low": ("alarm low", "报警下限"),
+    "sens.alarm_high": ("alarm high", "报警上限"),
+    "sens.trip_low": ("trip low", "停机下限"),
+    "sens.trip_high": ("trip high", "停机上限"),
+    "sens.series": ("line", "曲线"),
+    "sens.time": ("time", "时间"),
+    "period.day": ("day", "白天"),
+    "period.night": ("night", "夜间"),
+    "sens.summary": ("**{name}** ({sensor}) · latest **{value} {unit}** at {ts} · {status} · {n} points",
+                     "**{name}**（{sensor}）· 最新 **{value} {unit}**（{ts}）· {status} · {n} 个点"),
+    "sens.nodata": ("No readings of {sensor} in this window.", "{sensor} 在此时间范围内没有读数。"),
+    "sens.limits": ("Limits: {text} (source: {source})", "限值：{text}（来源：{source}）"),
+    "win.1h": ("1 hour", "1 小时"),
+    "win.6h": ("6 hours", "6 小时"),
+    "win.24h": ("24 hours", "24 小时"),
+    "win.7d": ("7 days", "7 天"),
+    # work orders
+    "orders.title": ("Pending work orders", "待审批工单"),
+    "orders.refresh": ("🔄 Refresh", "🔄 刷新"),
+    "orders.pick": ("Work order", "工单"),
+    "orders.by": ("Supervisor", "主管"),
+    "orders.reason": ("Reason", "理由"),
+    "orders.none": ("_No work orders are waiting for a decision._", "_没有待审批的工单。_"),
+    "orders.decided": ("Work order {id} is now **{status}** ({by}).", "工单 {id} 状态：**{status}**（{by}）。"),
+    "orders.need_pick": ("Choose a work order first.", "请先选择工单。"),
+    "col.id": ("ID", "编号"),
+    "col.asset": ("Equipment", "设备"),
+    "col.priority": ("Priority", "优先级"),
+    "col.problem": ("Problem", "问题"),
+    "col.requested_by": ("Requested by", "申请人"),
+    "col.created": ("Created", "创建时间"),
+    # admin
+    "admin.files": ("Documents to add (PDF, Word, Markdown, HTML, text)", "要添加的文档（PDF、Word、Markdown、HTML、文本）"),
+    "admin.save": ("💾 Save documents", "💾 保存文档"),
+    "admin.rebuild": ("🔁 Rebuild the index", "🔁 重建索引"),
+    "admin.rollback": ("↩️ Roll back to the previous version", "↩️ 回滚到上一版本"),
+    "admin.saved": ("Saved {n} file(s): {names}. Rebuild the index to use them.", "已保存 {n} 个文件：{names}。重建索引后生效。"),
+    "admin.refused": ("Refused {name}: {reason}", "未接受 {name}：{reason}"),
+    "admin.nofiles": ("Choose files first.", "请先选择文件。"),
+    "admin.progress": ("Rebuilding: {stage} {done}/{total}", "重建中：{stage} {done}/{total}"),
+    "admin.done": ("Index **{version}** is live.", "知识库 **{version}** 已生效。"),
+    "admin.failed": ("The rebuild failed: {reason}", "重建失败：{reason}"),
+    "admin.rolled": ("Rolled back: **{version}** is live.", "已回滚：**{version}** 已生效。"),
+    "admin.report": ("Per-file report", "逐文件报告"),
+    "col.file": ("File", "文件"),
+    "col.result": ("Result", "结果"),
+    "col.chunks": ("Chunks", "片段"),
+    "col.pages": ("Pages", "页数"),
+    "col.detail": ("Detail", "说明"),
+    "file.ok": ("✅ indexed", "✅ 已索引"),
+    "file.failed": ("❌ skipped", "❌ 已跳过"),
+}
+
+
+def t(lang: str, key: str, **kw: Any) -> str:
+    """The text for ``key`` in ``lang`` (English when unknown), formatted with ``kw``."""
+    en, zh = TEXT.get(key, (key, key))
+    text = zh if lang == "zh" else en
+    return text.format(**kw) if kw else text
+
+
+def pick_lang(setting: str | None, accept_language: str | None = None) -> str:
+    """``zh`` or ``en``: the explicit setting, else the first of the browser's languages we know."""
+    if setting in LANGS:
+        return setting  # type: ignore[return-value]
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        base = tag.split("-")[0]
+        if base in LANGS:
+            return base
+    return "en"
+
+
+class Labels:
+    """Components whose words follow the language: bind each (component, attribute, key), then
+    ``updates(lang)`` returns one ``gr.update`` per bound component, in ``components`` order."""
+
+    def __init__(self) -> None:
+        self._bound: list[tuple[Any, dict[str, Any]]] = []
+
+    def bind(self, component: Any, **attrs: Any) -> Any:
+        """``attrs`` maps an attribute (label, placeholder, value, info, choices …) to a text key,
+        or to a function of the language that returns the attribute's value."""
+        self._bound.append((component, dict(attrs)))
+        return component
+
+    @property
+    def components(self) -> list[Any]:
+        return [c for c, _ in self._bound]
+
+    def values(self, lang: str) -> list[dict[str, str]]:
+        return [{attr: key(lang) if callable(key) else t(lang, key) for attr, key in attrs.items()}
+                for _, attrs in self._bound]
+
+    def updates(self, lang: str) -> list[Any]:
+        import gradio as gr
+
+        return [gr.update(**v) for v in self.values(lang)]

@@ -1,0 +1,75 @@
+"""Files from the page — photos (file picker, phone camera, webcam) and documents — read only
+from Gradio's upload folder, and photos as bytes the upload store accepts.
+
+``uploaded(path, root)`` refuses any path outside the folder Gradio stores browser uploads in:
+a crafted request naming a server file (the data home, /etc …) is never read, whatever Gradio
+itself checks.
+
+The store takes PNG and JPEG only. Browsers' webcam captures and some phones send WebP, so a
+WebP is re-encoded as PNG here — opened by Pillow with only the WebP decoder enabled and the
+same pixel ceiling as the store; anything else is passed on unchanged and the store refuses it
+with its own message.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+MAX_PHOTO_BYTES = 25 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+
+
+class NotUploadedError(ValueError):
+    """A file path that is not a browser upload."""
+
+
+def upload_root() -> Path:
+    """The folder Gradio keeps browser uploads in (GRADIO_TEMP_DIR, else <tmp>/gradio)."""
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder()).resolve()
+
+
+def uploaded(path: str | Path, root: str | Path | None = None) -> Path:
+    """``path`` resolved, if it is a regular file inside the upload folder; else ``NotUploadedError``."""
+    base = Path(root).resolve() if root is not None else upload_root()
+    p = Path(path).resolve()
+    if not p.is_relative_to(base) or p == base or not p.is_file():
+        raise NotUploadedError("that file was not uploaded from this page")
+    return p
+
+
+def is_png_or_jpeg(data: bytes) -> bool:
+    return data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8\xff")
+
+
+def is_webp(data: bytes) -> bool:
+    return len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+
+
+def photo_bytes(path: str | Path) -> bytes:
+    """The file's bytes, a WebP converted to PNG. Raises ``ValueError`` on an oversized file."""
+    p = Path(path)
+    if p.stat().st_size > MAX_PHOTO_BYTES:
+        raise ValueError(f"the photo is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
+    data = p.read_bytes()
+    if is_webp(data):
+        return webp_to_png(data)
+    return data
+
+
+def webp_to_png(data: bytes) -> bytes:
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data), formats=["WEBP"]) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise ValueError("the photo has too many pixels")
+            rgb = im.convert("RGB")
+    out = io.BytesIO()
+    rgb.save(out, format="PNG")
+    return out.getvalue()

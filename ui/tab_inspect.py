@@ -1,0 +1,86 @@
+"""The photo tab: take or choose a photo, pick the product, see the verdict and the annotated photo."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ui.chat import error_message, escape_md
+from ui.i18n import Labels, t
+from ui.photos import photo_bytes, uploaded
+
+log = logging.getLogger(__name__)
+MAX_DEFECTS_LISTED = 12
+
+
+def verdict_markdown(result: dict[str, Any], lang: str) -> str:
+    """The verdict in large type, then each defect region with its box and score."""
+    defects = list(result.get("defects") or [])
+    score, threshold = float(result.get("score") or 0.0), float(result.get("threshold") or 0.0)
+    key = "insp.bad" if result.get("verdict") == "defective" else "insp.good"
+    lines = [t(lang, key, score=score, threshold=threshold, n=len(defects))]
+    for d in defects[:MAX_DEFECTS_LISTED]:
+        box = list(d.get("box") or [0, 0, 0, 0]) + [0, 0, 0, 0]
+        lines.append(t(lang, "insp.defect", cls=escape_md(d.get("class") or "defect"), x0=box[0], y0=box[1],
+                       x1=box[2], y1=box[3], score=float(d.get("score") or 0.0)))
+    if result.get("product"):
+        lines.append(f"_{escape_md(result['product'])}_")
+    return "\n".join(lines)
+
+
+class InspectHandlers:
+    def __init__(self, service: Any, upload_root: str | Path | None = None):
+        self.service = service
+        self.upload_root = upload_root  # None: Gradio's upload folder
+
+    def products(self) -> list[str]:
+        try:
+            return list(self.service.list_products())
+        except Exception as exc:  # noqa: BLE001
+            log.warning("products not listed: %s", exc)
+            return []
+
+    def refresh(self, lang: str):
+        names = self.products()
+        note = "" if names else t(lang or "en", "insp.no_products")
+        return gr.update(choices=names, value=names[0] if names else None), note
+
+    def inspect(self, photo: str | None, product: str | None, lang: str):
+        """(annotated image, verdict markdown)."""
+        lang = lang or "en"
+        if not photo:
+            return None, t(lang, "insp.need_photo")
+        if not product and not self.products():
+            return None, t(lang, "insp.no_products")
+        try:
+            data = photo_bytes(uploaded(photo, self.upload_root))
+            result = self.service.inspect_upload(data, Path(photo).name, product or None)
+            annotated = self.service.uploads.open(result["annotated_image_id"])
+        except Exception as exc:  # noqa: BLE001 - a refused photo or a busy inspector is a message
+            return None, error_message(exc, lang)
+        return annotated, verdict_markdown(result, lang)
+
+
+def build(service: Any, labels: Labels, lang: gr.State) -> dict[str, Any]:
+    h = InspectHandlers(service)
+    names = h.products()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            photo = labels.bind(gr.Image(sources=["upload", "webcam"], type="filepath", format="png", height=380,
+                                         elem_id="onsite-insp-photo", webcam_options=gr.WebcamOptions(
+                                             mirror=False, constraints={"video": {"facingMode": "environment"}})),
+                                label="insp.photo")
+            product = labels.bind(gr.Dropdown(choices=names, value=names[0] if names else None,
+                                              elem_id="onsite-insp-product"), label="insp.product")
+            run = labels.bind(gr.Button(variant="primary", size="lg", elem_id="onsite-insp-run"), value="insp.run")
+        with gr.Column(scale=1, min_width=300):
+            verdict = gr.Markdown(t("en", "insp.no_products") if not names else "", elem_id="onsite-insp-verdict")
+            annotated = labels.bind(gr.Image(interactive=False, type="numpy", format="png", height=420,
+                                             elem_id="onsite-insp-result", buttons=["fullscreen"]),
+                                    label="insp.result")
+    run.click(h.inspect, [photo, product, lang], [annotated, verdict], api_visibility="private",
+              concurrency_limit=2, concurrency_id="inspect")
+    return {"handlers": h, "product": product, "verdict": verdict}
