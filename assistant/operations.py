@@ -44,7 +44,8 @@ class Operations:
 
     # ---- sensors -----------------------------------------------------------------------------
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
+        """The sensor tools' clock (a simulated one in tests), so windows line up with the data."""
         clock = getattr(self.registry.get("sensor_latest"), "clock", None)
         return clock() if clock else datetime.now(UTC)
 
@@ -99,7 +100,7 @@ class Operations:
 
         s = self._sensor(sensor_id)
         tz = self.site.tz
-        end = self._now() if end is None else (end if end.tzinfo else end.replace(tzinfo=tz))
+        end = self.now() if end is None else (end if end.tzinfo else end.replace(tzinfo=tz))
         start = end - timedelta(hours=24) if start is None else (start if start.tzinfo else start.replace(tzinfo=tz))
         span = (end - start).total_seconds()
         if span <= 0:

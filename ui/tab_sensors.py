@@ -109,7 +109,7 @@ class SensorHandlers:
             return gr.update(value=empty), ""
         span = WINDOWS.get(window or "24h", WINDOWS["24h"])
         try:
-            end = self.service._now()  # noqa: SLF001 - the sensor tools' clock (simulated in tests)
+            end = self.service.now()  # the sensor tools' clock (simulated in tests)
         except Exception:  # noqa: BLE001
             end = None
         try:

@@ -80,11 +80,11 @@ class FakeService:
     def list_sensors(self) -> list[dict[str, Any]]:
         return [{"id": s.id, "name": s.name, "zone": s.zone, "unit": s.unit} for s in self.site.sensors]
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
         return datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
     def sensor_series(self, sensor_id, start=None, end=None, bucket_s=None) -> dict[str, Any]:
-        end = end or self._now()
+        end = end or self.now()
         start = start or end - timedelta(hours=24)
         pts = [{"ts": (start + timedelta(hours=i)).isoformat(), "mean": 20.0 + i, "count": 1} for i in range(3)]
         return {"id": sensor_id, "name": "Air temperature", "unit": "°C", "points": pts,
