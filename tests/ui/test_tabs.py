@@ -211,7 +211,7 @@ def test_sensor_plot_has_the_readings_and_the_limits(service):
     plot, summary = SensorHandlers(service).show(sensor, "6h", "en")
     frame = plot["value"]
     assert set(frame["series"]) >= {"value"} and len(frame[frame["series"] == "value"]) == 3
-    limits = service.site.limits_for(sensor, service._now())
+    limits = service.site.limits_for(sensor, service.now())
     if limits is not None:  # the sample's first sensor has limits: they are drawn
         assert {"low limit", "high limit"} & set(frame["series"])
     assert "latest **22" in summary and "Limits:" in summary
@@ -221,7 +221,7 @@ def test_sensor_plot_has_the_readings_and_the_limits(service):
 
 def test_series_rows_follow_day_and_night_limits(service):
     sensor = next(s for s in service.site.sensors if service.site.limit_set(s) is not None)
-    day = service.site.limits_for(sensor.id, service._now())
+    day = service.site.limits_for(sensor.id, service.now())
     series = {"id": sensor.id, "points": [{"ts": "2025-06-01T03:00:00+08:00", "mean": 17.0},
                                           {"ts": "2025-06-01T13:00:00+08:00", "mean": 24.0},
                                           {"ts": "2025-06-01T14:00:00+08:00", "mean": None}]}
