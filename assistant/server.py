@@ -196,6 +196,40 @@ class SensorFeed:
         self._stop_mqtt()
 
 
+# --- who may reach it --------------------------------------------------------------------------
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.1, ::1 (any loopback address) or localhost; '' and 0.0.0.0 are every interface."""
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings, host: str, allow_open: bool = False) -> int:
+    """The number of API keys; refuses (OnsiteError) to serve the page without sign-in on an address
+    other machines reach, unless ``allow_open`` / ``api.allow_open`` says so."""
+    from assistant.api.auth import keys_from_settings
+
+    keys = len(keys_from_settings(settings))
+    if keys or is_loopback(host) or allow_open or settings.api.allow_open:
+        return keys
+    raise OnsiteError(
+        f"refusing to listen on {host or 'every interface'} without sign-in: no API key is configured, so "
+        "anyone who reaches the port could use the chat page (approve work orders, change the documents). "
+        "Set keys first, e.g. ONSITE_API_KEYS='<key>:admin:<name>,<key>:operator:<name>' (make a key with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(32))'), or listen on 127.0.0.1, "
+        "or pass --allow-open (ONSITE_API__ALLOW_OPEN=true) to serve it open on purpose.")
+
+
 # --- the app ------------------------------------------------------------------------------------
 
 
@@ -280,8 +314,9 @@ def _server_class():
 
 
 def serve(settings: Settings | None = None, host: str | None = None, port: int | None = None, *,
-          feed: FeedMode = "auto", echo: Callable[[str], None] = print) -> None:
-    """Run everything on one port until interrupted (port 0: a free port, printed)."""
+          feed: FeedMode = "auto", echo: Callable[[str], None] = print, allow_open: bool = False) -> None:
+    """Run everything on one port until interrupted (port 0: a free port, printed). Without API keys
+    only a loopback address is served, unless ``allow_open`` (or ``api.allow_open``)."""
     import uvicorn
 
     from assistant.service import Service
@@ -293,6 +328,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
     settings = settings or Settings()
     host = host or settings.api.host
     port = settings.api.port if port is None else port
+    keys = check_exposure(settings, host, allow_open)
     settings.home.mkdir(parents=True, exist_ok=True)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -318,6 +354,11 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         echo(f"  REST API:    {url}/api/v1  (OpenAPI {url}/docs)")
         echo(f"  OpenAI API:  {url}/v1  (model 'onsite')")
         echo(f"  sensors:     {feed_.via}")
+        if keys:
+            echo(f"  sign-in:     required ({keys} API key{'s' if keys != 1 else ''}; page sign-in at {url}/ui-login)")
+        else:
+            echo("  sign-in:     none — the chat page is OPEN to anyone who reaches this address "
+                 "(set ONSITE_API_KEYS to require sign-in)")
         if loaded.mode == "extractive":
             echo(f"  model:       none — EXTRACTIVE MODE: answers are labelled extracts ({loaded.reason})")
         else:

@@ -189,6 +189,12 @@ class ApiSettings(BaseModel):
         False, description="Serve /metrics to admins only (otherwise to anyone who can reach the port)."
     )
     docs: bool = Field(True, description="Serve the OpenAPI document (/openapi.json) and its pages (/docs, /redoc).")
+    allow_open: bool = Field(
+        False,
+        description="Let `onsite serve` listen on a non-loopback address although no API key is configured, "
+        "leaving the chat page open to anyone who can reach the port (sign-in to the page needs an API key). "
+        "Off: such a start is refused; set ONSITE_API_KEYS (or --allow-open for one run).",
+    )
 
     @field_validator("api_keys", "wechat_admin_openids", "cors_origins", mode="before")
     @classmethod

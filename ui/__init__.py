@@ -6,6 +6,11 @@
 Importing this package does not import Gradio; ``mount`` does. The page only calls the
 service (``assistant.service.Service`` and its operations).
 
+Sign-in (``ui.login``): when API keys are configured the page needs a session from the sign-in
+page ``/ui-login`` (an API key in, an HttpOnly cookie out); roles are checked in the handlers
+(admins decide work orders and manage documents). Without keys the page is open, and ``onsite
+serve`` only listens on loopback then.
+
 Safety: no flagging (plain Blocks; nothing is written on the visitor's behalf), no files served
 but Gradio's own upload cache (``allowed_paths`` empty), the data home — models, index,
 databases, uploads, keys — blocked, uploads bounded by the API's body limit, event handlers not
@@ -45,10 +50,12 @@ def mount(app: Any, service: Any, settings: Any = None, path: str = PATH) -> str
     import gradio as gr
     from fastapi.responses import RedirectResponse
 
+    from ui import login
     from ui.app import CSS, HEAD, build_blocks
 
     settings = settings or service.settings
-    blocks = build_blocks(service, settings)
+    auth = login.PageAuth(getattr(app.state, "authenticator", None))
+    blocks = build_blocks(service, settings, auth)
     blocks.queue(**queue_settings(settings))
     max_mb = float(getattr(getattr(settings, "api", None), "max_upload_mb", 20.0) or 20.0)
     gr.mount_gradio_app(
@@ -66,12 +73,16 @@ def mount(app: Any, service: Any, settings: Any = None, path: str = PATH) -> str
         theme=gr.themes.Default(text_size="lg", spacing_size="lg", radius_size="md"),
         css=CSS,
         head=HEAD,
+        auth_dependency=auth.dependency if auth.required else None,
     )
     # Gradio checks that files named in a request were uploaded through the page (and are not in
     # blocked_paths) only once ``has_launched`` is set, which launch() does and mount_gradio_app()
     # does not (gradio 6.31): without this a crafted request could have the server copy any file
     # it can read into the upload cache. The handlers check the upload folder themselves as well.
     blocks.has_launched = True
+    login.install(app, auth, path)
+    if auth.required:
+        login.gate(app, auth, path)
     if not any(getattr(r, "path", None) == "/" for r in app.routes):
         @app.get("/", include_in_schema=False)
         def _to_page() -> RedirectResponse:

@@ -1,5 +1,5 @@
-"""The page: a header with the model / index state and the language setting, then five tabs —
-ask, photo check, sensors, work orders, documents.
+"""The page: a header with the model / index state, who is signed in and the language setting,
+then five tabs — ask, photo check, sensors, work orders, documents (admins only when signed in).
 
 ``build_blocks(service, settings)`` returns the Blocks (not yet mounted); ``ui.mount`` mounts
 it on the API's FastAPI app with the safety settings.
@@ -15,6 +15,7 @@ import gradio as gr
 from ui import tab_admin, tab_chat, tab_inspect, tab_orders, tab_sensors
 from ui.chat import escape_md
 from ui.i18n import LANG_CHOICES, Labels, pick_lang, t
+from ui.login import LOGOUT_PATH, OPEN, PageAuth
 from ui.sources import KnownSources, PageImages
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,13 @@ def status_markdown(service: Any, lang: str) -> str:
     return f"{first}  \n{second}"
 
 
-def build_blocks(service: Any, settings: Any = None) -> gr.Blocks:
+def build_blocks(service: Any, settings: Any = None, auth: PageAuth | None = None) -> gr.Blocks:
+    auth = auth or OPEN
     labels = Labels()
     pages = PageImages(KnownSources(service))
 
-    def tab(key: str, tab_id: str) -> gr.Tab:
-        return labels.bind(gr.Tab(t("en", key), id=tab_id, elem_id=f"onsite-tab-{tab_id}"), label=key)
+    def tab(key: str, tab_id: str, visible: bool = True) -> gr.Tab:
+        return labels.bind(gr.Tab(t("en", key), id=tab_id, elem_id=f"onsite-tab-{tab_id}", visible=visible), label=key)
 
     # Uploaded photos and documents do not pile up in Gradio's cache: hourly, anything older than a day goes.
     with gr.Blocks(title="onsite", analytics_enabled=False, fill_width=True, delete_cache=(3600, 86400)) as blocks:
@@ -66,28 +68,39 @@ def build_blocks(service: Any, settings: Any = None) -> gr.Blocks:
         with gr.Row(elem_id="onsite-header"):
             labels.bind(gr.Markdown("## " + t("en", "app.title")), value=lambda lg: "## " + t(lg, "app.title"))
             status = gr.Markdown(elem_id="onsite-status")
+            account = gr.Markdown(elem_id="onsite-account", visible=auth.required)
+            labels.bind(gr.Button(link=LOGOUT_PATH, size="sm", scale=0, min_width=120, visible=auth.required,
+                                  elem_id="onsite-logout"), value="auth.logout")
             lang_pick = labels.bind(gr.Radio(LANG_CHOICES, value="auto", scale=0, min_width=260, elem_id="onsite-lang"),
                                     label="lang")
         with gr.Tabs(elem_id="onsite-tabs"):
             with tab("tab.chat", "chat") as chat_tab:
-                chat = tab_chat.build(service, labels, lang, pages)
+                chat = tab_chat.build(service, labels, lang, pages, auth)
             with tab("tab.inspect", "inspect") as inspect_tab:
                 inspect = tab_inspect.build(service, labels, lang)
             with tab("tab.sensors", "sensors") as sensors_tab:
                 sensors = tab_sensors.build(service, labels, lang)
             with tab("tab.orders", "orders") as orders_tab:
-                orders = tab_orders.build(service, labels, lang)
-            with tab("tab.admin", "admin") as admin_tab:
-                admin = tab_admin.build(service, labels, lang)
+                orders = tab_orders.build(service, labels, lang, auth)
+            # Signed in, the documents tab is shown to admins once the page knows who is there.
+            with tab("tab.admin", "admin", visible=not auth.required) as admin_tab:
+                admin = tab_admin.build(service, labels, lang, auth)
 
         def apply_lang(choice: str | None, request: gr.Request | None = None):
+            """Language and, signed in, who is there: the account line and what their role may use
+            (what is only hidden here is refused by the handlers too)."""
             accept = request.headers.get("accept-language") if request is not None else None
             chosen = choice if choice in ("auto", "zh", "en") else "auto"
             effective = pick_lang(chosen, accept)
-            return (chosen, chosen, effective, status_markdown(service, effective), *labels.updates(effective))
+            admin = auth.access(request, "admin").allowed
+            updates = labels.updates(effective)
+            for component, visible in ((admin_tab, admin), (orders["admin_only"], not admin)):
+                updates[labels.components.index(component)]["visible"] = visible
+            return (chosen, chosen, effective, status_markdown(service, effective),
+                    auth.account_markdown(request, effective), gr.update(visible=admin), *updates)
 
         private = {"api_visibility": "private"}
-        lang_outputs = [lang_pick, saved_lang, lang, status, *labels.components]
+        lang_outputs = [lang_pick, saved_lang, lang, status, account, orders["decision"], *labels.components]
         blocks.load(apply_lang, [saved_lang], lang_outputs, **private)
         lang_pick.input(apply_lang, [lang_pick], lang_outputs, **private)
         restore, restore_inputs, restore_outputs = chat["restore"]

@@ -153,6 +153,25 @@ TEXT: dict[str, tuple[str, str]] = {
     "col.detail": ("Detail", "说明"),
     "file.ok": ("✅ indexed", "✅ 已索引"),
     "file.failed": ("❌ skipped", "❌ 已跳过"),
+    # sign-in (the login page and who is signed in on the page)
+    "login.title": ("Sign in · onsite", "登录 · onsite"),
+    "login.heading": ("Sign in to the plant assistant", "登录现场助手"),
+    "login.intro": ("Enter the access key you were given.", "请输入分配给您的访问密钥。"),
+    "login.key": ("Access key", "访问密钥"),
+    "login.submit": ("Sign in", "登录"),
+    "login.hint": ("No key? Ask the person who runs this server (keys are set in ONSITE_API_KEYS).",
+                   "没有密钥？请联系本服务器的管理员（密钥在 ONSITE_API_KEYS 中设置）。"),
+    "login.bad_key": ("That key is not valid.", "密钥无效。"),
+    "login.cross_site": ("Sign in from this server's own page.", "请在本服务器的页面上登录。"),
+    "login.busy": ("Too many attempts; wait a minute and try again.", "尝试次数过多，请稍后再试。"),
+    "login.signed_out": ("You are signed out.", "您已退出登录。"),
+    "auth.as": ("Signed in as **{name}** ({role})", "已登录：**{name}**（{role}）"),
+    "auth.logout": ("Sign out", "退出登录"),
+    "auth.admin_only": ("Only an administrator can do this.", "只有管理员可以执行此操作。"),
+    "auth.signed_out": ("Your sign-in has ended: reload the page and sign in again.", "登录已失效：请刷新页面并重新登录。"),
+    "role.admin": ("administrator", "管理员"),
+    "role.operator": ("operator", "操作员"),
+    "orders.admin_only": ("_Only an administrator can approve or reject work orders._", "_只有管理员可以批准或驳回工单。_"),
 }
 
 

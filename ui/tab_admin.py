@@ -3,6 +3,9 @@ roll back to the previous version.
 
 The rebuild runs as a background job of the service (the page only follows it), so the
 assistant keeps answering from the live version until the new one is published.
+
+With sign-in (``ui.login``) the tab is shown to admins only, and every handler checks the role
+of the person behind the event itself (a hidden tab is not a permission).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import gradio as gr
 
 from ui.chat import error_message, escape_md
 from ui.i18n import Labels, t
+from ui.login import OPEN, PageAuth
 from ui.photos import uploaded
 
 DOCUMENT_TYPES = [".pdf", ".md", ".markdown", ".txt", ".html", ".htm", ".docx"]
@@ -63,10 +67,17 @@ def job_markdown(job: dict[str, Any], lang: str) -> str:
 
 
 class AdminHandlers:
-    def __init__(self, service: Any, poll_s: float = POLL_S, upload_root: str | Path | None = None):
+    def __init__(self, service: Any, poll_s: float = POLL_S, upload_root: str | Path | None = None,
+                 auth: PageAuth | None = None):
         self.service = service
         self.poll_s = poll_s
         self.upload_root = upload_root  # None: Gradio's upload folder
+        self.auth = auth or OPEN
+
+    def _refused(self, request: Any, lang: str) -> str | None:
+        """None when the person behind ``request`` is an admin (or the page is open), else why not."""
+        access = self.auth.access(request, "admin")
+        return None if access.allowed else t(lang, access.reason)
 
     def _report(self, lang: str, job: dict[str, Any] | None = None):
         import pandas as pd
@@ -77,12 +88,16 @@ class AdminHandlers:
             status = {}
         return pd.DataFrame(report_rows(status, job, lang), columns=report_headers(lang)), status_markdown(status, lang)
 
-    def refresh(self, lang: str):
+    def refresh(self, lang: str, request: gr.Request | None = None):
         """(report table, index status line)."""
+        if self._refused(request, lang or "en"):
+            return gr.update(), ""
         return self._report(lang or "en")
 
-    def save(self, files: list[Any] | None, lang: str) -> str:
+    def save(self, files: list[Any] | None, lang: str, request: gr.Request | None = None) -> str:
         lang = lang or "en"
+        if refused := self._refused(request, lang):
+            return refused
         paths = [f if isinstance(f, str) else getattr(f, "name", None) or getattr(f, "path", None) for f in files or []]
         paths = [p for p in paths if p]
         if not paths:
@@ -99,9 +114,12 @@ class AdminHandlers:
             lines.insert(0, t(lang, "admin.saved", n=len(saved), names=escape_md(", ".join(saved))))
         return "\n\n".join(lines)
 
-    def rebuild(self, lang: str, progress: gr.Progress = gr.Progress()):
+    def rebuild(self, lang: str, progress: gr.Progress = gr.Progress(), request: gr.Request | None = None):
         """Generator: (message, report table, status line) while the job runs."""
         lang = lang or "en"
+        if refused := self._refused(request, lang):
+            yield refused, gr.update(), gr.update()
+            return
         try:
             job = self.service.knowledge_jobs.start_rebuild()
         except Exception as exc:  # noqa: BLE001 - busy (another rebuild), nothing to index …
@@ -117,8 +135,10 @@ class AdminHandlers:
         table, line = self._report(lang, job)
         yield job_markdown(job, lang), table, line
 
-    def rollback(self, lang: str):
+    def rollback(self, lang: str, request: gr.Request | None = None):
         lang = lang or "en"
+        if refused := self._refused(request, lang):
+            return refused, gr.update(), gr.update()
         try:
             result = self.service.rollback_index()
         except Exception as exc:  # noqa: BLE001
@@ -127,8 +147,8 @@ class AdminHandlers:
         return t(lang, "admin.rolled", version=escape_md(result.get("live") or "?")), table, line
 
 
-def build(service: Any, labels: Labels, lang: gr.State) -> dict[str, Any]:
-    h = AdminHandlers(service)
+def build(service: Any, labels: Labels, lang: gr.State, auth: PageAuth | None = None) -> dict[str, Any]:
+    h = AdminHandlers(service, auth=auth)
     index_line = gr.Markdown(elem_id="onsite-index-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):

@@ -17,6 +17,7 @@ import gradio as gr
 
 from ui.chat import TurnView, error_message, escape_md, pending_markdown, user_messages
 from ui.i18n import Labels, t
+from ui.login import OPEN, PageAuth
 from ui.photos import photo_bytes, uploaded
 from ui.sources import PageImages, find, source_choices, source_detail, sources_markdown
 
@@ -33,10 +34,12 @@ def scope_choices(items: list[Any], lang: str) -> list[tuple[str, str]]:
 
 
 class ChatHandlers:
-    def __init__(self, service: Any, pages: PageImages, upload_root: str | Path | None = None):
+    def __init__(self, service: Any, pages: PageImages, upload_root: str | Path | None = None,
+                 auth: PageAuth | None = None):
         self.service = service
         self.pages = pages
         self.upload_root = upload_root  # None: Gradio's upload folder
+        self.auth = auth or OPEN  # who confirms: the signed-in person (any role), else a typed name
 
     # ---- helpers -------------------------------------------------------------------------------
     def _image(self, upload_id: str):
@@ -116,10 +119,19 @@ class ChatHandlers:
         for view, shown in self._stream(events, history, lang, cancel):
             yield shown, gr.update(), (view.answer or {}).get("thread_id") or thread_id, *self._panel(view, lang)
 
-    def decide(self, approved: bool, history: list | None, thread_id: str | None, by: str, reason: str, lang: str):
+    def decide(self, approved: bool, history: list | None, thread_id: str | None, by: str, reason: str, lang: str,
+               request: Any = None):
+        """Confirm or decline what the assistant proposed in this conversation. Signed in, any role
+        may (the person asking confirms) and the decision carries their name; open, a typed name."""
         lang = lang or "en"
         history = list(history or [])
-        by, reason = (by or "").strip(), (reason or "").strip()
+        access = self.auth.access(request, "operator")
+        if not access.allowed:
+            gr.Warning(t(lang, access.reason))
+            yield history, *self._keep()
+            return
+        by, reason = (access.by or by or "").strip(), (reason or "").strip()
+        user = access.principal.id if access.principal is not None else by
         if not by:
             gr.Warning(t(lang, "approval.need_name"))
             yield history, *self._keep()
@@ -133,7 +145,7 @@ class ChatHandlers:
         try:
             cancel = threading.Event()
             decision = Decision(approved, by, reason or t(lang, "approval.default_reason"))
-            events = self.service.resume(thread_id or "", decision, user=by)
+            events = self.service.resume(thread_id or "", decision, user=user)
         except Exception as exc:  # noqa: BLE001
             history.append({"role": "assistant", "content": error_message(exc, lang)})
             yield history, *self._keep()
@@ -141,11 +153,11 @@ class ChatHandlers:
         for view, shown in self._stream(events, history, lang, cancel):
             yield shown, *self._panel(view, lang)
 
-    def approve(self, history, thread_id, by, reason, lang):
-        yield from self.decide(True, history, thread_id, by, reason, lang)
+    def approve(self, history, thread_id, by, reason, lang, request: gr.Request | None = None):
+        yield from self.decide(True, history, thread_id, by, reason, lang, request)
 
-    def reject(self, history, thread_id, by, reason, lang):
-        yield from self.decide(False, history, thread_id, by, reason, lang)
+    def reject(self, history, thread_id, by, reason, lang, request: gr.Request | None = None):
+        yield from self.decide(False, history, thread_id, by, reason, lang, request)
 
     def open_source(self, n: Any, turn: dict | None, lang: str):
         """The picked source in full and, for a PDF page, its image."""
@@ -179,8 +191,9 @@ class ChatHandlers:
         return (gr.update(),) * 7
 
 
-def build(service: Any, labels: Labels, lang: gr.State, pages: PageImages) -> dict[str, Any]:
-    handlers = ChatHandlers(service, pages)
+def build(service: Any, labels: Labels, lang: gr.State, pages: PageImages, auth: PageAuth | None = None) -> dict[str, Any]:
+    auth = auth or OPEN
+    handlers = ChatHandlers(service, pages, auth=auth)
     zones, assets = list(service.site.zones), list(service.site.assets)
     thread = gr.State(None)
     saved_thread = gr.BrowserState("", storage_key="onsite-thread")  # the conversation survives a reload
@@ -195,7 +208,8 @@ def build(service: Any, labels: Labels, lang: gr.State, pages: PageImages) -> di
             with gr.Group(visible=False, elem_id="onsite-approval") as approval_box:
                 approval_md = gr.Markdown()
                 with gr.Row():
-                    by = labels.bind(gr.Textbox(max_length=80, scale=1, elem_id="onsite-approval-by"), label="approval.by")
+                    by = labels.bind(gr.Textbox(max_length=80, scale=1, elem_id="onsite-approval-by",
+                                                visible=not auth.required), label="approval.by")
                     reason = labels.bind(gr.Textbox(max_length=300, scale=2, elem_id="onsite-approval-reason"),
                                          label="approval.reason")
                 with gr.Row():

@@ -1,7 +1,9 @@
 """The work-order tab: the orders waiting for a decision, and a supervisor approving or rejecting one.
 
 Every decision carries the supervisor's name and a reason (the work-order store refuses one
-without them) and goes to the order's history.
+without them) and goes to the order's history. With sign-in (``ui.login``) anyone signed in sees
+the list, only an admin may decide (checked here, per event), and the name is the signed-in
+admin's; the typed name is used only when the page is open (no API keys configured).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import gradio as gr
 
 from ui.chat import error_message, escape_md
 from ui.i18n import Labels, t
+from ui.login import OPEN, PageAuth
 
 COLUMNS = ("id", "asset", "priority", "problem", "requested_by", "created")
 
@@ -39,8 +42,9 @@ def order_choices(orders: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 class OrderHandlers:
-    def __init__(self, service: Any):
+    def __init__(self, service: Any, auth: PageAuth | None = None):
         self.service = service
+        self.auth = auth or OPEN
 
     def _pending(self) -> list[dict[str, Any]]:
         return list(self.service.list_work_orders("pending"))
@@ -59,9 +63,12 @@ class OrderHandlers:
         message = note or ("" if orders else t(lang, "orders.none"))
         return (gr.update(value=frame), gr.update(choices=choices, value=choices[0][1] if choices else None), message)
 
-    def decide(self, approve: bool, order_id: str | None, by: str, reason: str, lang: str):
+    def decide(self, approve: bool, order_id: str | None, by: str, reason: str, lang: str, request: Any = None):
         lang = lang or "en"
-        by, reason = (by or "").strip(), (reason or "").strip()
+        access = self.auth.access(request, "admin")
+        if not access.allowed:
+            return gr.update(), gr.update(), t(lang, access.reason)
+        by, reason = (access.by or by or "").strip(), (reason or "").strip()
         if not order_id:
             return gr.update(), gr.update(), t(lang, "orders.need_pick")
         if not by:
@@ -76,30 +83,35 @@ class OrderHandlers:
                  by=escape_md(by))
         return self.refresh(lang, note)
 
-    def approve(self, order_id, by, reason, lang):
-        return self.decide(True, order_id, by, reason, lang)
+    def approve(self, order_id, by, reason, lang, request: gr.Request | None = None):
+        return self.decide(True, order_id, by, reason, lang, request)
 
-    def reject(self, order_id, by, reason, lang):
-        return self.decide(False, order_id, by, reason, lang)
+    def reject(self, order_id, by, reason, lang, request: gr.Request | None = None):
+        return self.decide(False, order_id, by, reason, lang, request)
 
 
-def build(service: Any, labels: Labels, lang: gr.State) -> dict[str, Any]:
-    h = OrderHandlers(service)
+def build(service: Any, labels: Labels, lang: gr.State, auth: PageAuth | None = None) -> dict[str, Any]:
+    auth = auth or OPEN
+    h = OrderHandlers(service, auth)
+    signed = auth.required  # decision controls appear for admins once the page knows who is there
     with gr.Row():
         title = labels.bind(gr.Markdown("### " + t("en", "orders.title")), value=lambda lg: "### " + t(lg, "orders.title"))
         refresh = labels.bind(gr.Button(size="lg", scale=0, min_width=140, elem_id="onsite-orders-refresh"),
                               value="orders.refresh")
     table = gr.Dataframe(headers=headers("en"), interactive=False, wrap=True, elem_id="onsite-orders")
-    pick = labels.bind(gr.Dropdown(choices=[], elem_id="onsite-order-pick"), label="orders.pick")
-    with gr.Row():
-        by = labels.bind(gr.Textbox(max_length=80), label="orders.by")
-        reason = labels.bind(gr.Textbox(max_length=300), label="orders.reason")
-    with gr.Row():
-        approve = labels.bind(gr.Button(variant="primary", size="lg", elem_id="onsite-order-approve"), value="approve")
-        reject = labels.bind(gr.Button(variant="stop", size="lg", elem_id="onsite-order-reject"), value="reject")
+    admin_only = labels.bind(gr.Markdown(t("en", "orders.admin_only"), visible=False, elem_id="onsite-orders-admin-only"),
+                             value="orders.admin_only")
+    with gr.Column(visible=not signed, elem_id="onsite-order-decision") as decision:
+        pick = labels.bind(gr.Dropdown(choices=[], elem_id="onsite-order-pick"), label="orders.pick")
+        with gr.Row():
+            by = labels.bind(gr.Textbox(max_length=80, visible=not signed, elem_id="onsite-order-by"), label="orders.by")
+            reason = labels.bind(gr.Textbox(max_length=300), label="orders.reason")
+        with gr.Row():
+            approve = labels.bind(gr.Button(variant="primary", size="lg", elem_id="onsite-order-approve"), value="approve")
+            reject = labels.bind(gr.Button(variant="stop", size="lg", elem_id="onsite-order-reject"), value="reject")
     message = gr.Markdown(elem_id="onsite-orders-message")
     outputs = [table, pick, message]
     refresh.click(h.refresh, [lang], outputs, api_visibility="private")
     approve.click(h.approve, [pick, by, reason, lang], outputs, api_visibility="private", concurrency_id="orders")
     reject.click(h.reject, [pick, by, reason, lang], outputs, api_visibility="private", concurrency_id="orders")
-    return {"handlers": h, "title": title, "refresh_outputs": outputs}
+    return {"handlers": h, "title": title, "refresh_outputs": outputs, "decision": decision, "admin_only": admin_only}

@@ -46,6 +46,9 @@ class FakeService:
         self.inspection: dict[str, Any] | None = None
         self.histories: dict[str, list[dict]] = {}
         self.waiting: dict[str, list[dict]] = {}
+        self.rollbacks = 0
+        self.turns_in_flight = 0  # what assistant.server.build_app reads
+        self.observers: list = []
 
     # turns
     def ask(self, question, *, thread_id=None, scope=None, photos=(), user="local", cancel=None, **kw):
@@ -113,4 +116,5 @@ class FakeService:
         return dict(self.status)
 
     def rollback_index(self) -> dict[str, Any]:
+        self.rollbacks += 1
         return {"live": "v0", "previous": "v1"}

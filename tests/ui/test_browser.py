@@ -275,3 +275,69 @@ def test_documents_are_added_rebuilt_and_their_pdf_pages_shown(page_of, tmp_path
                            " return i && i.complete && i.naturalWidth > 200; }")
     assert "boiler-B7-manual.pdf, p. " in page.inner_text("#onsite-source-detail")
     assert page.outside == [], page.outside
+
+
+# --- sign-in (its own small server: the page over a stand-in service, with API keys) ---------------
+
+OPERATOR_KEY = "operator-key-0123456789abcdef"
+
+
+@pytest.fixture
+def signed_site(tmp_path, monkeypatch):
+    """The full app (API + page) over the stand-in service, with an operator and an admin key, under
+    uvicorn on a free loopback port in this process."""
+    import threading
+
+    import uvicorn
+
+    from assistant.api.metrics import ApiMetrics
+    from assistant.server import build_app
+    from assistant.settings import Settings
+    from tests.ui.fakes import FakeService
+
+    monkeypatch.delenv("ONSITE_API_KEYS", raising=False)
+    service = FakeService(tmp_path / "home")
+    service.settings = Settings(home=tmp_path / "home", llm={"backend": "extractive"}, api={
+        "api_keys": [f"{OPERATOR_KEY}:operator:floor-tablet", "admin-key-fedcba9876543210xyz:admin:ops-console"],
+        "rate_limit_per_minute": 0})
+    app = build_app(service.settings, service, metrics=ApiMetrics())
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the test server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+@pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
+def test_sign_in_as_an_operator_and_out_again(browser, signed_site):
+    ctx = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 1000})
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        outside: list[str] = []
+        page.on("request", lambda r: None if r.url.startswith((signed_site, "data:", "blob:")) else outside.append(r.url))
+        page.goto(f"{signed_site}/ui/")
+        assert "/ui-login" in page.url  # no session: the sign-in page
+        page.fill("#onsite-key", "not-the-right-key-at-all")
+        page.click("#onsite-sign-in")
+        page.locator("text=That key is not valid.").wait_for()
+        page.fill("#onsite-key", OPERATOR_KEY)
+        page.click("#onsite-sign-in")
+        page.wait_for_selector("#onsite-input textarea")
+        page.locator("#onsite-account", has_text="floor-tablet").wait_for()
+        assert not page.locator("#onsite-tab-admin-button").is_visible()  # documents: admins only
+        page.click("#onsite-logout")
+        page.locator("text=You are signed out.").wait_for()
+        page.goto(f"{signed_site}/ui/")
+        assert "/ui-login" in page.url
+        assert outside == [], outside
+    finally:
+        ctx.close()

@@ -7,6 +7,7 @@
     sensors.py      GET /api/v1/sensors, /api/v1/sensors/{id}/latest, /api/v1/sensors/{id}/series
     workorders.py   GET/POST /api/v1/work-orders, GET /api/v1/work-orders/{id}, POST …/{id}/close
     knowledge.py    /api/v1/knowledge/documents, /jobs, /jobs/{id}, /status, /rollback (admin)
+    session.py      POST/DELETE /api/v1/auth/session: the chat page's sign-in cookie
     turns.py        running a turn for a request; the API's shapes of answers and events
 
 The OpenAI-compatible routes are in ``assistant.api.openai_api``; probes and auth in ``app.py``.
@@ -24,10 +25,10 @@ from starlette.responses import Response
 def install_routes(app: FastAPI) -> None:
     """Add every feature router and the OpenAI-compatible API to ``app``."""
     from assistant.api.openai_api import install_openai
-    from assistant.api.routes import chat, inspections, knowledge, sensors, workorders
+    from assistant.api.routes import chat, inspections, knowledge, sensors, session, workorders
     from assistant.api.routes.events import document_events
 
-    for module in (chat, inspections, sensors, workorders, knowledge):
+    for module in (chat, inspections, sensors, workorders, knowledge, session):
         app.include_router(module.router)
     install_openai(app)
     document_events(app)
