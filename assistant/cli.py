@@ -190,17 +190,15 @@ def eval_answers(
 ) -> None:
     """Answer token recall, citation hit rate and latency with the configured model."""
     from assistant.llm import load_chat_model
-    from evals.answers import evaluate_answers
+    from evals.answers import agent_asker, evaluate_answers
     from knowledge.embedding import make_embedder
 
     settings = Settings()
     try:
         embedder = make_embedder(settings.embedding, settings.home)
         loaded = load_chat_model(settings, embedder)
-        if loaded.mode != "extractive":
-            _fail(OnsiteError("`eval answers` with a language model needs the grounded agent (a later release); "
-                              "run it with ONSITE_LLM__BACKEND=extractive"))
-        result = evaluate_answers(dataset_dir, settings, embedder=embedder, mode=loaded.mode, unanswerable=unanswerable)
+        result = evaluate_answers(dataset_dir, settings, embedder=embedder, mode=loaded.mode, unanswerable=unanswerable,
+                                  asker=agent_asker(settings, loaded))
     except OnsiteError as exc:
         _fail(exc)
     if as_json:
@@ -414,6 +412,8 @@ def serve(
     port: Optional[int] = typer.Option(None, "--port", min=0, max=65535, help="Port (default: api.port; 0: any free)."),
     feed: str = typer.Option("auto", "--feed", help="Simulated sensors: auto (MQTT if mosquitto is installed), "
                              "mqtt, direct or off."),
+    allow_open: bool = typer.Option(False, "--allow-open", help="Listen on a non-loopback address although no API "
+                                    "key is configured (the chat page is then open to anyone who reaches it)."),
 ) -> None:
     """Serve the chat page, the REST API and the OpenAI-compatible API on one port."""
     from assistant.server import serve as run_server
@@ -421,7 +421,7 @@ def serve(
     if feed not in ("auto", "mqtt", "direct", "off"):
         raise typer.BadParameter("--feed is auto, mqtt, direct or off")
     try:
-        run_server(Settings(), host, port, feed=feed)  # type: ignore[arg-type]
+        run_server(Settings(), host, port, feed=feed, allow_open=allow_open)  # type: ignore[arg-type]
     except OnsiteError as exc:
         _fail(exc)
 

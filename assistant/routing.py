@@ -51,6 +51,7 @@ STAGE_WORDS = {
 }
 
 _NOW = re.compile(r"\b(now|current(ly)?|right now|at the moment|normal|ok|okay|status|reading)\b|现在|当前|目前|实时|正常|读数|状态", re.I)
+_LIVE = re.compile(r"\b(now|current(ly)?|right now|at the moment|today|this morning|tonight)\b|现在|当前|目前|实时|今天|此刻", re.I)
 _HISTORY = re.compile(r"\b(ris\w*|increas\w*|trend\w*|history|histor\w*|dropp\w*|falling|over the (last|past)|last \d+|"
                       r"since|yesterday|overnight|climb\w*)\b|趋势|上升|升高|下降|历史|过去|最近|昨天|昨晚|一直", re.I)
 _CHECK = re.compile(r"\b(alarms?|anything wrong|problems?|excursions?|site check)\b|报警|告警|异常情况|有没有问题|有什么问题", re.I)
@@ -191,7 +192,12 @@ def deterministic_plan(question: str, site: SiteProfile, *, photos: list[str] | 
                 sensors.append(s)
     calls: list[ToolCall] = []
     history = bool(_HISTORY.search(question))
+    # A measurement word alone ("what soil moisture triggers irrigation?") is a knowledge
+    # question; live data needs a place (zone, asset, sensor) or words like "now".
+    live = bool(zones or assets or named_sensors) or bool(_LIVE.search(question))
     targets = [s.id for s in sensors][:3] or [x.id for x in (*assets, *zones)][:2]
+    if not live:
+        targets, sensors = [], []
     if history and sensors:
         calls += [ToolCall(tool="sensor_history", args={"sensor_id": s.id, "hours": _hours(question)}) for s in sensors[:2]]
     elif targets and (_NOW.search(question) or sensors or metrics):

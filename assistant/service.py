@@ -56,7 +56,6 @@ class Service(Operations):
                  retriever: Retriever | None = None, site: SiteProfile | None = None, clock=None):
         from langgraph.checkpoint.sqlite import SqliteSaver
 
-        from assistant.answerability import assess
         from assistant.graph import AgentDeps, build_graph
         from tools.inspection.tool import InspectImage, ProductStore
         from tools.inspection.uploads import UploadStore
@@ -89,7 +88,7 @@ class Service(Operations):
             ExtractiveModel(self.embedder, reason="fallback")
         self.deps = AgentDeps(
             settings=settings, model=self.loaded.model, extractive=extractive, retriever=self.retriever,
-            registry=self.registry, site=self.site, assess=lambda q, ev: assess(q, ev, self.embedder),
+            registry=self.registry, site=self.site, assess=self._assess,
             run_side_effect=self._run_side_effect, products=self.products.names, mode_reason=self.loaded.reason,
         )
         self.graph = build_graph(self.deps, self._checkpointer)
@@ -99,6 +98,7 @@ class Service(Operations):
         # Called with (answer dict, streamed token count) after every turn, whichever face asked
         # (the server counts abstentions and generation speed for /metrics with it).
         self.observers: list[Callable[[dict, int], None]] = []
+        self._term_weights: tuple[str | None, Any] = (None, None)
 
     # ---- turns -------------------------------------------------------------------------------
     def ask(self, question: str, *, thread_id: str | None = None, scope: dict | Scope | None = None,
@@ -232,8 +232,19 @@ class Service(Operations):
             lang=st.get("lang", "en"), sources=st.get("sources") or [], cited=cited(st.get("draft", "")),
             tool_results=st.get("tool_results") or [], checks=st.get("checks") or [], pending=pending,
             thread_id=thread_id, searched=(st.get("plan") or {}).get("search", ""),
-            mode_reason=st.get("mode_reason"), timings=st.get("timings") or {},
+            mode_reason=st.get("mode_reason"), answerability=st.get("answerability") or {},
+            timings=st.get("timings") or {},
         )
+
+    def _assess(self, question: str, evidence: list) -> Any:
+        """Answerability of the evidence, with question words weighed by their rarity in the
+        live index (the weights are read once per index version)."""
+        from assistant.answerability import assess, index_term_weights
+
+        version = self.retriever.index.version()
+        if self._term_weights[0] != version.name:
+            self._term_weights = (version.name, index_term_weights(version))
+        return assess(question, evidence, self.embedder, term_weights=self._term_weights[1])
 
     # ---- side effects, only after a person approved ---------------------------------------------
     def _run_side_effect(self, tool_call: ToolCall, approved_by: str) -> ToolResult:

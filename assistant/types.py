@@ -82,6 +82,7 @@ class Answer:
     thread_id: str = ""
     searched: str = ""  # the query the knowledge base was searched with
     mode_reason: str | None = None  # why the answer is extractive, when it is
+    answerability: dict[str, Any] = field(default_factory=dict)  # score, reason, signals of the evidence
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,7 +2,15 @@
 reference answer. Token recall: the share of the reference answer's tokens (SQuAD
 normalisation: lower case, no punctuation or articles; Chinese by character) that appear in
 the produced answer, counted with multiplicity. Citation hit: the answer cites at least one
-gold document."""
+gold document.
+
+With ``unanswerable=True`` every question is also asked a second time with its own gold
+documents excluded from its search (``{"!source": [...]}``), which makes it a question the
+knowledge cannot answer; the assistant should abstain there and not on the first run. Caveat
+of this protocol: corpus statistics still include the excluded documents (a word only they
+contain is not out of vocabulary), which flatters signals built on them — see
+``assistant/answerability.py`` for why its score does not use the normalised BM25 score.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +18,46 @@ import re
 import string
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
 
 from assistant.settings import Settings
-from evals.datasets import load_dataset, temporary_index
+from evals.datasets import EvalDoc, EvalQuery, load_dataset, temporary_index
 from evals.retrieval import percentile_ms
 from knowledge.embedding import Embedder, make_embedder
-from knowledge.text import HAN
+from knowledge.text import HAN, word_tokens
 from knowledge.types import Evidence
+
+if TYPE_CHECKING:
+    from knowledge.retrieval import Retriever
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _LABEL_LINE = re.compile(r"^.*\n", re.S)
+CURVE_THRESHOLDS = [round(t, 2) for t in np.arange(0.0, 1.001, 0.02)]  # assess() scores lie in [0, 1]
+NEAR_COPY_JACCARD = 0.5  # word-set overlap at which another document is a near copy of a gold one
 
 # An answerer takes (question, evidence) and returns (answer text, cited evidence).
 Answerer = Callable[[str, list[Evidence]], tuple[str, list[Evidence]]]
+
+
+@dataclass
+class Outcome:
+    """One question asked end to end."""
+
+    text: str  # the answer as scored (extractive mode: the extract without its label line)
+    cited: list[Evidence]
+    abstained: bool
+    score: float | None = None  # answerability score, higher = more answerable (for the curve)
+    evidence: list[Evidence] = field(default_factory=list)  # what was retrieved
+
+
+# An asker answers one question under retrieval filters (None or e.g. {"!source": [...]}).
+Asker = Callable[[str, "dict[str, Any] | None"], Outcome]
+# Makes the asker once the evaluation index is built (the agent plugs in here).
+AskerFactory = Callable[["Retriever", Embedder], Asker]
 
 
 def answer_tokens(text: str) -> list[str]:
@@ -56,30 +89,155 @@ def extractive_answerer(embedder: Embedder, reason: str = "evaluation of extract
     return answer
 
 
+def extractive_asker(answerer: Answerer | None = None, k: int = 5) -> AskerFactory:
+    """Search (up to two chunks per document, what ``assess`` is calibrated on), judge the
+    evidence, answer from the best chunk of each document (= a per_doc=1 search, so answer
+    figures stay comparable with earlier runs). The extract is produced even when abstaining,
+    so answer metrics measure the extract and abstention is reported on its own."""
+    from assistant.answerability import assess, index_term_weights
+
+    def make(retriever: "Retriever", embedder: Embedder) -> Asker:
+        answer = answerer or extractive_answerer(embedder)
+
+        def ask(question: str, filters: dict[str, Any] | None) -> Outcome:
+            evidence = retriever.search(question, k=k, filters=filters, per_doc=2)
+            verdict = assess(question, evidence, embedder,
+                             term_weights=index_term_weights(retriever.index.version()))
+            text, cited = answer(question, _best_chunk_per_doc(evidence))
+            return Outcome(text, cited, not verdict.answerable, verdict.score, evidence)
+
+        return ask
+
+    return make
+
+
+def agent_asker(settings: Settings, loaded: Any = None) -> AskerFactory:
+    """Every question through the agent itself (assistant.service → the LangGraph graph):
+    routing, retrieval with the filters, answerability, answer, checks. ``loaded`` is the model
+    to answer with (None: extractive mode). An abstention is an answer with nothing to score."""
+    import tempfile
+
+    def make(retriever: "Retriever", embedder: Embedder) -> Asker:
+        from assistant.llm import LoadedModel
+        from assistant.llm.extractive import ExtractiveModel
+        from assistant.service import Service
+        from assistant.sources import evidence_from_dict
+
+        model = loaded or LoadedModel(ExtractiveModel(embedder, reason="evaluation of extractive mode"),
+                                      "extractive", "extractive", "evaluation of extractive mode")
+        home = Path(tempfile.mkdtemp(prefix="onsite-eval-agent-"))
+        service = Service(settings.model_copy(update={"home": home}), loaded=model, embedder=embedder,
+                          retriever=retriever)
+
+        def ask(question: str, filters: dict[str, Any] | None) -> Outcome:
+            answer = service.answer(question, filters=filters, user="evaluation")
+            cited = [evidence_from_dict({**s, "id": s["chunk_id"], "title_path": s["title"].split(" > "),
+                                         "lang": answer.lang, "metadata": {}})
+                     for s in answer.sources if s["kind"] == "document" and s["n"] in answer.cited]
+            text = answer.text.split("\n", 1)[1] if answer.mode == "extractive" and "\n" in answer.text else answer.text
+            abstained = answer.status == "abstained"
+            return Outcome("" if abstained else text, cited, abstained, answer.answerability.get("score"))
+
+        return ask
+
+    return make
+
+
 def evaluate_answers(dataset_dir: Path, settings: Settings | None = None, embedder: Embedder | None = None,
-                     answerer: Answerer | None = None, mode: str = "extractive", k: int = 5) -> dict[str, Any]:
+                     answerer: Answerer | None = None, mode: str = "extractive", k: int = 5,
+                     unanswerable: bool = False, asker: AskerFactory | None = None) -> dict[str, Any]:
     settings = settings or Settings()
     info, docs, queries = load_dataset(dataset_dir)
-    queries = [q for q in queries if q.answer]
+    answered = [q for q in queries if q.answer]
+    # Abstention needs only gold documents: a set without reference answers is measured on all.
+    asked = answered or (queries if unanswerable else [])
     embedder = embedder or make_embedder(settings.embedding, settings.home)
-    answerer = answerer or extractive_answerer(embedder)
     recall_sum = hits = 0.0
     latencies: list[float] = []
+    runs: list[tuple[EvalQuery, Outcome, Outcome | None]] = []
     with temporary_index(docs, settings, embedder) as built:
-        retriever, mapping = built.retriever, built.mapping
-        for q in queries:
+        ask = (asker or extractive_asker(answerer, k))(built.retriever, embedder)
+        sources: dict[str, list[str]] = {}
+        for path, doc_id in built.mapping.items():
+            sources.setdefault(doc_id, []).append(path)
+        for q in asked:
             t = time.perf_counter()
-            evidence = retriever.search(q.question, k=k)
-            text, cited = answerer(q.question, evidence)
+            out = ask(q.question, None)
             latencies.append((time.perf_counter() - t) * 1000)
-            recall_sum += token_recall(q.answer or "", text)
-            hits += any(mapping.get(e.chunk.source) in q.gold_ids for e in cited)
-    n = max(1, len(queries))
-    return {
+            if q.answer:
+                recall_sum += token_recall(q.answer, out.text)
+                hits += any(built.mapping.get(e.chunk.source) in q.gold_ids for e in out.cited)
+            held = None
+            if unanswerable:
+                held = ask(q.question, {"!source": [p for g in q.gold_ids for p in sources.get(g, [])]})
+            runs.append((q, out, held))
+        mapping = built.mapping
+    n = max(1, len(answered))
+    result: dict[str, Any] = {
         "dataset": info.get("name"),
         "mode": mode,
-        "questions": len(queries),
+        "questions": len(answered),
         "answer_token_recall": round(recall_sum / n, 4),
         "citation_hit_rate": round(hits / n, 4),
         "latency_ms": {"p50": percentile_ms(latencies, 50), "p95": percentile_ms(latencies, 95)},
     }
+    if unanswerable:
+        result.update(abstention_report(runs, docs, mapping))
+    return result
+
+
+def abstention_report(runs: list[tuple[EvalQuery, Outcome, Outcome | None]], docs: list[EvalDoc],
+                      mapping: dict[str, str]) -> dict[str, Any]:
+    """Abstention on the held-out runs, wrong abstention on the normal ones, the AUROC of the
+    score and the whole trade-off curve (abstain when score < threshold)."""
+    pairs = [(out, held) for _, out, held in runs if held is not None]
+    m = max(1, len(pairs))
+    report: dict[str, Any] = {
+        "abstention_questions": len(pairs),
+        "abstention_rate_unanswerable": round(sum(h.abstained for _, h in pairs) / m, 4),
+        "wrong_abstention_rate": round(sum(o.abstained for o, _ in pairs) / m, 4),
+        "answerability_auroc": None,
+        "curve": [],
+    }
+    scored = [(o.score, h.score) for o, h in pairs if o.score is not None and h.score is not None]
+    if scored:
+        from sklearn.metrics import roc_auc_score
+
+        pos, neg = np.array(scored, dtype=float).T
+        report["answerability_auroc"] = round(float(roc_auc_score([1] * len(pos) + [0] * len(neg), np.r_[pos, neg])), 4)
+        report["curve"] = [{"threshold": t, "abstention_rate_unanswerable": round(float(np.mean(neg < t)), 4),
+                            "wrong_abstention_rate": round(float(np.mean(pos < t)), 4)} for t in CURVE_THRESHOLDS]
+    report["near_copies"] = near_copy_report(runs, docs, mapping)
+    return report
+
+
+def near_copy_report(runs: list[tuple[EvalQuery, Outcome, Outcome | None]], docs: list[EvalDoc],
+                     mapping: dict[str, str]) -> dict[str, Any]:
+    """How often the held-out search still found a near copy of a gold document (word-set
+    Jaccard >= 0.5): those questions are probably answerable after all, a floor under the
+    achievable abstention. Reported with the abstention rate on the rest."""
+    words = {d.id: set(word_tokens(d.text)) for d in docs}
+
+    def copied(q: EvalQuery, held: Outcome) -> bool:
+        gold = [words[g] for g in q.gold_ids if g in words]
+        found = {mapping.get(e.chunk.source) for e in held.evidence} - set(q.gold_ids) - {None}
+        return any(len(g & words[f]) / max(1, len(g | words[f])) >= NEAR_COPY_JACCARD
+                   for g in gold for f in found if f in words)
+
+    held_runs = [(q, held) for q, _, held in runs if held is not None]
+    if not any(held.evidence for _, held in held_runs):  # the asker does not report what it retrieved
+        return {"share": None, "abstention_rate_unanswerable_without": None}
+    flags = [(copied(q, held), held.abstained) for q, held in held_runs]
+    clean = [a for c, a in flags if not c]
+    return {"share": round(sum(c for c, _ in flags) / max(1, len(flags)), 4),
+            "abstention_rate_unanswerable_without": round(sum(clean) / len(clean), 4) if clean else None}
+
+
+def _best_chunk_per_doc(evidence: list[Evidence]) -> list[Evidence]:
+    seen: set[str] = set()
+    out = []
+    for e in evidence:
+        if e.chunk.doc_id not in seen:
+            seen.add(e.chunk.doc_id)
+            out.append(e)
+    return out

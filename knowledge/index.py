@@ -45,6 +45,8 @@ class IndexVersion:
                 self._columns[key] = self.langs.astype(str)
             elif key == "source":
                 self._columns[key] = np.array(self.sources, dtype=str)
+            elif key == "doc_id":
+                self._columns[key] = np.array(self.doc_keys, dtype=str)[self.doc_ids]
             else:
                 self._columns[key] = np.array([str(m.get(key)) for m in self.meta], dtype=str)
         return self._columns[key]
@@ -54,19 +56,29 @@ class IndexVersion:
         return len(self.doc_ids)
 
     def mask(self, filters: dict[str, Any] | None) -> np.ndarray | None:
-        """Rows whose metadata match every filter (value or list of values); None = all rows."""
+        """Rows whose metadata match every filter (value or list of values); None = all rows.
+
+        A key starting with "!" excludes the rows that the same key without it would keep
+        (``{"!source": ["a.md"]}``: everything but a.md) — e.g. to ask a question with its own
+        answer documents held out, as the abstention evaluation does."""
         if not filters:
             return None
         keep = np.ones(self.size, dtype=bool)
         for key, wanted in filters.items():
             if wanted is None:
                 continue
+            exclude = key.startswith("!")
+            key = key[1:] if exclude else key
             allowed = [str(w) for w in (wanted if isinstance(wanted, (list, tuple, set)) else [wanted])]
+            if not allowed:  # an empty list keeps nothing, an empty exclusion drops nothing
+                keep &= exclude
+                continue
             values = self.column(key)
             if key == "source":  # a file name or any trailing part of the path
-                keep &= np.logical_or.reduce([np.char.endswith(values, a) for a in allowed])
+                hit = np.logical_or.reduce([np.char.endswith(values, a) for a in allowed])
             else:
-                keep &= np.isin(values, allowed)
+                hit = np.isin(values, allowed)
+            keep &= ~hit if exclude else hit
         return keep
 
 

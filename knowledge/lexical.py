@@ -70,6 +70,14 @@ class LexicalIndex:
         views = {name: bm25s.BM25.load(str(folder / name), mmap=False) for name in meta["views"]}
         return cls(views, int(meta["size"]))
 
+    def document_frequencies(self, view: str = "words") -> tuple[dict[str, int], np.ndarray] | None:
+        """(vocabulary term -> column, documents containing each term) of one token view; None
+        when the view does not exist. Answerability weighs question words by rarity with it."""
+        retriever = self._views.get(view)
+        if retriever is None:
+            return None
+        return retriever.vocab_dict, np.diff(np.asarray(retriever.scores["indptr"]))
+
     def scores(self, query: str, lang: str, mask: np.ndarray | None = None) -> np.ndarray:
         """A score per chunk in [0, 1], weighted over views by language.
 

@@ -106,3 +106,10 @@ def test_decision_schema_only_admits_registered_tools_with_their_own_arguments(r
         schema.model_validate({"calls": [{"tool": "list_work_orders", "args": {}}] * 4})
     text = str(schema.model_json_schema())
     assert "VT-101" in text and "create_work_order" in text
+
+
+def test_a_measurement_word_alone_is_a_knowledge_question():
+    assert deterministic_plan("What soil water content should trigger irrigation?", SITE).calls == []
+    assert deterministic_plan("What EC is normal for tomato at flowering?", SITE).calls == []
+    live = deterministic_plan("What is the humidity right now?", SITE)
+    assert {c.args["target"] for c in live.calls} == {"GH-1-RH", "GH-2-RH"}
