@@ -6,6 +6,7 @@ service); ``build`` lays the tab out and wires them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -87,8 +88,17 @@ class ChatHandlers:
         yield view, history + view.messages(self._image)
 
     # ---- events --------------------------------------------------------------------------------
+    def _owned(self, thread_id: str, request: Any) -> tuple[str, str]:
+        """(the service's conversation id, the asker): signed in, conversations belong to the
+        person, so the next one to sign in on a shared tablet does not get them back."""
+        principal = self.auth.principal(request) if request is not None else None
+        if principal is None:
+            return thread_id, UI_USER
+        owner = hashlib.sha256(principal.id.encode()).hexdigest()[:12]
+        return f"p{owner}:{thread_id}", principal.id
+
     def ask(self, message: dict | str | None, history: list | None, thread_id: str | None, zone: str | None,
-            asset: str | None, lang: str):
+            asset: str | None, lang: str, request: gr.Request | None = None):
         """Generator: chatbot, input box, thread id, then the sources panel and approval outputs."""
         lang = lang or "en"
         message = message if isinstance(message, dict) else {"text": message or "", "files": []}
@@ -108,16 +118,17 @@ class ChatHandlers:
             photos = [self.service.save_photo(photo_bytes(uploaded(p, self.upload_root)), Path(p).name)["image_id"]
                       for p in files]
             cancel = threading.Event()
-            events = self.service.ask(text or PHOTO_QUESTION.get(lang, PHOTO_QUESTION["en"]), thread_id=thread_id,
+            owned, asker = self._owned(thread_id, request)
+            events = self.service.ask(text or PHOTO_QUESTION.get(lang, PHOTO_QUESTION["en"]), thread_id=owned,
                                       scope={"zone": zone or None, "asset": asset or None}, photos=photos,
-                                      user=UI_USER, cancel=cancel)
+                                      user=asker, cancel=cancel)
         except Exception as exc:  # noqa: BLE001 - busy, invalid question, refused photo: say so in the chat
             history.append({"role": "assistant", "content": error_message(exc, lang)})
             yield history, cleared, thread_id, *self._keep()
             return
         yield history, cleared, thread_id, *self._keep()
         for view, shown in self._stream(events, history, lang, cancel):
-            yield shown, gr.update(), (view.answer or {}).get("thread_id") or thread_id, *self._panel(view, lang)
+            yield shown, gr.update(), thread_id, *self._panel(view, lang)
 
     def decide(self, approved: bool, history: list | None, thread_id: str | None, by: str, reason: str, lang: str,
                request: Any = None):
@@ -145,7 +156,7 @@ class ChatHandlers:
         try:
             cancel = threading.Event()
             decision = Decision(approved, by, reason or t(lang, "approval.default_reason"))
-            events = self.service.resume(thread_id or "", decision, user=user)
+            events = self.service.resume(self._owned(thread_id or "", request)[0], decision, user=user)
         except Exception as exc:  # noqa: BLE001
             history.append({"role": "assistant", "content": error_message(exc, lang)})
             yield history, *self._keep()
@@ -165,15 +176,16 @@ class ChatHandlers:
         image = self.pages.image(s) if s else None
         return source_detail(s, lang or "en"), gr.update(value=image, visible=image is not None)
 
-    def restore(self, thread_id: str | None, lang: str):
+    def restore(self, thread_id: str | None, lang: str, request: gr.Request | None = None):
         """After a reload: the conversation this browser had (its questions and answers, and what
         waits for approval), or nothing. (chatbot, thread id, approval box, approval text)"""
         lang = lang or "en"
         if not thread_id:
             return [], None, gr.update(visible=False), ""
         try:
-            history = self.service.history(thread_id)
-            pending = self.service.pending(thread_id)
+            owned = self._owned(thread_id, request)[0]
+            history = self.service.history(owned)
+            pending = self.service.pending(owned)
         except Exception as exc:  # noqa: BLE001 - an unknown or malformed id: start afresh
             log.info("conversation %s not restored: %s", thread_id, exc)
             return [], None, gr.update(visible=False), ""

@@ -319,8 +319,11 @@ def test_an_operator_confirms_the_assistants_proposal_under_their_name(tmp_path,
     assert service.resumed == []
     _drain(chat.approve([], "thread-1", "", "", "en", _session(auth, "operator", "floor-tablet")))
     thread, decision, user = service.resumed[0]
-    assert thread == "thread-1" and decision.approved and decision.by == "key:floor-tablet"
-    assert user == "key:floor-tablet"
+    # conversations belong to the signed-in person: the service sees an owner-scoped id
+    assert thread.startswith("p") and thread.endswith(":thread-1")
+    assert decision.approved and decision.by == "key:floor-tablet" and user == "key:floor-tablet"
+    _drain(chat.approve([], "thread-1", "", "", "en", _session(auth, "operator", "other-tablet")))
+    assert service.resumed[1][0] != thread  # another person's session reaches another conversation
 
 
 def test_open_page_handlers_take_the_typed_name(tmp_path):

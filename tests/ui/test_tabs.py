@@ -60,7 +60,7 @@ def test_a_question_streams_and_fills_the_panel(service):
     assert first[0] == [{"role": "user", "content": "How often are seals checked?"}]
     assert first[1]["value"] == {"text": "", "files": []}  # the box is cleared at once
     history, _, thread, sources_md, pick, detail, page_img, approval_box, approval_md, turn = last
-    assert thread == "thread-1"
+    assert thread == service.asked[0]["thread_id"]  # the page keeps the id it made
     assert "Extract from the documents" in history[-1]["content"] and "[1]" in history[-1]["content"]
     assert "**[1]**" in sources_md and "cited" in sources_md
     assert pick["choices"] == [("[1] Pump > Seals (pump.md)", 1)]
