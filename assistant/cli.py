@@ -10,13 +10,14 @@ from typing import Optional
 
 import typer
 
+from assistant.cli_common import fail as _fail
+from assistant.cli_common import progress as _progress
+from assistant.cli_measure import bench_app, eval_app
 from assistant.errors import OnsiteError
 from assistant.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="onsite: offline assistant for plants and greenhouses.")
 index_app = typer.Typer(no_args_is_help=True, help="Build, inspect and roll back the knowledge index.")
-eval_app = typer.Typer(no_args_is_help=True, help="Measure quality on evaluation sets.")
-bench_app = typer.Typer(no_args_is_help=True, help="Measure speed.")
 model_app = typer.Typer(no_args_is_help=True, help="The language model: download and status.")
 sensors_app = typer.Typer(no_args_is_help=True, help="Site sensors: simulate, import.")
 app.add_typer(sensors_app, name="sensors")
@@ -26,18 +27,6 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 
 
-def _fail(exc: OnsiteError) -> None:
-    typer.secho(f"error: {exc.user_message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
-def _progress(stage: str, done: int, total: int) -> None:
-    if total:
-        typer.echo(f"\r{stage}: {done}/{total}", nl=False, err=True)
-        if done == total:
-            typer.echo("", err=True)
-    else:
-        typer.echo(f"{stage}…", err=True)
 
 
 @index_app.command("build")
@@ -153,91 +142,6 @@ def search(
     print_evidence(evidence, as_json)
 
 
-@eval_app.command("retrieval")
-def eval_retrieval(
-    dataset_dir: Path,
-    as_json: bool = typer.Option(False, "--json"),
-    details: bool = typer.Option(False, "--details", help="Also print each query's ranking (with --json)."),
-) -> None:
-    """recall@1/5/10, MRR@10, index build seconds and query latency on an evaluation set."""
-    from evals.retrieval import evaluate_retrieval
-
-    try:
-        result = evaluate_retrieval(dataset_dir)
-    except OnsiteError as exc:
-        _fail(exc)
-    if not details:
-        result.pop("per_query", None)
-    if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False))
-        return
-    typer.echo(
-        f"{result['dataset']}: {result['queries']} queries over {result['documents']} documents ({result['chunks']} chunks)\n"
-        f"  recall@1 {result['recall@1']:.3f}  recall@5 {result['recall@5']:.3f}  recall@10 {result['recall@10']:.3f}  "
-        f"MRR@10 {result['mrr@10']:.3f}\n"
-        f"  index {result['index_seconds']:.1f} s  query p50 {result['latency_ms']['p50']} ms  p95 {result['latency_ms']['p95']} ms"
-    )
-
-
-@eval_app.command("answers")
-def eval_answers(
-    dataset_dir: Path,
-    as_json: bool = typer.Option(False, "--json"),
-    unanswerable: bool = typer.Option(
-        False, "--unanswerable",
-        help="Also ask each question with its gold documents excluded: abstention rate there, wrong abstention "
-             "on the normal run, AUROC of the answerability score and the trade-off curve."),
-) -> None:
-    """Answer token recall, citation hit rate and latency with the configured model."""
-    from assistant.llm import load_chat_model
-    from evals.answers import agent_asker, evaluate_answers
-    from knowledge.embedding import make_embedder
-
-    settings = Settings()
-    try:
-        embedder = make_embedder(settings.embedding, settings.home)
-        loaded = load_chat_model(settings, embedder)
-        result = evaluate_answers(dataset_dir, settings, embedder=embedder, mode=loaded.mode, unanswerable=unanswerable,
-                                  asker=agent_asker(settings, loaded))
-    except OnsiteError as exc:
-        _fail(exc)
-    if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False))
-        return
-    typer.echo(
-        f"{result['dataset']} ({result['mode']}): {result['questions']} questions\n"
-        f"  answer token recall {result['answer_token_recall']:.3f}  citation hit rate {result['citation_hit_rate']:.3f}\n"
-        f"  latency p50 {result['latency_ms']['p50']} ms  p95 {result['latency_ms']['p95']} ms"
-    )
-    if unanswerable:
-        auroc = result["answerability_auroc"]
-        typer.echo(
-            f"  abstention on unanswerable {result['abstention_rate_unanswerable']:.3f}  wrong abstention "
-            f"{result['wrong_abstention_rate']:.3f}  AUROC {'n/a' if auroc is None else f'{auroc:.3f}'}  "
-            f"({result['abstention_questions']} questions, each asked with and without its gold documents)"
-        )
-        for point in [p for p in result["curve"] if 0.3 <= p["threshold"] <= 0.7][::2]:
-            typer.echo(f"    abstain below {point['threshold']:.2f}: unanswerable {point['abstention_rate_unanswerable']:.3f}"
-                       f"  wrong {point['wrong_abstention_rate']:.3f}")
-
-
-@eval_app.command("inspection")
-def eval_inspection(dataset_dir: Path, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Image AUROC, pixel AUROC (where masks exist) and ms per image on an inspection set."""
-    from evals.inspection import evaluate_inspection
-
-    try:
-        result = evaluate_inspection(dataset_dir)
-    except OnsiteError as exc:
-        _fail(exc)
-    if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False))
-        return
-    pixel = result["pixel_auroc"]
-    typer.echo(f"{result['images']} images: image AUROC {result['image_auroc']:.3f}  "
-               f"pixel AUROC {'n/a' if pixel is None else f'{pixel:.3f}'}  {result['ms_per_image']:.0f} ms/image")
-
-
 @model_app.command("status")
 def model_status(as_json: bool = typer.Option(False, "--json")) -> None:
     """The configured model: present, size, quantization, context length, hash check."""
@@ -266,23 +170,6 @@ def model_pull(name: Optional[str] = typer.Argument(None, help="Catalogue name (
     typer.echo(f"ready: {path}")
 
 
-@bench_app.command("llm")
-def bench_llm(
-    shape: str = typer.Option("qwen2.5-1.5b", "--shape", help="Model shape: qwen2.5-0.5b or qwen2.5-1.5b."),
-    quant: str = typer.Option("Q4_K_M", "--quant"),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Prefill/decode speed, time to first token with and without the shared prefix, peak RSS,
-    on a random-weight model of a real model's exact shape."""
-    from evals.bench_llm import run_llm_bench
-
-    try:
-        result = run_llm_bench(shape=shape, quant=quant)
-    except OnsiteError as exc:
-        _fail(exc)
-    typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))
-
-
 @sensors_app.command("simulate")
 def sensors_simulate(
     hours: float = typer.Option(24.0, min=0.1, max=24 * 366, help="Simulated hours."),
@@ -303,19 +190,6 @@ def sensors_simulate(
     except (OnsiteError, ValueError) as exc:
         _fail(exc if isinstance(exc, OnsiteError) else OnsiteError(str(exc)))
     typer.echo(report.summary)
-
-
-@bench_app.command("index")
-def bench_index(
-    documents: int = typer.Option(300, help="Documents in the synthetic corpus for the rebuild test."),
-    chunks: int = typer.Option(100_000, help="Chunks for the query-latency test."),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Ingestion throughput, incremental rebuild time, query latency at scale."""
-    from evals.bench_index import run_index_bench
-
-    result = run_index_bench(documents=documents, chunks=chunks, progress=lambda m: typer.echo(m, err=True))
-    typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))
 
 
 def _service():

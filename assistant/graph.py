@@ -41,7 +41,7 @@ from assistant.llm.extractive import ExtractiveModel
 from assistant.routing import (RoutePlan, ToolCall, add_photo_calls, deterministic_plan, mentions, plan_schema,
                                validate_plan)
 from assistant.settings import Settings
-from assistant.sources import abstention, build_sources, evidence_from_dict, extract_answer, render_for_prompt
+from assistant.sources import abstention, build_sources, extract_answer, render_for_prompt
 from assistant.types import Check, Source
 from knowledge.retrieval import Retriever
 from knowledge.text import detect_lang

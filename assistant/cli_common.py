@@ -1,0 +1,22 @@
+"""Small helpers shared by the `onsite` command modules."""
+
+from __future__ import annotations
+
+import typer
+
+from assistant.errors import OnsiteError
+
+
+def fail(exc: OnsiteError) -> None:
+    """One readable line on stderr and exit 1."""
+    typer.secho(f"error: {exc.user_message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def progress(stage: str, done: int, total: int) -> None:
+    if total:
+        typer.echo(f"\r{stage}: {done}/{total}", nl=False, err=True)
+        if done == total:
+            typer.echo("", err=True)
+    else:
+        typer.echo(f"{stage}…", err=True)
