@@ -12,7 +12,7 @@ from assistant.settings import Settings
 from tests.assistant.test_agent import run
 from tests.fixtures.injection import FACT, write_injection_pdf
 
-QUESTION = "What does bulletin MB-07 say about the P-101 bearing temperature?"
+QUESTION = "Below what bearing temperature must pump P-101 stay, and how often is lubrication checked?"
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_extractive_turn_runs_no_tool_and_quotes_no_order(make_service, injected
 
 
 def test_model_never_sees_documents_when_choosing_tools(make_service, injected_index):
-    fake = FakeChatModel([{"calls": [], "search": "MB-07 bearing temperature"}, "Keep it below 80 °C [1]."])
+    fake = FakeChatModel([{"calls": [], "search": QUESTION}, "Keep it below 80 °C [1]."])
     svc = make_service(fake, index=injected_index)
     _, answer = run(svc.ask(QUESTION))
     route_prompt = "\n".join(m.content for m in fake.calls[0])
