@@ -64,6 +64,7 @@ class TurnState(TypedDict, total=False):
     thread_id: str
     filters: dict  # extra retrieval filters (evaluations exclude gold documents with them)
     deadline_at: float  # epoch seconds
+    max_tokens: int  # the caller's cap on the answer's length (0: the agent's setting)
     plan: dict  # {"calls", "rejected", "search", "router"}
     tool_results: list[dict]
     pending: list[dict]  # side-effect calls waiting for a person
@@ -243,7 +244,7 @@ def build_graph(deps: AgentDeps, checkpointer: Any):
         if attempts > 1:
             messages += [ChatMessage("assistant", state.get("draft", "")), ChatMessage("user", prompts.REGENERATE.render(
                 failures=grounding.describe_failures([Check(**c) for c in checks if c["name"] in ("citations", "numbers", "safety")])))]
-        options = GenerationOptions(max_tokens=s.answer_max_tokens, temperature=deps.settings.llm.temperature,
+        options = GenerationOptions(max_tokens=min(s.answer_max_tokens, state.get("max_tokens") or s.answer_max_tokens), temperature=deps.settings.llm.temperature,
                                     deadline_s=_remaining(state), cancel=deps.cancels.get(state.get("thread_id", "")))
         parts: list[str] = []
         try:
@@ -386,12 +387,12 @@ def _carry_entities(question: str, earlier: list[str], site: SiteProfile) -> str
 
 
 def new_turn(question: str, *, thread_id: str, scope: dict, photos: list[str], user: str, deadline_s: float,
-             filters: dict | None = None) -> TurnState:
+             filters: dict | None = None, max_tokens: int | None = None) -> TurnState:
     """The input of one turn: every per-turn field is reset (the checkpoint keeps the last turn's)."""
     return TurnState(
         messages=[{"role": "user", "content": question}], question=question, standalone=question,
         lang=detect_lang(question), scope=scope, photos=photos, user=user, thread_id=thread_id, filters=filters or {},
-        deadline_at=time.time() + deadline_s, plan={}, tool_results=[], pending=[], evidence=[], answerability={},
+        deadline_at=time.time() + deadline_s, max_tokens=max_tokens or 0, plan={}, tool_results=[], pending=[], evidence=[], answerability={},
         sources=[], label="", draft="", attempts=0, checks=[], status="", mode="", mode_reason=None, answer="",
         timings={},
     )

@@ -103,7 +103,7 @@ class Service(Operations):
     # ---- turns -------------------------------------------------------------------------------
     def ask(self, question: str, *, thread_id: str | None = None, scope: dict | Scope | None = None,
             photos: list[str] | tuple[str, ...] = (), user: str = "local", filters: dict | None = None,
-            cancel: threading.Event | None = None) -> Iterator[Event]:
+            cancel: threading.Event | None = None, max_tokens: int | None = None) -> Iterator[Event]:
         """Start a turn. Validation and admission happen now (errors raise before any event);
         the returned iterator runs the turn."""
         from assistant.graph import new_turn
@@ -113,6 +113,8 @@ class Service(Operations):
             raise ValidationError("the question is empty")
         if len(question) > MAX_QUESTION_CHARS:
             raise ValidationError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+        if max_tokens is not None and not 1 <= max_tokens <= self.settings.llm.max_tokens:
+            raise ValidationError(f"max_tokens must be between 1 and {self.settings.llm.max_tokens}")
         thread_id = self._thread(thread_id)
         for p in photos:
             self.uploads.path(p)  # unknown or malformed upload id → a clear error now
@@ -124,7 +126,7 @@ class Service(Operations):
                 for _ in self._run(None, thread_id, user, "resume", decision=decline):
                     pass
             turn = new_turn(question, thread_id=thread_id, scope=scope_d, photos=list(photos), user=user,
-                            deadline_s=self.settings.agent.deadline_s, filters=filters)
+                            deadline_s=self.settings.agent.deadline_s, filters=filters, max_tokens=max_tokens)
         except BaseException:
             self._release()
             raise

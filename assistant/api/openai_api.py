@@ -84,7 +84,7 @@ class ChatCompletionRequest(BaseModel):
     model: str = Field(max_length=100, description=f"'{MODEL_ID}'.")
     messages: list[Message] = Field(min_length=1, max_length=200)
     stream: bool = False
-    max_tokens: int | None = Field(None, ge=1, description="Checked against the server's limit.")
+    max_tokens: int | None = Field(None, ge=1, description="Caps the answer's length (at most the server's limit).")
     max_completion_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2, description="Ignored: the assistant's setting applies.")
     n: int | None = Field(None, ge=1, le=1)
@@ -170,7 +170,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
     question = _question(body, request)
     scope = body.scope.model_dump(exclude_none=True) if body.scope else None
     events, cancel = await start_turn(get_service(request), question, principal=principal,
-                                      conversation_id=body.conversation_id, scope=scope)
+                                      conversation_id=body.conversation_id, scope=scope,
+                                      max_tokens=body.max_completion_tokens or body.max_tokens)
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
     metrics = request.app.state.metrics

@@ -198,3 +198,26 @@ def test_a_turn_past_its_deadline_ends_with_a_clear_error(make_service):
     assert "deadline" in events["error"][0]["message"]
     _, later = run(make_service().ask(LIMIT_Q))  # the service keeps answering
     assert later["status"] in ("answered", "abstained")
+
+
+class RecordingModel(FakeChatModel):
+    """The scripted fake, also keeping the generation options each stream was given."""
+
+    def __init__(self, replies):
+        super().__init__(replies)
+        self.options = []
+
+    def stream(self, messages, options=None):
+        self.options.append(options)
+        return super().stream(messages, options)
+
+
+def test_a_caller_may_shorten_the_answer_but_not_past_the_server_limit(make_service):
+    from assistant.errors import ValidationError
+
+    fake = RecordingModel([NO_TOOLS, "Up to 70 °C is normal [1]."])
+    svc = make_service(fake)
+    run(svc.ask(LIMIT_Q, max_tokens=32))
+    assert fake.options[0].max_tokens == 32
+    with pytest.raises(ValidationError, match="max_tokens"):
+        svc.ask(LIMIT_Q, max_tokens=10**6)

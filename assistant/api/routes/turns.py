@@ -79,13 +79,14 @@ def display_name(principal: Principal) -> str:
 
 
 async def start_turn(service: Any, question: str, *, principal: Principal, conversation_id: str | None,
-                     scope: dict | None = None, photos: list[str] | None = None) -> tuple[Iterator[Event], threading.Event]:
+                     scope: dict | None = None, photos: list[str] | None = None,
+                     max_tokens: int | None = None) -> tuple[Iterator[Event], threading.Event]:
     """Validate and admit; returns the turn's events (not started yet) and its cancel event."""
     cancel = threading.Event()
     thread_id = thread_for(principal, conversation_id)
     events = await run_in_threadpool(lambda: service.ask(
         question, thread_id=thread_id, scope=scope or None, photos=tuple(photos or ()), user=principal.id,
-        cancel=cancel))
+        cancel=cancel, max_tokens=max_tokens))
     return events, cancel
 
 
