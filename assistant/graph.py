@@ -38,7 +38,7 @@ from assistant import grounding, prompts
 from assistant.llm.base import (ChatMessage, ChatModel, DeadlineExceededError, GenerationOptions, InvalidDecisionError,
                                 ModelBusyError, ModelError)
 from assistant.llm.extractive import ExtractiveModel
-from assistant.routing import (RoutePlan, ToolCall, add_photo_calls, deterministic_plan, mentions, plan_schema,
+from assistant.routing import (RoutePlan, ToolCall, add_photo_calls, deterministic_plan, named_in, plan_schema,
                                validate_plan)
 from assistant.settings import Settings
 from assistant.sources import abstention, build_sources, extract_answer, render_for_prompt
@@ -156,7 +156,8 @@ def build_graph(deps: AgentDeps, checkpointer: Any):
         question = state.get("standalone") or state["question"]
         scope = state.get("scope") or {}
         photos = state.get("photos") or []
-        rules = deterministic_plan(question, deps.site, photos=photos, products=deps.products(),
+        products = deps.products()  # lists the product folder: once per turn
+        rules = deterministic_plan(question, deps.site, photos=photos, products=products,
                                    scope_zone=scope.get("zone"), scope_asset=scope.get("asset"), lang=state["lang"])
         plan, router, note = rules, "rules", None
         if deps.llm:
@@ -166,12 +167,12 @@ def build_graph(deps: AgentDeps, checkpointer: Any):
                     decision_schema,
                     GenerationOptions(max_tokens=300, deadline_s=_remaining(state)))
                 plan = RoutePlan.model_validate(decided.model_dump(mode="json"))
-                plan = add_photo_calls(plan, photos, deps.products(), question)
+                plan = add_photo_calls(plan, photos, products, question)
                 plan.search = plan.search or rules.search
                 router = "model"
             except (InvalidDecisionError, DeadlineExceededError) as exc:
                 note = f"the model's routing decision failed ({exc}); the rule-based router was used"
-        checked = validate_plan(plan, deps.registry, deps.site, photos, s.max_tool_calls, deps.products())
+        checked = validate_plan(plan, deps.registry, deps.site, photos, s.max_tool_calls, products)
         checks = list(state.get("checks") or [])
         if note:
             checks.append(Check("route", False, note).to_dict())
@@ -377,8 +378,7 @@ def _carry_entities(question: str, earlier: list[str], site: SiteProfile) -> str
     """Without a model: a follow-up that names no zone, asset or sensor inherits the ones the
     previous question named ("那湿度呢？" after "温室2号现在温度正常吗？")."""
     def named(text: str) -> list[str]:
-        return [x.id for x in (*site.zones, *site.assets, *site.sensors)
-                if mentions(text, [x.id, *getattr(x, "aliases", [])])]
+        return [x.id for group in named_in(text, site) for x in group]
 
     if named(question) or not earlier:
         return question

@@ -146,6 +146,13 @@ def mentions(text: str, names: list[str]) -> bool:
     return False
 
 
+def named_in(text: str, site: SiteProfile) -> tuple[list, list, list]:
+    """The zones, assets and sensors a text names, by id or alias."""
+    return ([z for z in site.zones if mentions(text, [z.id, *z.aliases])],
+            [a for a in site.assets if mentions(text, [a.id, *a.aliases])],
+            [s for s in site.sensors if mentions(text, [s.id])])
+
+
 def _hours(question: str) -> float:
     m = _HOURS.search(question)
     if not m:
@@ -174,9 +181,7 @@ def deterministic_plan(question: str, site: SiteProfile, *, photos: list[str] | 
                        products: list[str] | None = None, scope_zone: str | None = None,
                        scope_asset: str | None = None, lang: str = "en") -> RoutePlan:
     photos = photos or []
-    zones = [z for z in site.zones if mentions(question, [z.id, *z.aliases])]
-    assets = [a for a in site.assets if mentions(question, [a.id, *a.aliases])]
-    named_sensors = [s for s in site.sensors if mentions(question, [s.id])]
+    zones, assets, named_sensors = named_in(question, site)
     if not zones and not assets and scope_zone:
         zones = [z for z in site.zones if z.id == scope_zone]
     if not assets and scope_asset:

@@ -12,6 +12,7 @@ face; one more is refused at once with ``ModelBusyError`` (HTTP 429 with Retry-A
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -169,8 +170,7 @@ class Service(Operations):
             return
         finally:
             self.deps.cancels.pop(thread_id, None)
-        answer = self._answer(thread_id)
-        state = self._state(thread_id)
+        answer, state = self._answer(thread_id)
         self.audit.record(thread_id=thread_id, user=user, kind=kind, question=state.get("question", ""),
                           scope=state.get("scope") or {}, tool_results=answer.tool_results,
                           evidence_ids=[s["chunk_id"] for s in answer.sources if s.get("chunk_id")],
@@ -212,20 +212,25 @@ class Service(Operations):
             raise ValidationError("a conversation id is 1-64 letters, digits, '_', '-', '.' or ':'")
         return thread_id
 
+    def _snapshot(self, thread_id: str) -> Any:
+        """The conversation's last checkpoint (one SQLite read)."""
+        return self.graph.get_state({"configurable": {"thread_id": thread_id}})
+
     def _state(self, thread_id: str) -> dict:
-        return dict(self.graph.get_state({"configurable": {"thread_id": thread_id}}).values or {})
+        return dict(self._snapshot(thread_id).values or {})
 
     def pending(self, thread_id: str) -> list[dict]:
         """Actions of this conversation waiting for a person's decision."""
-        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
-        return [i.value for i in getattr(snapshot, "interrupts", ()) or ()]
+        return _interrupts(self._snapshot(thread_id))
 
     def history(self, thread_id: str) -> list[dict]:
         return list(self._state(self._thread(thread_id)).get("messages") or [])
 
-    def _answer(self, thread_id: str) -> Answer:
-        st = self._state(thread_id)
-        pending = self.pending(thread_id)
+    def _answer(self, thread_id: str) -> tuple[Answer, dict]:
+        """The Answer of the turn that just ran, and its state, from one checkpoint read."""
+        snapshot = self._snapshot(thread_id)
+        st = dict(snapshot.values or {})
+        pending = _interrupts(snapshot)
         text = st.get("answer") or ((f"{st['label']}\n" if st.get("label") else "") + st.get("draft", ""))
         from assistant.grounding import cited
 
@@ -236,7 +241,7 @@ class Service(Operations):
             thread_id=thread_id, searched=(st.get("plan") or {}).get("search", ""),
             mode_reason=st.get("mode_reason"), answerability=st.get("answerability") or {},
             timings=st.get("timings") or {},
-        )
+        ), st
 
     def _assess(self, question: str, evidence: list) -> Any:
         """Answerability of the evidence, with question words weighed by their rarity in the
@@ -258,24 +263,21 @@ class Service(Operations):
         tool = CreateWorkOrder(self.work_orders, self.known_assets, requested_by=f"{approved_by} (via assistant)")
         return call(tool, tool_call.args)
 
-    # ---- status ------------------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        from knowledge.versions import IndexFolder
-
-        folder = IndexFolder(self.settings.index_dir)
-        current = folder.current()
-        return {
-            "model": {"mode": self.loaded.mode, "backend": self.loaded.backend, "name": self.loaded.model.name,
-                      "reason": self.loaded.reason},
-            "index": {"version": current, "problems": folder.verify(current) if current else ["no index built"]},
-            "turns_in_flight": self._in_flight, "queue_depth": self.settings.llm.queue_depth,
-        }
-
     def close(self) -> None:
         self.audit.close()
         self.sensors.close()
         self.work_orders.close()
         self._conversations.close()
+
+
+def owned_thread_id(owner_id: str, conversation_id: str) -> str:
+    """The conversation id a signed-in person's turns are stored under: scoped to them, so
+    nobody reaches another person's conversation by knowing (or guessing) its id."""
+    return f"p{hashlib.sha256(owner_id.encode('utf-8')).hexdigest()[:12]}:{conversation_id}"
+
+
+def _interrupts(snapshot: Any) -> list[dict]:
+    return [i.value for i in getattr(snapshot, "interrupts", ()) or ()]
 
 
 class _Turn:

@@ -98,11 +98,11 @@ def extractive_asker(answerer: Answerer | None = None, k: int = 5) -> AskerFacto
 
     def make(retriever: "Retriever", embedder: Embedder) -> Asker:
         answer = answerer or extractive_answerer(embedder)
+        weights = index_term_weights(retriever.index.version())  # the evaluation index does not change
 
         def ask(question: str, filters: dict[str, Any] | None) -> Outcome:
             evidence = retriever.search(question, k=k, filters=filters, per_doc=2)
-            verdict = assess(question, evidence, embedder,
-                             term_weights=index_term_weights(retriever.index.version()))
+            verdict = assess(question, evidence, embedder, term_weights=weights)
             text, cited = answer(question, _best_chunk_per_doc(evidence))
             return Outcome(text, cited, not verdict.answerable, verdict.score, evidence)
 

@@ -38,7 +38,7 @@ HEAD = '<meta name="viewport" content="width=device-width, initial-scale=1">'
 def status_markdown(service: Any, lang: str) -> str:
     """The model mode (a visible note when answers are extracts) and the live index version."""
     try:
-        info = service.readiness() if hasattr(service, "readiness") else service.status()
+        info = service.readiness()
     except Exception as exc:  # noqa: BLE001
         log.warning("status not available: %s", exc)
         return ""

@@ -6,7 +6,6 @@ service); ``build`` lays the tab out and wires them.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -94,8 +93,9 @@ class ChatHandlers:
         principal = self.auth.principal(request) if request is not None else None
         if principal is None:
             return thread_id, UI_USER
-        owner = hashlib.sha256(principal.id.encode()).hexdigest()[:12]
-        return f"p{owner}:{thread_id}", principal.id
+        from assistant.service import owned_thread_id
+
+        return owned_thread_id(principal.id, thread_id), principal.id
 
     def ask(self, message: dict | str | None, history: list | None, thread_id: str | None, zone: str | None,
             asset: str | None, lang: str, request: gr.Request | None = None):

@@ -174,12 +174,11 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
                                       max_tokens=body.max_completion_tokens or body.max_tokens)
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
-    metrics = request.app.state.metrics
     if body.stream:
         include_usage = bool((getattr(body, "stream_options", None) or {}).get("include_usage"))
-        return StreamingResponse(_chunks(events, cancel, completion_id, created, question, include_usage, metrics),
+        return StreamingResponse(_chunks(events, cancel, completion_id, created, question, include_usage),
                                  media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
-    answer = await collect_answer(request, events, cancel, metrics)
+    answer = await collect_answer(request, events, cancel)
     sources, onsite = _extras(answer)
     text = answer.get("text", "")
     prompt, completion = _estimate_tokens(question), _estimate_tokens(text)
@@ -190,8 +189,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
             "sources": sources, "onsite": onsite}
 
 
-async def _chunks(events, cancel, completion_id: str, created: int, question: str, include_usage: bool,
-                  metrics) -> AsyncIterator[bytes]:
+async def _chunks(events, cancel, completion_id: str, created: int, question: str, include_usage: bool) -> AsyncIterator[bytes]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
         return sse_event({"id": completion_id, "object": "chat.completion.chunk", "created": created,
                           "model": MODEL_ID, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,

@@ -52,11 +52,11 @@ async def chat(body: ChatRequest, request: Request, principal: CurrentPrincipal)
     scope = _checked(body, request)
     events, cancel = await start_turn(get_service(request), body.question, principal=principal,
                                       conversation_id=body.conversation_id, scope=scope, photos=body.photos)
-    answer = await collect_answer(request, events, cancel, request.app.state.metrics)
+    answer = await collect_answer(request, events, cancel)
     return ok(chat_data(answer))
 
 
-async def sse_stream(events, cancel, metrics) -> AsyncIterator[bytes]:
+async def sse_stream(events, cancel) -> AsyncIterator[bytes]:
     try:
         async for event in turn_events(events, cancel, heartbeat_s=HEARTBEAT_S):
             if event is None:
@@ -83,7 +83,7 @@ async def chat_stream(body: ChatRequest, request: Request, principal: CurrentPri
     scope = _checked(body, request)
     events, cancel = await start_turn(get_service(request), body.question, principal=principal,
                                       conversation_id=body.conversation_id, scope=scope, photos=body.photos)
-    return StreamingResponse(sse_stream(events, cancel, request.app.state.metrics), media_type=SSE_MEDIA_TYPE,
+    return StreamingResponse(sse_stream(events, cancel), media_type=SSE_MEDIA_TYPE,
                              headers=SSE_HEADERS)
 
 
@@ -121,7 +121,7 @@ async def approve(body: DecisionIn, request: Request, principal: CurrentPrincipa
     if not await run_in_threadpool(service.pending, thread):
         raise NotFoundError(f"Nothing in conversation {approval_id} is waiting for a decision.")
     events = await run_in_threadpool(service.resume, thread, Decision(body.approve, by, body.reason), principal.id)
-    answer = await collect_answer(request, events, threading.Event(), request.app.state.metrics)
+    answer = await collect_answer(request, events, threading.Event())
     return ok({"kind": "conversation", "answer": chat_data(answer)})
 
 

@@ -14,7 +14,6 @@ continue another's conversation by guessing its id.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import uuid
@@ -27,6 +26,7 @@ from starlette.requests import Request
 from assistant.api.auth import Principal
 from assistant.api.metrics import ApiMetrics, count_abstention, observe_tokens_per_s
 from assistant.errors import OnsiteError
+from assistant.service import owned_thread_id
 from assistant.types import Event
 
 log = logging.getLogger("onsite.api")
@@ -58,12 +58,8 @@ class _Failed:
 # --- conversation ids ---------------------------------------------------------------------------
 
 
-def owner_tag(principal: Principal) -> str:
-    return "c" + hashlib.sha256(principal.id.encode("utf-8")).hexdigest()[:11]
-
-
 def thread_for(principal: Principal, conversation_id: str | None) -> str:
-    return f"{owner_tag(principal)}:{conversation_id or uuid.uuid4().hex}"
+    return owned_thread_id(principal.id, conversation_id or uuid.uuid4().hex)
 
 
 def public_id(thread_id: str) -> str:
@@ -144,8 +140,7 @@ async def watch_disconnect(request: Request, cancel: threading.Event, every_s: f
     return False
 
 
-async def collect_answer(request: Request, events: Iterator[Event], cancel: threading.Event,
-                         metrics: ApiMetrics | None = None) -> dict[str, Any]:
+async def collect_answer(request: Request, events: Iterator[Event], cancel: threading.Event) -> dict[str, Any]:
     """Run a turn to its end and return the Answer dict (``TurnError`` if it failed)."""
     watcher = asyncio.create_task(watch_disconnect(request, cancel))
     answer: dict[str, Any] | None = None
