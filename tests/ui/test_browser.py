@@ -162,7 +162,9 @@ def test_ask_streams_a_cited_answer_and_opens_the_source(page_of, server):
     assert any(QUESTION in s and "Extract from the documents" not in s for s in snapshots), snapshots[-5:]
     assert "Searching the documents" in final, final
 
-    # The sources panel lists the cited sources with file names; open the first one.
+    # The sources panel lists the cited sources with file names; open the first one. The panel
+    # is filled by the turn's last event, which may land just after the answer text: wait for it.
+    page.locator("#onsite-sources-list", has_text="cited").wait_for()
     listing = page.inner_text("#onsite-sources-list")
     assert "cited" in listing and ".md" in listing
     first = page.locator("#onsite-source-pick label").first
