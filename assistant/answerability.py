@@ -193,3 +193,19 @@ def _reason(answerable: bool, wanted: dict[str, str], best_terms: set[str], marg
     if weakest == "cosine":
         return f"{covers}, but no sentence is close in meaning to the question"
     return f"{covers}; not found: {', '.join(missing[:4])}" if missing else covers
+
+
+class Assessor:
+    """``assess`` against the live index: question words are weighed by their rarity in the
+    version being searched (the weights are read once per index version)."""
+
+    def __init__(self, index: Any, embedder: Embedder | None):
+        self.index = index
+        self.embedder = embedder
+        self._weights: tuple[str | None, TermWeights | None] = (None, None)
+
+    def __call__(self, question: str, evidence: list[Evidence]) -> Answerability:
+        version = self.index.version()
+        if self._weights[0] != version.name:
+            self._weights = (version.name, index_term_weights(version))
+        return assess(question, evidence, self.embedder, term_weights=self._weights[1])

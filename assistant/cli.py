@@ -13,7 +13,7 @@ import typer
 from assistant.cli_common import fail as _fail
 from assistant.cli_common import progress as _progress
 from assistant.cli_measure import bench_app, eval_app
-from assistant.errors import OnsiteError
+from assistant.errors import USER_ERRORS, OnsiteError, user_message
 from assistant.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="onsite: offline assistant for plants and greenhouses.")
@@ -39,7 +39,7 @@ def index_build(
 
     try:
         report = build_index(list(paths) if paths else None, Settings(), progress=None if as_json else _progress)
-    except OnsiteError as exc:
+    except USER_ERRORS as exc:
         _fail(exc)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
@@ -66,7 +66,7 @@ def index_status(as_json: bool = typer.Option(False, "--json")) -> None:
         manifest = IndexFolder(settings.index_dir).manifest(status["live"]) if status.get("live") else {}
         status["flagged"] = manifest.get("flagged", [])  # first entries; the count is exact
         status["flagged_count"] = manifest.get("flagged_count", len(status["flagged"]))
-    except OnsiteError as exc:
+    except USER_ERRORS as exc:
         _fail(exc)
     if as_json:
         typer.echo(json.dumps(status, ensure_ascii=False, indent=1))
@@ -101,7 +101,7 @@ def index_rollback() -> None:
 
     try:
         name = IndexFolder(Settings().index_dir).rollback()
-    except OnsiteError as exc:
+    except USER_ERRORS as exc:
         _fail(exc)
     typer.echo(f"live version is now {name}")
 
@@ -137,7 +137,7 @@ def search(
     filters = {key: v for key, v in {"kind": kind, "asset": asset, "crop": crop}.items() if v}
     try:
         evidence = Retriever(Settings()).search(query, k=k, filters=filters or None, per_doc=per_doc)
-    except OnsiteError as exc:
+    except USER_ERRORS as exc:
         _fail(exc)
     print_evidence(evidence, as_json)
 
@@ -149,7 +149,7 @@ def model_status(as_json: bool = typer.Option(False, "--json")) -> None:
 
     try:
         status = status_of(Settings())
-    except OnsiteError as exc:
+    except USER_ERRORS as exc:
         _fail(exc)
     if as_json:
         typer.echo(json.dumps(status, ensure_ascii=False, indent=1))
@@ -165,7 +165,7 @@ def model_pull(name: Optional[str] = typer.Argument(None, help="Catalogue name (
 
     try:
         path = pull(name, Settings())
-    except OnsiteError as exc:
+    except USER_ERRORS as exc:
         _fail(exc)
     typer.echo(f"ready: {path}")
 
@@ -192,12 +192,12 @@ def sensors_simulate(
     typer.echo(report.summary)
 
 
-def _service():
-    from assistant.service import Service
+def _services():
+    from assistant.wiring import build_services
 
     settings = Settings()
     _ensure_index(settings)
-    return Service(settings)
+    return build_services(settings)
 
 
 def _ensure_index(settings: Settings) -> None:
@@ -222,10 +222,9 @@ def ask(
     from assistant.terminal import show_turn
 
     try:
-        service = _service()
-        answer = show_turn(service.ask(question, thread_id=thread, scope={"zone": zone, "asset": asset},
+        answer = show_turn(_services().turns.ask(question, thread_id=thread, scope={"zone": zone, "asset": asset},
                                        user="cli"), as_json)
-    except OnsiteError as exc:
+    except USER_ERRORS as exc:
         _fail(exc)
     if answer is None:
         raise typer.Exit(1)
@@ -240,12 +239,12 @@ def approve(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Decide on the action a conversation is waiting for (e.g. a proposed work order)."""
-    from assistant.service import Decision
     from assistant.terminal import show_turn
+    from assistant.types import Decision
 
     try:
-        answer = show_turn(_service().resume(thread, Decision(not reject, by, reason), user=by), as_json)
-    except OnsiteError as exc:
+        answer = show_turn(_services().turns.resume(thread, Decision(not reject, by, reason), user=by), as_json)
+    except USER_ERRORS as exc:
         _fail(exc)
     if answer is None:
         raise typer.Exit(1)
@@ -258,12 +257,12 @@ def run() -> None:
     from assistant.terminal import show_turn
 
     try:
-        service = _service()
-    except OnsiteError as exc:
+        services = _services()
+    except USER_ERRORS as exc:
         _fail(exc)
-    mode = service.loaded
-    if mode.mode == "extractive":
-        typer.secho(f"no language model: answers are labelled extracts ({mode.reason})", fg=typer.colors.YELLOW)
+    model = services.readiness()["model"]
+    if model["mode"] == "extractive":
+        typer.secho(f"no language model: answers are labelled extracts ({model['reason']})", fg=typer.colors.YELLOW)
     typer.echo("Ask a question (Chinese or English); empty line or Ctrl-D to quit.")
     thread = None
     while True:
@@ -274,10 +273,10 @@ def run() -> None:
         if not question:
             break
         try:
-            answer = show_turn(service.ask(question, thread_id=thread, user="terminal"), as_json=False)
+            answer = show_turn(services.turns.ask(question, thread_id=thread, user="terminal"), as_json=False)
             thread = answer["thread_id"] if answer else thread
-        except OnsiteError as exc:
-            typer.secho(f"error: {exc.user_message}", fg=typer.colors.RED)
+        except USER_ERRORS as exc:
+            typer.secho(f"error: {user_message(exc)}", fg=typer.colors.RED)
 
 
 @app.command("serve")
@@ -296,7 +295,7 @@ def serve(
         raise typer.BadParameter("--feed is auto, mqtt, direct or off")
     try:
         run_server(Settings(), host, port, feed=feed, allow_open=allow_open)  # type: ignore[arg-type]
-    except OnsiteError as exc:
+    except USER_ERRORS as exc:
         _fail(exc)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from assistant.errors import OnsiteError
+from assistant.errors import user_message
 
 
-def fail(exc: OnsiteError) -> None:
+def fail(exc: BaseException) -> None:
     """One readable line on stderr and exit 1."""
-    typer.secho(f"error: {exc.user_message}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {user_message(exc)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
 
 

@@ -1,398 +1,112 @@
-"""The grounded agent as a LangGraph state graph (the only module that imports LangGraph).
+"""The turn's steps (``assistant/nodes.py``) as a LangGraph state graph over a SQLite
+checkpointer — the only module that imports LangGraph.
 
-    contextualize → route → act → retrieve → answer → verify ─┬─► propose → finish
-                                               ▲               ├─ regenerate (once) ─┘
-                                               └───────────────┘└─ fallback (extract) ─► propose
-
-- contextualize: a follow-up is made standalone from the conversation;
-- route: one JSON-schema-constrained decision of the model (or the deterministic router when no
-  model is loaded): tool calls + search words, validated before anything runs. Documents are
-  never shown to the router, so their text cannot choose tools;
-- act: read-only tools run in parallel; tools with side effects are only queued;
-- retrieve: hybrid search within the scope, then answerability of the evidence;
-- answer: streamed, citing [n]; or the labelled extract; or the fixed abstention;
-- verify: deterministic checks (assistant/grounding.py); one regeneration with the failures
-  stated, then the extract;
-- propose: each queued side effect pauses the graph (``interrupt``) until a person decides;
-  nothing is written before approval.
-
-State is plain JSON-like data (dicts and lists), so the SQLite checkpointer stores it with
-strict msgpack. Heavy objects (model, retriever, tools) live in ``AgentDeps``.
+``AgentGraph`` is what the turn service uses: ``stream`` runs a new turn or resumes a paused one
+and yields ``(event type, data)`` pairs; ``state`` reads a conversation's last checkpoint (its
+values and the actions waiting for a person). One thread per conversation. Checkpoints may only
+load the types LangGraph itself writes (strict msgpack: no arbitrary classes).
 """
 
 from __future__ import annotations
 
-import operator
-import threading
+import os
+import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable, TypedDict
+from collections.abc import Iterator
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
 
-from pydantic import BaseModel, Field
-from langgraph.config import get_stream_writer
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
+from assistant import nodes
+from assistant.nodes import AgentDeps, TurnState
+from assistant.routing import plan_schema
 
-from assistant import grounding, prompts
-from assistant.llm.base import (ChatMessage, ChatModel, DeadlineExceededError, GenerationOptions, InvalidDecisionError,
-                                ModelBusyError, ModelError)
-from assistant.llm.extractive import ExtractiveModel
-from assistant.routing import (RoutePlan, ToolCall, add_photo_calls, deterministic_plan, named_in, plan_schema,
-                               validate_plan)
-from assistant.settings import Settings
-from assistant.sources import abstention, build_sources, extract_answer, render_for_prompt
-from assistant.types import Check, Source
-from knowledge.retrieval import Retriever
-from knowledge.text import detect_lang
-from tools.base import ToolRegistry, ToolResult
-from tools.site import SiteProfile
-
-
-class Standalone(BaseModel):
-    question: str = Field(..., min_length=1, max_length=600)
-
-
-class TurnState(TypedDict, total=False):
-    messages: Annotated[list[dict], operator.add]  # the conversation: {"role", "content"}
-    question: str
-    standalone: str
-    lang: str
-    scope: dict
-    photos: list[str]
-    user: str
-    thread_id: str
-    filters: dict  # extra retrieval filters (evaluations exclude gold documents with them)
-    deadline_at: float  # epoch seconds
-    max_tokens: int  # the caller's cap on the answer's length (0: the agent's setting)
-    plan: dict  # {"calls", "rejected", "search", "router"}
-    tool_results: list[dict]
-    pending: list[dict]  # side-effect calls waiting for a person
-    evidence: list[dict]
-    answerability: dict
-    sources: list[dict]
-    label: str  # the extract's label line, when the answer is an extract
-    draft: str
-    attempts: int
-    checks: list[dict]
-    status: str
-    mode: str
-    mode_reason: str | None
-    answer: str
-    timings: dict
-
-
-@dataclass
-class AgentDeps:
-    settings: Settings
-    model: ChatModel  # the loaded language model, or the ExtractiveModel
-    extractive: ExtractiveModel
-    retriever: Retriever
-    registry: ToolRegistry  # every tool the router may name
-    site: SiteProfile
-    assess: Callable[[str, list], Any]  # (question, evidence) -> Answerability
-    run_side_effect: Callable[[ToolCall, str], ToolResult]  # (approved call, approver) -> result
-    products: Callable[[], list[str]] = list
-    mode_reason: str | None = None
-    cancels: dict[str, threading.Event] = field(default_factory=dict)
-
-    @property
-    def llm(self) -> bool:
-        return self.model.mode == "llm"
+STEPS = ("contextualize", "route", "act", "retrieve", "answer", "verify", "fallback", "propose", "finish")
 
 
 def _emit(kind: str, **data: Any) -> None:
+    from langgraph.config import get_stream_writer
+
     get_stream_writer()({"type": kind, **data})
 
 
-def _remaining(state: TurnState) -> float:
-    left = state.get("deadline_at", time.time() + 600) - time.time()
-    if left <= 0:
-        raise DeadlineExceededError("the turn ran past its deadline")
-    return left
-
-
-def _timed(name: str, fn: Callable[[TurnState], dict]) -> Callable[[TurnState], dict]:
+def _timed(name: str, step: Callable[[TurnState], dict]) -> Callable[[TurnState], dict]:
     def node(state: TurnState) -> dict:
         start = time.perf_counter()
-        update = fn(state)
+        update = step(state)
         timings = dict(state.get("timings") or {})
         timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 4)
         return {**update, "timings": timings}
     return node
 
 
-def _history(state: TurnState, turns: int) -> list[dict]:
-    """Earlier turns, without the current question (the last message)."""
-    msgs = state.get("messages") or []
-    return msgs[:-1][-2 * turns:] if turns else []
-
-
 def build_graph(deps: AgentDeps, checkpointer: Any):
-    s = deps.settings.agent
-    system = ChatMessage("system", prompts.SYSTEM.render())
-    decision_schema = plan_schema(deps.registry, s.max_tool_calls)  # built once: grammars are cached per class
+    """The compiled graph of one turn; steps get ``deps`` with LangGraph's emit and interrupt."""
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import interrupt
 
-    def contextualize(state: TurnState) -> dict:
-        question = state["question"]
-        history = _history(state, s.history_turns)
-        standalone = question
-        if history and deps.llm:
-            convo = "\n".join(f"{m['role']}: {m['content'][:400]}" for m in history)
-            try:
-                standalone = deps.model.decide(
-                    [system, ChatMessage("user", prompts.STANDALONE.render(history=convo, question=question))],
-                    Standalone, GenerationOptions(max_tokens=160, deadline_s=_remaining(state))).question
-            except (InvalidDecisionError, DeadlineExceededError):
-                standalone = question
-        elif history:
-            standalone = _carry_entities(question, [m["content"] for m in history if m["role"] == "user"], deps.site)
-        if standalone != question:
-            _emit("status", stage="contextualize", standalone=standalone)
-        return {"standalone": standalone}
-
-    def route(state: TurnState) -> dict:
-        _emit("status", stage="route")
-        question = state.get("standalone") or state["question"]
-        scope = state.get("scope") or {}
-        photos = state.get("photos") or []
-        products = deps.products()  # lists the product folder: once per turn
-        rules = deterministic_plan(question, deps.site, photos=photos, products=products,
-                                   scope_zone=scope.get("zone"), scope_asset=scope.get("asset"), lang=state["lang"])
-        plan, router, note = rules, "rules", None
-        if deps.llm:
-            try:
-                decided = deps.model.decide(
-                    [system, ChatMessage("user", _route_prompt(deps, question, photos))],
-                    decision_schema,
-                    GenerationOptions(max_tokens=300, deadline_s=_remaining(state)))
-                plan = RoutePlan.model_validate(decided.model_dump(mode="json"))
-                plan = add_photo_calls(plan, photos, products, question)
-                plan.search = plan.search or rules.search
-                router = "model"
-            except (InvalidDecisionError, DeadlineExceededError) as exc:
-                note = f"the model's routing decision failed ({exc}); the rule-based router was used"
-        checked = validate_plan(plan, deps.registry, deps.site, photos, s.max_tool_calls, products)
-        checks = list(state.get("checks") or [])
-        if note:
-            checks.append(Check("route", False, note).to_dict())
-        if checked.rejected:
-            checks.append(Check("route", False, "rejected: " + "; ".join(
-                f"{r['tool']}: {r['reason']}" for r in checked.rejected)).to_dict())
-        return {"plan": {"calls": [c.model_dump() for c in checked.calls], "rejected": checked.rejected,
-                         "search": checked.search or question, "router": router}, "checks": checks}
-
-    def act(state: TurnState) -> dict:
-        calls = [ToolCall.model_validate(c) for c in state["plan"]["calls"]]
-        read_only = [c for c in calls if not deps.registry.get(c.tool).side_effects]
-        pending = [c.model_dump() for c in calls if deps.registry.get(c.tool).side_effects]
-        for c in read_only:
-            _emit("tool", phase="started", tool=c.tool, args=c.args)
-        results: list[dict] = []
-        if read_only:
-            _remaining(state)
-            with ThreadPoolExecutor(max_workers=min(4, len(read_only))) as pool:
-                for r in pool.map(lambda c: deps.registry.call(c.tool, c.args), read_only):
-                    results.append(r.to_dict())
-                    _emit("tool", phase="finished", **r.to_dict())
-        return {"tool_results": results, "pending": pending}
-
-    def retrieve(state: TurnState) -> dict:
-        _emit("status", stage="retrieve")
-        question = state.get("standalone") or state["question"]
-        filters = {**_scope_filters(state.get("scope") or {}), **(state.get("filters") or {})}
-        evidence = deps.retriever.search(state["plan"]["search"], k=5, per_doc=2, filters=filters or None,
-                                         lang=state["lang"])
-        judged = deps.assess(question, evidence)
-        return {"evidence": [e.to_dict() for e in evidence][: s.passages],
-                "answerability": {"answerable": bool(judged.answerable), "score": float(judged.score),
-                                  "reason": judged.reason, "signals": dict(judged.signals)}}
-
-    def answer(state: TurnState) -> dict:
-        lang = state["lang"]
-        # A failed tool is still something to tell the person (partial), not a reason to abstain.
-        tools_ran = state.get("tool_results") or []
-        judged = state.get("answerability") or {}
-        # Weak evidence is still shown next to live tool data (the model or extract picks from
-        # it); on its own it is not enough to answer.
-        answerable = bool(judged.get("answerable")) or not s.abstain
-        evidence = (state.get("evidence") or []) if (answerable or any(r.get("ok") for r in tools_ran)) else []
-        sources = build_sources(evidence, state.get("tool_results") or [])
-        attempts = state.get("attempts", 0) + 1
-        if attempts == 1:
-            _emit("sources", sources=[x.to_dict() for x in sources])
-        checks = list(state.get("checks") or [])
-        if not evidence and not tools_ran:
-            searched = build_sources(state.get("evidence") or [], [])
-            text = abstention(lang, state["plan"]["search"], state.get("scope") or {}, searched)
-            text += "".join(f"\n{r['tool']}: {r['reason']}" for r in state["plan"].get("rejected") or [])
-            checks.append(Check("answerability", False, judged.get("reason") or "no evidence found").to_dict())
-            _emit("token", text=text)
-            return {"sources": [x.to_dict() for x in sources], "draft": text, "label": "", "status": "abstained",
-                    "mode": "llm" if deps.llm else "extractive", "attempts": attempts, "checks": checks}
-        if not deps.llm:
-            # The search words include the zone's crop and stage: they pick the right table row.
-            label, body = extract_answer(deps.extractive, state["plan"]["search"], sources, lang)
-            _emit("token", text=f"{label}\n{body}")
-            return {"sources": [x.to_dict() for x in sources], "draft": body, "label": label,
-                    "status": "answered", "mode": "extractive", "mode_reason": deps.mode_reason,
-                    "attempts": attempts, "checks": checks}
-        messages = [system, *[ChatMessage(m["role"], m["content"]) for m in _history(state, s.history_turns)],
-                    ChatMessage("user", prompts.ANSWER.render(
-                        sources=render_for_prompt(sources, s.evidence_chars, state["plan"]["search"]),
-                        question=state["question"],
-                        language=prompts.language_name(lang)))]
-        if attempts > 1:
-            messages += [ChatMessage("assistant", state.get("draft", "")), ChatMessage("user", prompts.REGENERATE.render(
-                failures=grounding.describe_failures([Check(**c) for c in checks if c["name"] in ("citations", "numbers", "safety")])))]
-        options = GenerationOptions(max_tokens=min(s.answer_max_tokens, state.get("max_tokens") or s.answer_max_tokens), temperature=deps.settings.llm.temperature,
-                                    deadline_s=_remaining(state), cancel=deps.cancels.get(state.get("thread_id", "")))
-        parts: list[str] = []
-        try:
-            for ev in deps.model.stream(messages, options):
-                if ev.kind == "token":
-                    parts.append(ev.text)
-                    _emit("token", text=ev.text)
-        except ModelBusyError:
-            raise
-        except ModelError as exc:  # deadline, crash: the extract still answers, labelled with why
-            reason = prompts.FALLBACK_REASON["model"].format(error=getattr(exc, "user_message", str(exc)))
-            return _fallback(state, sources, reason, attempts, checks)
-        return {"sources": [x.to_dict() for x in sources], "draft": "".join(parts).strip(), "label": "",
-                "status": "answered", "mode": "llm", "attempts": attempts, "checks": checks}
-
-    def _fallback(state: TurnState, sources: list[Source], reason: str, attempts: int, checks: list[dict]) -> dict:
-        extractive = ExtractiveModel(deps.extractive.embedder, reason=reason)
-        label, body = extract_answer(extractive, state["plan"]["search"], sources, state["lang"])
-        checks = [*checks, Check("fallback", False, reason).to_dict()]
-        _emit("check", name="fallback", ok=False, detail=reason, retry=True)
-        _emit("token", text=f"{label}\n{body}")
-        return {"sources": [x.to_dict() for x in sources], "draft": body, "label": label, "status": "answered",
-                "mode": "extractive", "mode_reason": reason, "attempts": attempts, "checks": checks}
-
-    def verify(state: TurnState) -> dict:
-        checks = [c for c in state.get("checks") or [] if c["name"] not in ("citations", "numbers", "safety")]
-        if state.get("status") == "abstained":
-            return {"checks": checks}
-        sources = [Source.from_dict(x) for x in state["sources"]]
-        results = grounding.verify(state["draft"], sources)
-        failed = grounding.failures(results)
-        retry = bool(failed) and state.get("mode") == "llm"
-        for c in results:
-            _emit("check", **c.to_dict(), retry=retry and not c.ok)
-        return {"checks": checks + [c.to_dict() for c in results]}
-
-    def after_verify(state: TurnState) -> str:
-        failed = [c for c in state.get("checks") or [] if c["name"] in ("citations", "numbers", "safety") and not c["ok"]]
-        if not failed or state.get("mode") != "llm":
-            return "propose"
-        return "answer" if state.get("attempts", 1) < 2 else "fallback"
-
-    def fallback(state: TurnState) -> dict:
-        sources = [Source.from_dict(x) for x in state["sources"]]
-        return _fallback(state, sources, prompts.FALLBACK_REASON["checks"], state.get("attempts", 2),
-                         list(state.get("checks") or []))
-
-    def propose(state: TurnState) -> dict:
-        results = list(state.get("tool_results") or [])
-        for call in state.get("pending") or []:
-            args = {**call["args"], "evidence": call["args"].get("evidence") or _evidence_lines(state)}
-            # The person sees exactly what will be written; nothing is written before they decide.
-            decision = interrupt({"kind": "approval", "tool": call["tool"], "args": args,
-                                  "question": state["question"]})
-            decision = decision if isinstance(decision, dict) else {}
-            by = str(decision.get("by") or "unknown")[:80]
-            if decision.get("approved"):
-                result = deps.run_side_effect(ToolCall(tool=call["tool"], args=args), by).to_dict()
-            else:
-                reason = str(decision.get("reason") or "no reason given")[:300]
-                result = ToolResult(call["tool"], args, False, summary=f"not approved by {by}: {reason}",
-                                    error="not approved").to_dict()
-            result["approval"] = {"approved": bool(decision.get("approved")), "by": by,
-                                  "reason": str(decision.get("reason") or "")[:300]}
-            results.append(result)
-            _emit("tool", phase="finished", **result)
-        return {"tool_results": results, "pending": []}
-
-    def finish(state: TurnState) -> dict:
-        text = f"{state['label']}\n{state['draft']}" if state.get("label") else state.get("draft", "")
-        failed_tools = [r for r in state.get("tool_results") or [] if not r.get("ok") and "approval" not in r]
-        status = state.get("status", "answered")
-        if status == "answered" and (failed_tools or state["plan"].get("rejected")):
-            status = "partial"
-        return {"answer": text, "status": status, "messages": [{"role": "assistant", "content": text}]}
-
+    deps = replace(deps, emit=_emit, interrupt=interrupt)
+    # Built once: llama.cpp grammars are cached per schema class.
+    decision_schema = plan_schema(deps.registry, deps.settings.agent.max_tool_calls)
+    bound = {name: partial(getattr(nodes, name), deps=deps) for name in STEPS}
+    bound["route"] = partial(nodes.route, deps=deps, decision_schema=decision_schema)
     g = StateGraph(TurnState)
-    for name, fn in [("contextualize", contextualize), ("route", route), ("act", act), ("retrieve", retrieve),
-                     ("answer", answer), ("verify", verify), ("fallback", fallback), ("propose", propose),
-                     ("finish", finish)]:
-        g.add_node(name, _timed(name, fn))
+    for name in STEPS:
+        g.add_node(name, _timed(name, bound[name]))
     g.add_edge(START, "contextualize")
-    g.add_edge("contextualize", "route")
-    g.add_edge("route", "act")
-    g.add_edge("act", "retrieve")
-    g.add_edge("retrieve", "answer")
-    g.add_edge("answer", "verify")
-    g.add_conditional_edges("verify", after_verify, ["answer", "fallback", "propose"])
+    for a, b in zip(STEPS[:5], STEPS[1:6]):  # contextualize → route → act → retrieve → answer → verify
+        g.add_edge(a, b)
+    g.add_conditional_edges("verify", nodes.after_verify, ["answer", "fallback", "propose"])
     g.add_edge("fallback", "propose")
     g.add_edge("propose", "finish")
     g.add_edge("finish", END)
     return g.compile(checkpointer=checkpointer)
 
 
-def _route_prompt(deps: AgentDeps, question: str, photos: list[str]) -> str:
-    site = deps.site
-    tools = []
-    for d in deps.registry.schemas():
-        name = d["name"]
-        first = d["description"].split(". ")[0]
-        args = ", ".join(d["parameters"].get("properties", {}))
-        tools.append(f"- {name}({args}): {first}{' (needs approval)' if d['side_effects'] else ''}")
-    return prompts.ROUTE.render(
-        max_calls=deps.settings.agent.max_tool_calls,
-        zones=", ".join(f"{z.id} ({'/'.join(z.aliases[:1]) or z.name})" for z in site.zones),
-        assets=", ".join(a.id for a in site.assets), sensors=", ".join(x.id for x in site.sensors),
-        photos=", ".join(photos) or "none", tools="\n".join(tools), question=question)
+class AgentGraph:
+    """The agent over its conversations database (``path``), or in memory when ``path`` is None."""
 
+    def __init__(self, deps: AgentDeps, path: Path | None, *, recursion_limit: int):
+        # Checkpoints may only load the types LangGraph itself writes; set before its serializer loads.
+        os.environ["LANGGRAPH_STRICT_MSGPACK"] = "true"
+        self.deps = deps
+        self.recursion_limit = recursion_limit
+        self._conn: sqlite3.Connection | None = None
+        if path is None:
+            from langgraph.checkpoint.memory import InMemorySaver
 
-def _scope_filters(scope: dict) -> dict:
-    """Documents about another asset or crop are out of scope; general ones stay."""
-    out = {}
-    if scope.get("asset"):
-        out["asset"] = [scope["asset"], "None"]
-    if scope.get("crop"):
-        out["crop"] = [scope["crop"], "None"]
-    return out
+            checkpointer: Any = InMemorySaver()
+        else:
+            from langgraph.checkpoint.sqlite import SqliteSaver
 
+            self._conn = sqlite3.connect(path, check_same_thread=False)
+            checkpointer = SqliteSaver(self._conn)
+        self.graph = build_graph(deps, checkpointer)
 
-def _evidence_lines(state: TurnState) -> list[str]:
-    """What supports a work order: the tool readings and the passages the answer cites."""
-    cited = set(grounding.cited(state.get("draft", "")))
-    lines = [f"{r['tool']}: {r.get('summary', '')}"[:500] for r in state.get("tool_results") or [] if r.get("ok")]
-    lines += [f"[{x['n']}] {x['title']} ({(x.get('source') or '').rsplit('/', 1)[-1]})"[:500]
-              for x in state.get("sources") or [] if x["n"] in cited and x["kind"] == "document"]
-    return lines[:10]
+    def _config(self, thread_id: str) -> dict:
+        return {"configurable": {"thread_id": thread_id}, "recursion_limit": self.recursion_limit}
 
+    def stream(self, thread_id: str, turn: TurnState | None = None,
+               decision: dict | None = None) -> Iterator[tuple[str, dict]]:
+        """Run ``turn`` (or resume the paused one with ``decision``); yields the steps' events and,
+        when the turn pauses for a person, ``("approval", {"thread_id", "pending"})``."""
+        from langgraph.types import Command
 
-def _carry_entities(question: str, earlier: list[str], site: SiteProfile) -> str:
-    """Without a model: a follow-up that names no zone, asset or sensor inherits the ones the
-    previous question named ("那湿度呢？" after "温室2号现在温度正常吗？")."""
-    def named(text: str) -> list[str]:
-        return [x.id for group in named_in(text, site) for x in group]
+        payload: Any = turn if turn is not None else Command(resume=decision or {})
+        for mode, chunk in self.graph.stream(payload, self._config(thread_id), stream_mode=["custom", "updates"]):
+            if mode == "custom":
+                chunk = dict(chunk)
+                yield chunk.pop("type"), chunk
+            elif "__interrupt__" in chunk:
+                yield "approval", {"thread_id": thread_id, "pending": [i.value for i in chunk["__interrupt__"]]}
 
-    if named(question) or not earlier:
-        return question
-    carried = named(earlier[-1])
-    return f"{' '.join(carried)} {question}" if carried else question
+    def state(self, thread_id: str) -> tuple[dict, list[dict]]:
+        """The conversation's last checkpoint (one read): its values and the actions waiting."""
+        snapshot = self.graph.get_state(self._config(thread_id))
+        pending = [i.value for i in getattr(snapshot, "interrupts", ()) or ()]
+        return dict(snapshot.values or {}), pending
 
-
-def new_turn(question: str, *, thread_id: str, scope: dict, photos: list[str], user: str, deadline_s: float,
-             filters: dict | None = None, max_tokens: int | None = None) -> TurnState:
-    """The input of one turn: every per-turn field is reset (the checkpoint keeps the last turn's)."""
-    return TurnState(
-        messages=[{"role": "user", "content": question}], question=question, standalone=question,
-        lang=detect_lang(question), scope=scope, photos=photos, user=user, thread_id=thread_id, filters=filters or {},
-        deadline_at=time.time() + deadline_s, max_tokens=max_tokens or 0, plan={}, tool_results=[], pending=[], evidence=[], answerability={},
-        sources=[], label="", draft="", attempts=0, checks=[], status="", mode="", mode_reason=None, answer="",
-        timings={},
-    )
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()

@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, create_model
 
-from tools.base import ToolRegistry, format_validation_error
+from tools.base import PlanContext, ToolRegistry
 from tools.site import SiteProfile
 
 # What people call a measurement. Keys are the site profile's metric names.
@@ -95,34 +95,23 @@ def plan_schema(registry: ToolRegistry, max_calls: int) -> type[BaseModel]:
 
 def validate_plan(plan: RoutePlan, registry: ToolRegistry, site: SiteProfile, photos: list[str],
                   max_calls: int, products: list[str] | None = None) -> CheckedPlan:
+    """Check every planned call before anything runs: the registry's checks (unknown tool,
+    invalid arguments, the tool's own rules), then duplicates, the call limit, and at most one
+    call with side effects per turn (each waits for a person)."""
     out = CheckedPlan(search=plan.search.strip())
+    context = PlanContext(photos=list(photos), products=list(products or []), asset_ids={a.id for a in site.assets})
     seen: set[str] = set()
-    assets = {a.id for a in site.assets}
     for call in plan.calls:
-        reason = None
-        if call.tool == "inspect_image" and not call.args.get("product"):
-            known = ", ".join(products or []) or "none is set up yet"
-            out.rejected.append({"tool": call.tool, "args": call.args,
-                                 "reason": f"say which product the photo shows (inspection products: {known})"})
-            continue
-        try:
-            tool = registry.get(call.tool)
-            args = tool.Args.model_validate(call.args).model_dump(mode="json", exclude_none=True)
-        except KeyError:
-            reason, args = f"unknown tool {call.tool!r}", call.args
-        except ValidationError as exc:
-            reason, args = f"invalid arguments: {format_validation_error(exc)}", call.args
-        if reason is None and call.tool == "inspect_image" and args.get("image_id") not in photos:
-            reason = "that photo was not attached to this question"
-        if reason is None and call.tool == "create_work_order" and args.get("asset") not in assets:
-            reason = f"unknown asset {args.get('asset')!r}"
-        key = f"{call.tool}:{sorted(args.items()) if isinstance(args, dict) else args}"
+        args, reason = registry.check(call.tool, call.args, context)
+        key = f"{call.tool}:{sorted(args.items())}"
         if reason is None and key in seen:
             reason = "duplicate call"
         if reason is None and len(out.calls) >= max_calls:
             reason = f"more than {max_calls} tool calls in one turn"
-        if reason is None and call.tool == "create_work_order" and any(c.tool == "create_work_order" for c in out.calls):
-            reason = "one work order per turn"
+        if reason is None and registry.get(call.tool).side_effects:
+            first = next((c.tool for c in out.calls if registry.get(c.tool).side_effects), None)
+            if first is not None:
+                reason = f"one action with side effects per turn ({first} already waits for approval)"
         if reason:
             out.rejected.append({"tool": call.tool, "args": args, "reason": reason})
         else:

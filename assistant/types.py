@@ -7,11 +7,36 @@ dicts), so the same objects go into the checkpointer, the audit log and the HTTP
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Status = Literal["answered", "abstained", "partial", "pending_approval", "error"]
+Status = Literal["answered", "abstained", "partial"]
 EventType = Literal["status", "tool", "token", "sources", "check", "approval", "done", "error"]
+
+
+# A conversation id as stored: the one pattern the turn service checks ids against.
+CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
+# A conversation id as a signed-in client sees it: stored as ``owned_thread_id(owner, id)``
+# (a 14-character owner prefix), which then always matches CONVERSATION_ID_PATTERN.
+PUBLIC_CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,48}$"
+
+
+def owned_thread_id(owner_id: str, conversation_id: str) -> str:
+    """The conversation id a signed-in person's turns are stored under: scoped to them, so
+    nobody reaches another person's conversation by knowing (or guessing) its id."""
+    return f"p{hashlib.sha256(owner_id.encode('utf-8')).hexdigest()[:12]}:{conversation_id}"
+
+
+@dataclass
+class Decision:
+    """A person's decision on an action waiting for approval."""
+
+    approved: bool
+    by: str
+    reason: str = ""
 
 
 @dataclass

@@ -112,7 +112,7 @@ def extractive_asker(answerer: Answerer | None = None, k: int = 5) -> AskerFacto
 
 
 def agent_asker(settings: Settings, loaded: Any = None) -> AskerFactory:
-    """Every question through the agent itself (assistant.service → the LangGraph graph):
+    """Every question through the agent itself (the turn service → the LangGraph graph):
     routing, retrieval with the filters, answerability, answer, checks. ``loaded`` is the model
     to answer with (None: extractive mode). An abstention is an answer with nothing to score."""
     import tempfile
@@ -120,17 +120,17 @@ def agent_asker(settings: Settings, loaded: Any = None) -> AskerFactory:
     def make(retriever: "Retriever", embedder: Embedder) -> Asker:
         from assistant.llm import LoadedModel
         from assistant.llm.extractive import ExtractiveModel
-        from assistant.service import Service
-        from assistant.sources import evidence_from_dict
+        from assistant.numbered_sources import evidence_from_dict
+        from assistant.wiring import build_services
 
         model = loaded or LoadedModel(ExtractiveModel(embedder, reason="evaluation of extractive mode"),
                                       "extractive", "extractive", "evaluation of extractive mode")
         home = Path(tempfile.mkdtemp(prefix="onsite-eval-agent-"))
-        service = Service(settings.model_copy(update={"home": home}), loaded=model, embedder=embedder,
-                          retriever=retriever)
+        turns = build_services(settings.model_copy(update={"home": home}), loaded=model, embedder=embedder,
+                               retriever=retriever).turns
 
         def ask(question: str, filters: dict[str, Any] | None) -> Outcome:
-            answer = service.answer(question, filters=filters, user="evaluation")
+            answer = turns.answer(question, filters=filters, user="evaluation")
             cited = [evidence_from_dict({**s, "id": s["chunk_id"], "title_path": s["title"].split(" > "),
                                          "lang": answer.lang, "metadata": {}})
                      for s in answer.sources if s["kind"] == "document" and s["n"] in answer.cited]

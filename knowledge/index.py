@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import IndexError_
-from assistant.settings import Settings
+from knowledge.errors import IndexUnavailableError
+from knowledge.settings import KnowledgeConfig
 from knowledge.lexical import LexicalIndex
 from knowledge.store import ChunkStore
 from knowledge.vectors import load_vector_index
@@ -82,11 +82,11 @@ class IndexVersion:
         return keep
 
 
-def load_version(folder: IndexFolder, name: str, settings: Settings) -> IndexVersion:
+def load_version(folder: IndexFolder, name: str, settings: KnowledgeConfig) -> IndexVersion:
     path = folder.versions_dir / name
     problems = folder.verify(name)
     if problems:
-        raise IndexError_(f"index version {name} is damaged: {'; '.join(problems)}")
+        raise IndexUnavailableError(f"index version {name} is damaged: {'; '.join(problems)}")
     store = ChunkStore(path / "store.sqlite", readonly=True)
     columns = store.columns()
     keys: dict[str, int] = {}
@@ -109,7 +109,7 @@ def load_version(folder: IndexFolder, name: str, settings: Settings) -> IndexVer
 class KnowledgeIndex:
     """The live index of a data home. ``version()`` is cheap: a stat-free read of CURRENT."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: KnowledgeConfig):
         self.settings = settings
         self.folder = IndexFolder(settings.index_dir)
         self._lock = threading.Lock()

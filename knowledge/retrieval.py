@@ -9,12 +9,11 @@ and votes with its raw cosine, so a weak dense match cannot outvote a clear lexi
 
 from __future__ import annotations
 
-import time
 from typing import Any, Protocol
 
 import numpy as np
 
-from assistant.settings import Settings
+from knowledge.settings import KnowledgeConfig
 from knowledge.embedding import Embedder, make_embedder
 from knowledge.index import IndexVersion, KnowledgeIndex
 from knowledge.text import detect_lang
@@ -56,13 +55,12 @@ def dense_contribution(cosines: np.ndarray) -> np.ndarray:
 
 
 class Retriever:
-    def __init__(self, settings: Settings, index: KnowledgeIndex | None = None,
+    def __init__(self, settings: KnowledgeConfig, index: KnowledgeIndex | None = None,
                  embedder: Embedder | None = None, reranker: Reranker | None = None):
         self.settings = settings
         self.index = index or KnowledgeIndex(settings)
         self._embedder = embedder
         self.reranker = reranker or (CrossEncoderReranker(settings.retrieval.reranker) if settings.retrieval.reranker else None)
-        self.last_timings: dict[str, float] = {}
 
     @property
     def embedder(self) -> Embedder:
@@ -78,7 +76,6 @@ class Retriever:
                lang: str | None = None, per_doc: int | None = None) -> list[Evidence]:
         """The best chunk of each of the ``k`` best documents, best first — or up to ``per_doc``
         chunks of each (a long manual often answers in two places: limits table and procedure)."""
-        t0 = time.perf_counter()
         k = k or self.settings.retrieval.top_k
         per_doc = per_doc or self.settings.retrieval.per_doc
         version = self.index.version()
@@ -87,7 +84,6 @@ class Retriever:
         lang = lang or detect_lang(query)
         mask = version.mask(filters)
         lexical = version.lexical.scores(query, lang, mask)
-        t1 = time.perf_counter()
 
         w = self.dense_weight(lang, version)
         dense_rows = np.zeros(0, dtype=np.int64)
@@ -98,7 +94,6 @@ class Retriever:
             allowed = np.flatnonzero(mask) if mask is not None else None
             dense_raw, dense_rows = search_vectors(version.vectors, qvec, self.settings.retrieval.candidates, allowed)
             fused[dense_rows] += w * dense_contribution(dense_raw)
-        t2 = time.perf_counter()
         if mask is not None:
             fused[~mask] = -1.0
 
@@ -115,8 +110,6 @@ class Retriever:
         evidence = _limit_documents(evidence, k)
         for i, e in enumerate(evidence, 1):
             e.rank = i
-        self.last_timings = {"lexical_ms": (t1 - t0) * 1e3, "dense_ms": (t2 - t1) * 1e3,
-                             "total_ms": (time.perf_counter() - t0) * 1e3}
         return evidence
 
 

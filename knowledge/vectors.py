@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.settings import IndexSettings
+from knowledge.settings import IndexSettings
 
 
 def build_vector_index(vectors: np.ndarray, settings: IndexSettings):

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from assistant.errors import IndexBusyError, IndexError_, IndexMissingError
+from knowledge.errors import IndexBusyError, IndexMissingError, IndexUnavailableError, NoEarlierVersionError
 
 MANIFEST = "manifest.json"
 _VERSION = re.compile(r"^v(\d{6})$")
@@ -117,7 +117,7 @@ class IndexFolder:
 
     def set_current(self, name: str) -> None:
         if not (self.versions_dir / name / MANIFEST).is_file():
-            raise IndexError_(f"version {name} does not exist")
+            raise IndexUnavailableError(f"version {name} does not exist")
         tmp = self.root / "CURRENT.tmp"
         with open(tmp, "w") as fh:
             fh.write(name + "\n")
@@ -135,7 +135,7 @@ class IndexFolder:
                 if not self.verify(name):
                     self.set_current(name)
                     return name
-            raise IndexError_("no earlier sound version to roll back to")
+            raise NoEarlierVersionError("no earlier sound version to roll back to")
 
     def prune(self, keep: int) -> list[str]:
         """Delete all but the ``keep`` newest versions; the live one is always kept."""

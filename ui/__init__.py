@@ -1,10 +1,10 @@
 """The Gradio chat page for the plant floor, mounted on the API's FastAPI app at ``/ui``.
 
     from ui import mount
-    mount(app, service, settings)   # http://HOST:PORT/ui/  ("/" redirects there)
+    mount(app, services, settings)   # http://HOST:PORT/ui/  ("/" redirects there)
 
 Importing this package does not import Gradio; ``mount`` does. The page only calls the
-service (``assistant.service.Service`` and its operations).
+narrow services (``assistant.services``: turns, sensors, inspection, work orders, knowledge).
 
 Sign-in (``ui.login``): when API keys are configured the page needs a session from the sign-in
 page ``/ui-login`` (an API key in, an HttpOnly cookie out); roles are checked in the handlers
@@ -44,8 +44,8 @@ def queue_settings(settings: Any) -> dict[str, Any]:
     return {"default_concurrency_limit": 2, "max_size": max(8, depth * 4), "api_open": False}
 
 
-def mount(app: Any, service: Any, settings: Any = None, path: str = PATH) -> str:
-    """Build the page for ``service`` and mount it on ``app`` at ``path``; returns the page's URL path."""
+def mount(app: Any, services: Any, settings: Any = None, path: str = PATH) -> str:
+    """Build the page for ``services`` (``assistant.services.Services``) and mount it on ``app`` at ``path``; returns the page's URL path."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
     from fastapi.responses import RedirectResponse
@@ -53,9 +53,9 @@ def mount(app: Any, service: Any, settings: Any = None, path: str = PATH) -> str
     from ui import login
     from ui.app import CSS, HEAD, build_blocks
 
-    settings = settings or service.settings
+    settings = settings or services.settings
     auth = login.PageAuth(getattr(app.state, "authenticator", None))
-    blocks = build_blocks(service, settings, auth)
+    blocks = build_blocks(services, settings, auth)
     blocks.queue(**queue_settings(settings))
     max_mb = float(getattr(getattr(settings, "api", None), "max_upload_mb", 20.0) or 20.0)
     gr.mount_gradio_app(

@@ -1,7 +1,7 @@
 """The page: a header with the model / index state, who is signed in and the language setting,
 then five tabs — ask, photo check, sensors, work orders, documents (admins only when signed in).
 
-``build_blocks(service, settings)`` returns the Blocks (not yet mounted); ``ui.mount`` mounts
+``build_blocks(services, settings)`` returns the Blocks (not yet mounted); ``ui.mount`` mounts
 it on the API's FastAPI app with the safety settings.
 """
 
@@ -12,11 +12,12 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.services import Services
 from ui import tab_admin, tab_chat, tab_inspect, tab_orders, tab_sensors
 from ui.chat import escape_md
 from ui.i18n import LANG_CHOICES, Labels, pick_lang, t
 from ui.login import LOGOUT_PATH, OPEN, PageAuth
-from ui.sources import KnownSources, PageImages
+from ui.sources_panel import KnownSources, PageImages
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,10 @@ CSS = """
 HEAD = '<meta name="viewport" content="width=device-width, initial-scale=1">'
 
 
-def status_markdown(service: Any, lang: str) -> str:
+def status_markdown(services: Services, lang: str) -> str:
     """The model mode (a visible note when answers are extracts) and the live index version."""
     try:
-        info = service.readiness()
+        info = services.readiness()
     except Exception as exc:  # noqa: BLE001
         log.warning("status not available: %s", exc)
         return ""
@@ -53,10 +54,10 @@ def status_markdown(service: Any, lang: str) -> str:
     return f"{first}  \n{second}"
 
 
-def build_blocks(service: Any, settings: Any = None, auth: PageAuth | None = None) -> gr.Blocks:
+def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None = None) -> gr.Blocks:
     auth = auth or OPEN
     labels = Labels()
-    pages = PageImages(KnownSources(service))
+    pages = PageImages(KnownSources(services.knowledge))
 
     def tab(key: str, tab_id: str, visible: bool = True) -> gr.Tab:
         return labels.bind(gr.Tab(t("en", key), id=tab_id, elem_id=f"onsite-tab-{tab_id}", visible=visible), label=key)
@@ -75,16 +76,16 @@ def build_blocks(service: Any, settings: Any = None, auth: PageAuth | None = Non
                                     label="lang")
         with gr.Tabs(elem_id="onsite-tabs"):
             with tab("tab.chat", "chat") as chat_tab:
-                chat = tab_chat.build(service, labels, lang, pages, auth)
+                chat = tab_chat.build(services, labels, lang, pages, auth)
             with tab("tab.inspect", "inspect") as inspect_tab:
-                inspect = tab_inspect.build(service, labels, lang)
+                inspect = tab_inspect.build(services.inspection, labels, lang)
             with tab("tab.sensors", "sensors") as sensors_tab:
-                sensors = tab_sensors.build(service, labels, lang)
+                sensors = tab_sensors.build(services.sensors, services.site, labels, lang)
             with tab("tab.orders", "orders") as orders_tab:
-                orders = tab_orders.build(service, labels, lang, auth)
+                orders = tab_orders.build(services.work_orders, labels, lang, auth)
             # Signed in, the documents tab is shown to admins once the page knows who is there.
             with tab("tab.admin", "admin", visible=not auth.required) as admin_tab:
-                admin = tab_admin.build(service, labels, lang, auth)
+                admin = tab_admin.build(services.knowledge, labels, lang, auth)
 
         def apply_lang(choice: str | None, request: gr.Request | None = None):
             """Language and, signed in, who is there: the account line and what their role may use
@@ -96,7 +97,7 @@ def build_blocks(service: Any, settings: Any = None, auth: PageAuth | None = Non
             updates = labels.updates(effective)
             for component, visible in ((admin_tab, admin), (orders["admin_only"], not admin)):
                 updates[labels.components.index(component)]["visible"] = visible
-            return (chosen, chosen, effective, status_markdown(service, effective),
+            return (chosen, chosen, effective, status_markdown(services, effective),
                     auth.account_markdown(request, effective), gr.update(visible=admin), *updates)
 
         private = {"api_visibility": "private"}
@@ -106,7 +107,7 @@ def build_blocks(service: Any, settings: Any = None, auth: PageAuth | None = Non
         restore, restore_inputs, restore_outputs = chat["restore"]
         blocks.load(restore, [*restore_inputs, lang], restore_outputs, **private)
         # Fresh state whenever a tab is opened (model and index, products, plot, orders, documents).
-        chat_tab.select(lambda lg: status_markdown(service, lg or "en"), [lang], [status], **private)
+        chat_tab.select(lambda lg: status_markdown(services, lg or "en"), [lang], [status], **private)
         inspect_tab.select(inspect["handlers"].refresh, [lang], [inspect["product"], inspect["verdict"]], **private)
         sensors_tab.select(sensors["handlers"].show, [sensors["sensor"], sensors["window"], lang],
                            [sensors["plot"], sensors["summary"]], **private)

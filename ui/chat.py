@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from assistant.errors import user_message
 from ui.i18n import TEXT, t
 
 MAX_ARG_CHARS = 60
@@ -216,7 +217,7 @@ def error_message(exc: Exception, lang: str) -> str:
     retry = getattr(exc, "retry_after_s", None)
     if retry is not None and type(exc).__name__ == "ModelBusyError":
         return t(lang, "err.busy", s=float(retry))
-    return t(lang, "err.failed", msg=escape_md(getattr(exc, "user_message", None) or str(exc)))
+    return t(lang, "err.failed", msg=escape_md(user_message(exc)))
 
 
 def pending_markdown(pending: list[dict[str, Any]], lang: str) -> str:

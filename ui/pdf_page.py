@@ -1,4 +1,4 @@
-"""Child process that renders one PDF page to PNG on stdout (started by ``ui.sources``).
+"""Child process that renders one PDF page to PNG on stdout (started by ``ui.sources_panel``).
 
     python -m ui.pdf_page FILE PAGE [--dpi 110] [--mem-mb 768] [--cpu-s 15]
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.errors import user_message
+from assistant.services import KnowledgeAdmin
 from ui.chat import error_message, escape_md
 from ui.i18n import Labels, t
 from ui.login import OPEN, PageAuth
@@ -67,9 +69,9 @@ def job_markdown(job: dict[str, Any], lang: str) -> str:
 
 
 class AdminHandlers:
-    def __init__(self, service: Any, poll_s: float = POLL_S, upload_root: str | Path | None = None,
+    def __init__(self, knowledge: KnowledgeAdmin, poll_s: float = POLL_S, upload_root: str | Path | None = None,
                  auth: PageAuth | None = None):
-        self.service = service
+        self.knowledge = knowledge
         self.poll_s = poll_s
         self.upload_root = upload_root  # None: Gradio's upload folder
         self.auth = auth or OPEN
@@ -83,7 +85,7 @@ class AdminHandlers:
         import pandas as pd
 
         try:
-            status = self.service.index_status()
+            status = self.knowledge.index_status()
         except Exception:  # noqa: BLE001
             status = {}
         return pd.DataFrame(report_rows(status, job, lang), columns=report_headers(lang)), status_markdown(status, lang)
@@ -106,9 +108,9 @@ class AdminHandlers:
         for p in paths:
             name = Path(p).name
             try:
-                saved.append(self.service.save_document(name, uploaded(p, self.upload_root).read_bytes())["name"])
+                saved.append(self.knowledge.save_document(name, uploaded(p, self.upload_root).read_bytes())["name"])
             except Exception as exc:  # noqa: BLE001 - one bad file is reported, the others are kept
-                reason = escape_md(getattr(exc, "user_message", None) or str(exc))
+                reason = escape_md(user_message(exc))
                 lines.append(t(lang, "admin.refused", name=escape_md(name), reason=reason))
         if saved:
             lines.insert(0, t(lang, "admin.saved", n=len(saved), names=escape_md(", ".join(saved))))
@@ -121,7 +123,7 @@ class AdminHandlers:
             yield refused, gr.update(), gr.update()
             return
         try:
-            job = self.service.knowledge_jobs.start_rebuild()
+            job = self.knowledge.start_rebuild()
         except Exception as exc:  # noqa: BLE001 - busy (another rebuild), nothing to index …
             yield error_message(exc, lang), gr.update(), gr.update()
             return
@@ -131,7 +133,7 @@ class AdminHandlers:
             progress((job.get("done") or 0, total) if total else 0.0, desc=job_markdown(job, lang))
             yield job_markdown(job, lang), gr.update(), gr.update()
             time.sleep(self.poll_s)
-            job = self.service.knowledge_jobs.get(job["id"])
+            job = self.knowledge.get_job(job["id"])
         table, line = self._report(lang, job)
         yield job_markdown(job, lang), table, line
 
@@ -140,15 +142,15 @@ class AdminHandlers:
         if refused := self._refused(request, lang):
             return refused, gr.update(), gr.update()
         try:
-            result = self.service.rollback_index()
+            result = self.knowledge.rollback_index()
         except Exception as exc:  # noqa: BLE001
             return error_message(exc, lang), gr.update(), gr.update()
         table, line = self._report(lang)
         return t(lang, "admin.rolled", version=escape_md(result.get("live") or "?")), table, line
 
 
-def build(service: Any, labels: Labels, lang: gr.State, auth: PageAuth | None = None) -> dict[str, Any]:
-    h = AdminHandlers(service, auth=auth)
+def build(knowledge: KnowledgeAdmin, labels: Labels, lang: gr.State, auth: PageAuth | None = None) -> dict[str, Any]:
+    h = AdminHandlers(knowledge, auth=auth)
     index_line = gr.Markdown(elem_id="onsite-index-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):

@@ -15,11 +15,13 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.services import Services
+from assistant.types import Decision, owned_thread_id
 from ui.chat import TurnView, error_message, escape_md, pending_markdown, user_messages
 from ui.i18n import Labels, t
 from ui.login import OPEN, PageAuth
 from ui.photos import photo_bytes, uploaded
-from ui.sources import PageImages, find, source_choices, source_detail, sources_markdown
+from ui.sources_panel import PageImages, find, source_choices, source_detail, sources_markdown
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,9 @@ def scope_choices(items: list[Any], lang: str) -> list[tuple[str, str]]:
 
 
 class ChatHandlers:
-    def __init__(self, service: Any, pages: PageImages, upload_root: str | Path | None = None,
+    def __init__(self, services: Services, pages: PageImages, upload_root: str | Path | None = None,
                  auth: PageAuth | None = None):
-        self.service = service
+        self.services = services
         self.pages = pages
         self.upload_root = upload_root  # None: Gradio's upload folder
         self.auth = auth or OPEN  # who confirms: the signed-in person (any role), else a typed name
@@ -44,7 +46,7 @@ class ChatHandlers:
     # ---- helpers -------------------------------------------------------------------------------
     def _image(self, upload_id: str):
         try:
-            return gr.Image(value=self.service.uploads.open(upload_id), show_label=False, interactive=False,
+            return gr.Image(value=self.services.inspection.open_photo(upload_id), show_label=False, interactive=False,
                             buttons=["fullscreen"], height=320)
         except Exception as exc:  # noqa: BLE001 - a missing annotated copy must not end the turn
             log.info("annotated photo %s not shown: %s", upload_id, exc)
@@ -93,7 +95,6 @@ class ChatHandlers:
         principal = self.auth.principal(request) if request is not None else None
         if principal is None:
             return thread_id, UI_USER
-        from assistant.service import owned_thread_id
 
         return owned_thread_id(principal.id, thread_id), principal.id
 
@@ -115,11 +116,11 @@ class ChatHandlers:
         cleared = gr.update(value={"text": "", "files": []})
         thread_id = thread_id or uuid.uuid4().hex  # known before the first event: approvals refer to it
         try:
-            photos = [self.service.save_photo(photo_bytes(uploaded(p, self.upload_root)), Path(p).name)["image_id"]
+            photos = [self.services.inspection.save_photo(photo_bytes(uploaded(p, self.upload_root)), Path(p).name)["image_id"]
                       for p in files]
             cancel = threading.Event()
             owned, asker = self._owned(thread_id, request)
-            events = self.service.ask(text or PHOTO_QUESTION.get(lang, PHOTO_QUESTION["en"]), thread_id=owned,
+            events = self.services.turns.ask(text or PHOTO_QUESTION.get(lang, PHOTO_QUESTION["en"]), thread_id=owned,
                                       scope={"zone": zone or None, "asset": asset or None}, photos=photos,
                                       user=asker, cancel=cancel)
         except Exception as exc:  # noqa: BLE001 - busy, invalid question, refused photo: say so in the chat
@@ -151,12 +152,11 @@ class ChatHandlers:
             gr.Warning(t(lang, "approval.need_reason"))
             yield history, *self._keep()
             return
-        from assistant.service import Decision
 
         try:
             cancel = threading.Event()
             decision = Decision(approved, by, reason or t(lang, "approval.default_reason"))
-            events = self.service.resume(self._owned(thread_id or "", request)[0], decision, user=user)
+            events = self.services.turns.resume(self._owned(thread_id or "", request)[0], decision, user=user)
         except Exception as exc:  # noqa: BLE001
             history.append({"role": "assistant", "content": error_message(exc, lang)})
             yield history, *self._keep()
@@ -184,8 +184,8 @@ class ChatHandlers:
             return [], None, gr.update(visible=False), ""
         try:
             owned = self._owned(thread_id, request)[0]
-            history = self.service.history(owned)
-            pending = self.service.pending(owned)
+            history = self.services.turns.history(owned)
+            pending = self.services.turns.pending(owned)
         except Exception as exc:  # noqa: BLE001 - an unknown or malformed id: start afresh
             log.info("conversation %s not restored: %s", thread_id, exc)
             return [], None, gr.update(visible=False), ""
@@ -203,10 +203,10 @@ class ChatHandlers:
         return (gr.update(),) * 7
 
 
-def build(service: Any, labels: Labels, lang: gr.State, pages: PageImages, auth: PageAuth | None = None) -> dict[str, Any]:
+def build(services: Services, labels: Labels, lang: gr.State, pages: PageImages, auth: PageAuth | None = None) -> dict[str, Any]:
     auth = auth or OPEN
-    handlers = ChatHandlers(service, pages, auth=auth)
-    zones, assets = list(service.site.zones), list(service.site.assets)
+    handlers = ChatHandlers(services, pages, auth=auth)
+    zones, assets = list(services.site.zones), list(services.site.assets)
     thread = gr.State(None)
     saved_thread = gr.BrowserState("", storage_key="onsite-thread")  # the conversation survives a reload
     turn = gr.State({})

@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.services import InspectionService
 from ui.chat import error_message, escape_md
 from ui.i18n import Labels, t
 from ui.photos import photo_bytes, uploaded
@@ -32,13 +33,13 @@ def verdict_markdown(result: dict[str, Any], lang: str) -> str:
 
 
 class InspectHandlers:
-    def __init__(self, service: Any, upload_root: str | Path | None = None):
-        self.service = service
+    def __init__(self, inspection: InspectionService, upload_root: str | Path | None = None):
+        self.inspection = inspection
         self.upload_root = upload_root  # None: Gradio's upload folder
 
     def products(self) -> list[str]:
         try:
-            return list(self.service.list_products())
+            return list(self.inspection.list_products())
         except Exception as exc:  # noqa: BLE001
             log.warning("products not listed: %s", exc)
             return []
@@ -57,15 +58,15 @@ class InspectHandlers:
             return None, t(lang, "insp.no_products")
         try:
             data = photo_bytes(uploaded(photo, self.upload_root))
-            result = self.service.inspect_upload(data, Path(photo).name, product or None)
-            annotated = self.service.uploads.open(result["annotated_image_id"])
+            result = self.inspection.inspect_upload(data, Path(photo).name, product or None)
+            annotated = self.inspection.open_photo(result["annotated_image_id"])
         except Exception as exc:  # noqa: BLE001 - a refused photo or a busy inspector is a message
             return None, error_message(exc, lang)
         return annotated, verdict_markdown(result, lang)
 
 
-def build(service: Any, labels: Labels, lang: gr.State) -> dict[str, Any]:
-    h = InspectHandlers(service)
+def build(inspection: InspectionService, labels: Labels, lang: gr.State) -> dict[str, Any]:
+    h = InspectHandlers(inspection)
     names = h.products()
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):

@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.services import WorkOrderService
 from ui.chat import error_message, escape_md
 from ui.i18n import Labels, t
 from ui.login import OPEN, PageAuth
@@ -42,12 +43,12 @@ def order_choices(orders: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 class OrderHandlers:
-    def __init__(self, service: Any, auth: PageAuth | None = None):
-        self.service = service
+    def __init__(self, work_orders: WorkOrderService, auth: PageAuth | None = None):
+        self.work_orders = work_orders
         self.auth = auth or OPEN
 
     def _pending(self) -> list[dict[str, Any]]:
-        return list(self.service.list_work_orders("pending"))
+        return list(self.work_orders.list_work_orders("pending"))
 
     def refresh(self, lang: str, note: str = ""):
         """(table, order picker, message)."""
@@ -76,7 +77,7 @@ class OrderHandlers:
         if not approve and not reason:
             return gr.update(), gr.update(), t(lang, "approval.need_reason")
         try:
-            order = self.service.decide_work_order(order_id, approve, by, reason or t(lang, "approval.default_reason"))
+            order = self.work_orders.decide_work_order(order_id, approve, by, reason or t(lang, "approval.default_reason"))
         except Exception as exc:  # noqa: BLE001
             return (*self.refresh(lang)[:2], error_message(exc, lang))
         note = t(lang, "orders.decided", id=escape_md(order.get("id", order_id)), status=escape_md(order.get("status", "")),
@@ -90,9 +91,9 @@ class OrderHandlers:
         return self.decide(False, order_id, by, reason, lang, request)
 
 
-def build(service: Any, labels: Labels, lang: gr.State, auth: PageAuth | None = None) -> dict[str, Any]:
+def build(work_orders: WorkOrderService, labels: Labels, lang: gr.State, auth: PageAuth | None = None) -> dict[str, Any]:
     auth = auth or OPEN
-    h = OrderHandlers(service, auth)
+    h = OrderHandlers(work_orders, auth)
     signed = auth.required  # decision controls appear for admins once the page knows who is there
     with gr.Row():
         title = labels.bind(gr.Markdown("### " + t("en", "orders.title")), value=lambda lg: "### " + t(lg, "orders.title"))

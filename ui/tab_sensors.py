@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.services import SensorService
 from ui.chat import error_message, escape_md
 from ui.i18n import Labels, t
 
@@ -89,12 +90,13 @@ def summary_markdown(latest: dict[str, Any] | None, series: dict[str, Any], n: i
 
 
 class SensorHandlers:
-    def __init__(self, service: Any):
-        self.service = service
+    def __init__(self, sensors: SensorService, site: Any):
+        self.sensors_service = sensors
+        self.site = site
 
     def sensors(self) -> list[dict[str, Any]]:
         try:
-            return list(self.service.list_sensors())
+            return list(self.sensors_service.list_sensors())
         except Exception as exc:  # noqa: BLE001
             log.warning("sensors not listed: %s", exc)
             return []
@@ -109,27 +111,27 @@ class SensorHandlers:
             return gr.update(value=empty), ""
         span = WINDOWS.get(window or "24h", WINDOWS["24h"])
         try:
-            end = self.service.now()  # the sensor tools' clock (simulated in tests)
+            end = self.sensors_service.now()  # the sensor tools' clock (simulated in tests)
         except Exception:  # noqa: BLE001
             end = None
         try:
-            series = self.service.sensor_series(sensor_id, start=(end - span) if end else None, end=end)
-            latest = self.service.sensor_latest(sensor_id)
+            series = self.sensors_service.sensor_series(sensor_id, start=(end - span) if end else None, end=end)
+            latest = self.sensors_service.sensor_latest(sensor_id)
         except Exception as exc:  # noqa: BLE001
             return gr.update(value=empty), error_message(exc, lang)
-        rows = series_rows(series, self.service.site, lang)
+        rows = series_rows(series, self.site, lang)
         n = sum(1 for p in series.get("points") or [] if p.get("mean") is not None)
         frame = pd.DataFrame(rows) if rows else empty
         summary = summary_markdown(latest, series, n, lang)
-        limits = limits_text(series, self.service.site, lang)
+        limits = limits_text(series, self.site, lang)
         title = f"{series.get('name') or sensor_id} ({series.get('unit') or ''})"
         return (gr.update(value=frame, y_title=series.get("unit") or None, x_title=t(lang, "sens.time"),
                           color_map=colour_map(lang), title=title, color_title=t(lang, "sens.series")),
                 summary + (f"\n\n{limits}" if limits else ""))
 
 
-def build(service: Any, labels: Labels, lang: gr.State) -> dict[str, Any]:
-    h = SensorHandlers(service)
+def build(sensors: SensorService, site: Any, labels: Labels, lang: gr.State) -> dict[str, Any]:
+    h = SensorHandlers(sensors, site)
     choices = sensor_choices(h.sensors())
     with gr.Row():
         sensor = labels.bind(gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, scale=3,

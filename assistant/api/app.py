@@ -40,6 +40,7 @@ from assistant.api.metrics import CONTENT_TYPE, METRICS, ApiMetrics, MetricsMidd
 from assistant.api.ratelimit import BodyLimitMiddleware, TokenBucketLimiter, rate_limit
 from assistant.api.wechat import WeChatClient
 from assistant.errors import OnsiteError
+from assistant.services import Services
 from assistant.settings import Settings
 
 log = logging.getLogger("onsite.api")
@@ -70,9 +71,9 @@ class ServiceUnavailableError(OnsiteError):
     retry_after_s = 5.0
 
 
-def get_service(request: Request) -> Any:
-    """Dependency: the assistant service given to ``create_app`` (503 until there is one)."""
-    service = getattr(request.app.state, "service", None)
+def get_services(request: Request) -> Services:
+    """The services given to ``create_app`` (503 until there are some)."""
+    service = getattr(request.app.state, "services", None)
     if service is None:
         raise ServiceUnavailableError("The assistant is starting; try again shortly.")
     return service
@@ -190,13 +191,13 @@ def create_app(
     settings: Settings | None = None,
     *,
     readiness: Readiness | None = None,
-    service: Any = None,
+    services: Services | None = None,
     metrics: ApiMetrics | None = None,
     wechat: WeChatClient | None = None,
     authenticator: Authenticator | None = None,
 ) -> FastAPI:
-    """The API app. ``readiness()`` returns ``{"ready": bool, ...}`` (503 when not ready); ``service``
-    is what ``get_service`` hands to endpoints. Everything else defaults from ``settings``."""
+    """The API app. ``readiness()`` returns ``{"ready": bool, ...}`` (503 when not ready); ``services``
+    is what ``get_services`` hands to endpoints. Everything else defaults from ``settings``."""
     settings = settings or Settings()
     api = settings.api
     metrics = metrics or METRICS
@@ -222,7 +223,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.readiness = readiness
-    app.state.service = service
+    app.state.services = services
     app.state.metrics = metrics
     app.state.wechat = wechat or WeChatClient.from_settings(api)
     app.state.authenticator = authenticator or Authenticator.from_settings(settings)
@@ -236,4 +237,4 @@ def create_app(
     return app
 
 
-__all__ = ["API_PREFIX", "CurrentPrincipal", "api_router", "create_app", "get_service", "get_settings"]
+__all__ = ["API_PREFIX", "CurrentPrincipal", "api_router", "create_app", "get_services", "get_settings"]

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.errors import OnsiteError
+from assistant.errors import USER_ERRORS, error_kind, http_status, kind_of
 
 log = logging.getLogger("onsite.api")
 
@@ -66,15 +66,6 @@ def ok(data: Any = None, msg: str = "ok") -> dict[str, Any]:
     """The success envelope. Return it from an endpoint declared with
     ``response_model=Envelope[YourModel]``; ``data`` may be a pydantic model, a dict or None."""
     return {"code": 0, "msg": msg, "data": data}
-
-
-def _kind(name: str) -> str:
-    """'ModelBusyError' -> 'model_busy', 'Too Many Requests' -> 'too_many_requests'."""
-    name = name.rstrip("_")
-    if name.endswith("Error") and name != "Error":
-        name = name[: -len("Error")]
-    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "error"
 
 
 def _phrase(status: int) -> str:
@@ -134,7 +125,7 @@ def error_response(
     """An error envelope with the real HTTP status (and ``Retry-After`` when given). With the
     request's ``scope``, a format set by ``set_error_format`` for its path is used instead."""
     headers = dict(headers or {})
-    data: dict[str, Any] = {"error": error or _kind(_phrase(status))}
+    data: dict[str, Any] = {"error": error or kind_of(_phrase(status))}
     if retry_after_s is not None:
         headers["Retry-After"] = retry_after_header(retry_after_s)
         data["retry_after_s"] = int(headers["Retry-After"])
@@ -168,9 +159,9 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 async def onsite_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, OnsiteError)
-    status = int(getattr(exc, "http_status", 500) or 500)
-    kind = getattr(exc, "error_kind", None) or _kind(type(exc).__name__)
+    assert isinstance(exc, USER_ERRORS)
+    status = http_status(exc)
+    kind = error_kind(exc)
     if status == 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
     elif status > 500:
@@ -272,7 +263,8 @@ def use_envelope_in_openapi(app: FastAPI) -> None:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(OnsiteError, onsite_error_handler)
+    for error_class in USER_ERRORS:
+        app.add_exception_handler(error_class, onsite_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

@@ -24,30 +24,20 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.api.app import get_service
+from assistant.api.app import get_services
 from assistant.api.auth import CurrentPrincipal
 from assistant.api.envelope import openai_error_body, set_error_format
 from assistant.api.ratelimit import rate_limit
-from assistant.api.routes.events import sse_response
-from assistant.api.routes.schemas import MAX_QUESTION_CHARS, ScopeIn
+from assistant.api.routes.events import OpenAIError, sse_response
+from assistant.api.routes.schemas import ScopeIn
 from assistant.api.routes.turns import (CONVERSATION_PATTERN, chat_data, collect_answer,
                                         start_turn, turn_events)
 from assistant.api.sse import DONE, HEARTBEAT_S, PING, SSE_HEADERS, SSE_MEDIA_TYPE, sse_event
-from assistant.errors import OnsiteError, ValidationError
+from assistant.errors import OnsiteError, ValidationError, http_status, user_message
+from assistant.settings import QUESTION_CHARS_CEILING
 
 MODEL_ID = "onsite"
 CREATED = 1_735_689_600  # 2025-01-01, a fixed "created" for the one model
-
-
-class OpenAIErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class OpenAIError(BaseModel):
-    error: OpenAIErrorDetail
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -63,7 +53,7 @@ class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str = Field(max_length=40)
-    text: str | None = Field(None, max_length=MAX_QUESTION_CHARS * 4)
+    text: str | None = Field(None, max_length=QUESTION_CHARS_CEILING)
 
 
 class Message(BaseModel):
@@ -138,15 +128,13 @@ def _question(body: ChatCompletionRequest, request: Request) -> str:
     if body.model != MODEL_ID:
         raise ModelNotFoundError(f"The model '{body.model}' does not exist; this server has '{MODEL_ID}'.")
     asked = body.max_completion_tokens or body.max_tokens
-    limit = request.app.state.settings.llm.max_tokens
+    limit = get_services(request).turns.max_answer_tokens
     if asked is not None and asked > limit:
         raise ValidationError(f"max_tokens is too large: {asked}. This server allows at most {limit}.")
     users = [m for m in body.messages if m.role == "user"]
     question = users[-1].text().strip() if users else ""
     if not question:
         raise ValidationError("The messages have no user message with text.")
-    if len(question) > min(MAX_QUESTION_CHARS, request.app.state.settings.api.max_question_chars):
-        raise ValidationError("The question is longer than this server accepts.")
     return question
 
 
@@ -169,7 +157,7 @@ def _extras(answer: dict[str, Any]) -> tuple[list[dict], dict[str, Any]]:
 async def chat_completions(body: ChatCompletionRequest, request: Request, principal: CurrentPrincipal) -> Any:
     question = _question(body, request)
     scope = body.scope.model_dump(exclude_none=True) if body.scope else None
-    events, cancel = await start_turn(get_service(request), question, principal=principal,
+    events, cancel = await start_turn(get_services(request).turns, question, principal=principal,
                                       conversation_id=body.conversation_id, scope=scope,
                                       max_tokens=body.max_completion_tokens or body.max_tokens)
     completion_id = "chatcmpl-" + uuid.uuid4().hex
@@ -223,8 +211,7 @@ async def _chunks(events, cancel, completion_id: str, created: int, question: st
                     yield sse_event({"id": completion_id, "object": "chat.completion.chunk", "created": created,
                                      "model": MODEL_ID, "choices": [], "usage": usage})
     except Exception as exc:  # noqa: BLE001 - the status is sent; the error travels in the stream
-        yield sse_event(openai_error_body(int(getattr(exc, "http_status", 500) or 500),
-                                          getattr(exc, "user_message", "internal error"), {"error": "internal_error"}))
+        yield sse_event(openai_error_body(http_status(exc), user_message(exc), {"error": "internal_error"}))
     yield DONE
 
 

@@ -1,19 +1,25 @@
 """Language-model backends behind one ChatModel protocol (see base.py).
 
-``load_chat_model`` is the one place that decides which backend runs: the configured GGUF
-in-process, an OpenAI-compatible server, or — when no model is configured or it cannot be
-loaded — the labelled extractive mode, with the reason kept so the user is told why.
+``load_chat_model`` is the one place that decides which backend runs: a lookup of
+``llm.backend`` in the backend table (backends.py). When the backend cannot be loaded (no model
+file, a failed pin, a missing package) the labelled extractive mode answers instead, with the
+reason kept so the user is told why.
+
+The package imports nothing heavy on its own: the settings tree reads ``assistant.llm.settings``.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from assistant.errors import OnsiteError
-from assistant.llm.base import ChatModel
-from assistant.settings import Settings
-from knowledge.embedding import Embedder
+from assistant.llm.backends import BACKENDS
+
+if TYPE_CHECKING:
+    from assistant.llm.base import ChatModel
+    from assistant.llm.settings import LLMConfig
+    from knowledge.embedding import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -22,32 +28,24 @@ log = logging.getLogger(__name__)
 class LoadedModel:
     model: ChatModel
     mode: str  # "llm" or "extractive"
-    backend: str  # "llamacpp", "openai" or "extractive"
+    backend: str  # a name from the backend table
     reason: str | None = None  # why extractive mode is in force, when it is
 
 
-def load_chat_model(settings: Settings, embedder: Embedder | None) -> LoadedModel:
+def load_chat_model(settings: LLMConfig, embedder: Embedder | None) -> LoadedModel:
+    """The configured backend's model, or extractive mode saying why the backend is not there."""
+    from assistant.errors import OnsiteError
     from assistant.llm.extractive import ExtractiveModel
 
-    backend = settings.llm.backend
-    if backend == "extractive":
-        reason = "extractive mode is configured"
-        return LoadedModel(ExtractiveModel(embedder, reason=reason), "extractive", "extractive", reason)
+    name = settings.llm.backend
     try:
-        if backend == "openai":
-            from assistant.llm.openai_compat import OpenAICompatChatModel
-
-            return LoadedModel(OpenAICompatChatModel(settings.llm), "llm", "openai")
-        from assistant.llm.management import check_model
-
-        resolved = check_model(settings)  # present and matching its pin, or a ModelError saying what to do
-        from assistant.llm.llamacpp import LlamaCppChatModel
-
-        return LoadedModel(LlamaCppChatModel(settings.llm, resolved.path), "llm", "llamacpp")
+        model = BACKENDS[name].load(settings, embedder)
     except (OnsiteError, ImportError, OSError, ValueError, RuntimeError) as exc:
         reason = getattr(exc, "user_message", None) or f"{type(exc).__name__}: {exc}"
         log.warning("language model unavailable, answering in extractive mode: %s", reason)
-        return LoadedModel(ExtractiveModel(embedder, reason=_short(reason)), "extractive", backend, reason)
+        return LoadedModel(ExtractiveModel(embedder, reason=_short(reason)), "extractive", name, reason)
+    reason = getattr(model, "reason", None) if model.mode == "extractive" else None
+    return LoadedModel(model, model.mode, name, reason)
 
 
 def _short(reason: str) -> str:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator, Literal, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from assistant.errors import OnsiteError
 
@@ -135,8 +135,10 @@ def collect(events: Iterator[StreamEvent]) -> tuple[str, StreamEvent]:
 
 class FakeChatModel:
     """Scripted replies, for tests of code that uses a ChatModel. ``replies`` are consumed in
-    order: a string is streamed word by word; a dict / BaseModel answers ``decide``; an
-    exception instance is raised. Every call's messages are recorded in ``calls``."""
+    order: a string is streamed word by word; a dict / BaseModel / JSON string answers ``decide``
+    (one that does not validate raises InvalidDecisionError, without a retry); an exception
+    instance is raised. Every call's messages are recorded in ``calls``. It ignores cancellation
+    and deadlines."""
 
     mode: Literal["llm", "extractive"] = "llm"
 
@@ -144,6 +146,10 @@ class FakeChatModel:
         self.name = name
         self._replies = list(replies)
         self.calls: list[list[ChatMessage]] = []
+
+    def add_replies(self, *replies: object) -> None:
+        """Script more replies, after the ones still waiting."""
+        self._replies.extend(replies)
 
     def _next(self, messages: list[ChatMessage]) -> object:
         self.calls.append(list(messages))
@@ -168,6 +174,9 @@ class FakeChatModel:
         reply = self._next(messages)
         if isinstance(reply, BaseModel):
             reply = reply.model_dump()
-        if isinstance(reply, str):
-            return schema.model_validate_json(reply)
-        return schema.model_validate(reply)
+        try:
+            if isinstance(reply, str):
+                return schema.model_validate_json(reply)
+            return schema.model_validate(reply)
+        except ValidationError as exc:  # as a real backend reports output that does not validate
+            raise InvalidDecisionError(f"the scripted {schema.__name__} decision is invalid: {exc}") from exc

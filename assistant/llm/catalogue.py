@@ -20,7 +20,7 @@ class CatalogueModel:
     sha256: str | None  # None = no pin known; the file is then only checked if the settings pin it
     size_bytes: int | None
     quantization: str
-    context_length: int  # trained context window; the runtime uses llm.n_ctx
+    context_length: int  # trained context window; the runtime uses llm.llamacpp.n_ctx
     licence: str
     revision: str = "main"  # the pin, not the revision, is what guards the content
     description: str = ""

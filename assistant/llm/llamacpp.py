@@ -36,7 +36,7 @@ from assistant.llm.base import (
     ModelError, StreamEvent, T, Timings, Usage,
 )
 from assistant.llm.queue import InferenceQueue, JobContext
-from assistant.settings import LLMSettings
+from assistant.llm.settings import LLMSettings
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class LlamaCppChatModel:
         self.settings = settings
         self.model_path = Path(model_path)
         self.name = self.model_path.stem
-        self.threads = settings.threads or psutil.cpu_count(logical=False) or os.cpu_count() or 1
+        self.threads = settings.llamacpp.threads or psutil.cpu_count(logical=False) or os.cpu_count() or 1
         self._ignore_eog = ignore_eog
         self._tok_info: dict[int, tuple[bytes, bool]] = {}  # token → (piece, is end-of-generation)
         self._grammars: dict[type, Any] = {}
@@ -184,7 +184,7 @@ class LlamaCppChatModel:
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - installed with the project
             raise ModelError("llama-cpp-python is not installed: pip install llama-cpp-python") from exc
-        s = self.settings
+        s = self.settings.llamacpp
         try:
             return Llama(
                 model_path=str(self.model_path), n_ctx=s.n_ctx, n_batch=s.n_batch, n_ubatch=min(s.n_batch, 512),

@@ -23,7 +23,7 @@ from assistant.errors import ConfigError
 from assistant.llm import catalogue
 from assistant.llm.base import ModelError
 from assistant.llm.catalogue import CatalogueModel
-from assistant.settings import Settings
+from assistant.llm.settings import LLMConfig
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ class ResolvedModel:
     entry: CatalogueModel | None  # None for a GGUF given by path
 
 
-def resolve_model(settings: Settings) -> ResolvedModel:
+def resolve_model(settings: LLMConfig) -> ResolvedModel:
     """The configured model: a catalogue name (file in ``models_dir``) or a path to a .gguf."""
-    llm = settings.llm
+    llm = settings.llm.llamacpp
     entry = catalogue.get(llm.model)
     if entry is not None:
         return ResolvedModel(entry.name, settings.models_dir / entry.filename, _norm(entry.sha256 or llm.sha256), entry)
@@ -56,7 +56,7 @@ def resolve_model(settings: Settings) -> ResolvedModel:
     return ResolvedModel(llm.model, path, _norm(llm.sha256), None)
 
 
-def check_model(settings: Settings) -> ResolvedModel:
+def check_model(settings: LLMConfig) -> ResolvedModel:
     """The configured model, present and matching its pin, or ModelError saying what to do."""
     resolved = resolve_model(settings)
     if not resolved.path.is_file():
@@ -100,10 +100,10 @@ def sha256_of(path: Path) -> str:
     return digest
 
 
-def pull(name: str | None, settings: Settings) -> Path:
+def pull(name: str | None, settings: LLMConfig) -> Path:
     """Download a catalogue model into ``models_dir`` with huggingface_hub and check its pin.
     Without a network: ModelError naming the exact file to copy in by hand and its SHA-256."""
-    name = name or settings.llm.model
+    name = name or settings.llm.llamacpp.model
     entry = catalogue.get(name)
     if entry is None:
         raise ConfigError(f"unknown model {name!r}; the catalogue has: {', '.join(sorted(catalogue.CATALOGUE))}")
@@ -143,7 +143,7 @@ def pull(name: str | None, settings: Settings) -> Path:
     return got
 
 
-def model_status(settings: Settings) -> dict[str, Any]:
+def model_status(settings: LLMConfig) -> dict[str, Any]:
     """What ``onsite model status`` shows: the configured model, whether it is present, its size,
     quantization and context length (from the GGUF metadata), and the hash check."""
     resolved = resolve_model(settings)

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from assistant.llm.base import (CancelledError, ChatMessage, DeadlineExceededError, GenerationOptions,
                                 InvalidDecisionError, ModelBusyError, ModelError, StreamEvent, T, Timings, Usage,
                                 collect)
-from assistant.settings import LLMSettings
+from assistant.llm.settings import LLMSettings
 
 if TYPE_CHECKING:
     import httpx
@@ -42,9 +42,9 @@ class _Retry(Exception):
 
 
 class OpenAICompatChatModel:
-    """ChatModel over HTTP. Settings: ``openai_base_url`` (…/v1), ``openai_api_key`` (bearer),
-    ``openai_model``, ``openai_timeout_s`` (connect and per-read), ``openai_retries``,
-    ``deadline_s`` (default per-request deadline), ``max_tokens``, ``temperature``."""
+    """ChatModel over HTTP. Settings: ``llm.openai`` (``base_url`` …/v1, ``api_key`` bearer, ``model``,
+    ``timeout_s`` connect and per-read, ``retries``) and the shared ``deadline_s`` (default
+    per-request deadline), ``max_tokens``, ``temperature``."""
 
     mode = "llm"
 
@@ -52,12 +52,13 @@ class OpenAICompatChatModel:
         import httpx
 
         self.settings = settings
-        self.name = f"openai:{settings.openai_model}"
-        self.base_url = settings.openai_base_url.rstrip("/")
+        self.options = options = settings.openai
+        self.name = f"openai:{options.model}"
+        self.base_url = options.base_url.rstrip("/")
         self._url = f"{self.base_url}/chat/completions"
         headers = {"Accept": "text/event-stream"}
-        if settings.openai_api_key:
-            headers["Authorization"] = f"Bearer {settings.openai_api_key}"
+        if options.api_key:
+            headers["Authorization"] = f"Bearer {options.api_key}"
         self._client = httpx.Client(headers=headers)
         self._backoff_s = 0.5
 
@@ -100,7 +101,7 @@ class OpenAICompatChatModel:
     # -- one request, retried ----------------------------------------------------------------
 
     def _body(self, messages: list[ChatMessage], max_tokens: int, temperature: float) -> dict[str, Any]:
-        return {"model": self.settings.openai_model, "messages": _wire(messages), "stream": True,
+        return {"model": self.options.model, "messages": _wire(messages), "stream": True,
                 "stream_options": {"include_usage": True}, "max_tokens": max_tokens, "temperature": temperature}
 
     def _generate(self, body: dict, opts: GenerationOptions, deadline: float,
@@ -116,7 +117,7 @@ class OpenAICompatChatModel:
                 return
             except _Retry as r:
                 attempt += 1
-                if attempt > self.settings.openai_retries:
+                if attempt > self.options.retries:
                     if isinstance(r.error, ModelBusyError):
                         raise r.error from r.__cause__
                     tries = f" (tried {attempt} times)" if attempt > 1 else ""
@@ -142,7 +143,7 @@ class OpenAICompatChatModel:
     def _send(self, body: dict, deadline: float) -> httpx.Response:
         import httpx
 
-        limit = self.settings.openai_timeout_s
+        limit = self.options.timeout_s
         remaining = max(0.01, deadline - time.monotonic())
         timeout = httpx.Timeout(min(limit, remaining), connect=min(limit, 10.0, remaining))
         try:
@@ -155,7 +156,7 @@ class OpenAICompatChatModel:
             raise _Retry(ModelError(f"the model server at {self.base_url} did not {what} within {limit:g} s")) from e
         except httpx.TransportError as e:
             raise _Retry(ModelError(f"cannot reach the model server at {self.base_url}: {e or type(e).__name__} "
-                                    "(is it running? the address is the setting llm.openai_base_url)")) from e
+                                    "(is it running? the address is the setting llm.openai.base_url)")) from e
         if resp.status_code < 300:
             return resp
         try:
@@ -172,9 +173,9 @@ class OpenAICompatChatModel:
         if status >= 500:
             raise _Retry(ModelError(message), retry_after)
         if status in (401, 403):
-            message += " (check the setting llm.openai_api_key)"
+            message += " (check the setting llm.openai.api_key)"
         elif status == 404:
-            message += " (check llm.openai_base_url, which should end in /v1, and llm.openai_model)"
+            message += " (check llm.openai.base_url, which should end in /v1, and llm.openai.model)"
         raise ModelError(message)
 
     def _read(self, resp: httpx.Response, cancel: threading.Event | None, deadline: float, stops: list[str],
@@ -219,7 +220,7 @@ class OpenAICompatChatModel:
             if watchdog.fired == "deadline" or time.monotonic() >= deadline:
                 raise DeadlineExceededError(f"the model server at {self.base_url} passed the deadline") from None
             if isinstance(e, httpx.TimeoutException):
-                reason = f"sent nothing for {self.settings.openai_timeout_s:g} s"
+                reason = f"sent nothing for {self.options.timeout_s:g} s"
             else:
                 reason = f"broke off ({e or type(e).__name__})"
             error = ModelError(f"the stream from the model server at {self.base_url} {reason}")

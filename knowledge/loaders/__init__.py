@@ -10,53 +10,44 @@ the PDF worker process imports it too.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assistant.errors import IngestError, UnsupportedFileError
+from knowledge.errors import IngestError, UnsupportedFileError
 from knowledge.loaders.metadata import Parsed, build_meta, is_sidecar
 from knowledge.types import LoadedDocument
 
 if TYPE_CHECKING:
-    from assistant.settings import IngestSettings
+    from knowledge.settings import IngestSettings
 
-__all__ = ["SUPPORTED_SUFFIXES", "load_document", "is_sidecar"]
+__all__ = ["LOADERS", "SUPPORTED_SUFFIXES", "format_of", "load_document", "is_sidecar"]
 
-_FORMATS: dict[str, str] = {
-    ".pdf": "pdf",
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".txt": "text",
-    ".html": "html",
-    ".htm": "html",
-    ".docx": "docx",
+# The one table of document types: file suffix → (format, "module:function" of its loader).
+# Every other list of suffixes (what the builder scans, what an upload may be) is derived
+# from it. Loaders are imported on use: bs4, python-docx and the PDF machinery stay out of
+# processes that never see such a file.
+LOADERS: dict[str, tuple[str, str]] = {
+    ".pdf": ("pdf", "knowledge.loaders.pdf:load_pdf"),
+    ".md": ("markdown", "knowledge.loaders.markdown:load_markdown"),
+    ".markdown": ("markdown", "knowledge.loaders.markdown:load_markdown"),
+    ".txt": ("text", "knowledge.loaders.text:load_text"),
+    ".html": ("html", "knowledge.loaders.html:load_html"),
+    ".htm": ("html", "knowledge.loaders.html:load_html"),
+    ".docx": ("docx", "knowledge.loaders.docx:load_docx"),
 }
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_FORMATS)
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(LOADERS)
 
 
-def _loader(fmt: str) -> Callable[[Path, str, IngestSettings], Parsed]:
-    # Imported on use: bs4, python-docx and the PDF machinery stay out of processes that
-    # never see such a file.
-    if fmt == "pdf":
-        from knowledge.loaders.pdf import load_pdf
+def format_of(name: str | Path) -> str | None:
+    """The format of a file name by its suffix ("pdf", "markdown", …), None when not read."""
+    return LOADERS.get(Path(name).suffix.lower(), (None, ""))[0]
 
-        return load_pdf
-    if fmt == "markdown":
-        from knowledge.loaders.markdown import load_markdown
 
-        return load_markdown
-    if fmt == "html":
-        from knowledge.loaders.html import load_html
-
-        return load_html
-    if fmt == "docx":
-        from knowledge.loaders.docx import load_docx
-
-        return load_docx
-    from knowledge.loaders.text import load_text
-
-    return load_text
+def _loader(suffix: str) -> Callable[[Path, str, IngestSettings], Parsed]:
+    module, _, function = LOADERS[suffix][1].partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def source_name(path: Path, root: Path | None) -> str:
@@ -69,11 +60,10 @@ def source_name(path: Path, root: Path | None) -> str:
     return str(path)
 
 
-def _check_file(path: Path, source: str, settings: IngestSettings) -> str:
+def _check_file(path: Path, source: str, settings: IngestSettings) -> None:
     if is_sidecar(path):
         raise UnsupportedFileError(source, "metadata sidecar, not a document")
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
+    if format_of(path) is None:
         known = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise UnsupportedFileError(source, f"unsupported file type {path.suffix or '(none)'!r}; we read {known}")
     try:
@@ -87,7 +77,6 @@ def _check_file(path: Path, source: str, settings: IngestSettings) -> str:
         raise IngestError(source, f"file is {size_mb:.1f} MB, over the {settings.max_file_mb:g} MB limit")
     if stat.st_size == 0:
         raise IngestError(source, "empty file")
-    return fmt
 
 
 def load_document(path: Path, root: Path | None = None, settings: IngestSettings | None = None) -> LoadedDocument:
@@ -95,13 +84,13 @@ def load_document(path: Path, root: Path | None = None, settings: IngestSettings
     title defaulted (first level-1 heading, else file stem), language detected when not given."""
     path = Path(path)
     if settings is None:
-        from assistant.settings import IngestSettings
+        from knowledge.settings import IngestSettings
 
         settings = IngestSettings()
     source = source_name(path, root)
     try:
-        fmt = _check_file(path, source, settings)
-        parsed = _loader(fmt)(path, source, settings)
+        _check_file(path, source, settings)
+        parsed = _loader(path.suffix.lower())(path, source, settings)
         if not any(b.text.strip() or b.rows for b in parsed.blocks):
             raise IngestError(source, "no text found")
         meta, meta_warnings = build_meta(path, root, source, parsed)

@@ -10,13 +10,13 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import IngestError
+from knowledge.errors import IngestError
 from knowledge.loaders.metadata import Parsed
 from knowledge.loaders.pdf_clean import strip_invisible
 from knowledge.types import Block
 
 if TYPE_CHECKING:
-    from assistant.settings import IngestSettings
+    from knowledge.settings import IngestSettings
 
 # Localised Word builds name the built-in heading styles in their own language.
 _HEADING_STYLE = re.compile(r"^(?:heading|标题|標題|überschrift|titre)\s*(\d)$", re.IGNORECASE)

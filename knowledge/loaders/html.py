@@ -16,7 +16,7 @@ from knowledge.loaders.text import decode_bytes, read_text
 from knowledge.types import Block
 
 if TYPE_CHECKING:
-    from assistant.settings import IngestSettings
+    from knowledge.settings import IngestSettings
 
 _SKIP = {
     "script", "style", "nav", "noscript", "template", "head", "svg", "math", "iframe", "object",

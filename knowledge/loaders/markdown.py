@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import IngestError
+from knowledge.errors import IngestError
 from knowledge.loaders.html import fragment_blocks
 from knowledge.loaders.metadata import Parsed
 from knowledge.loaders.pdf_clean import join_lines, starts_block, strip_invisible
@@ -21,7 +21,7 @@ from knowledge.loaders.text import read_text
 from knowledge.types import Block
 
 if TYPE_CHECKING:
-    from assistant.settings import IngestSettings
+    from knowledge.settings import IngestSettings
 
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 _ATX = re.compile(r"^\s{0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")

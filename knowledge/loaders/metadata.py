@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import IngestError
+from knowledge.errors import IngestError
 from knowledge.types import DOC_KINDS, Block, DocumentMeta
 
 SIDECAR_SUFFIXES = (".meta.yaml", ".meta.json")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import IngestError
+from knowledge.errors import IngestError
 from knowledge.loaders.metadata import Parsed
 from knowledge.loaders.ocr import OCR_MEMORY_MB
 from knowledge.loaders.pdf_clean import clean_pages
@@ -27,7 +27,7 @@ from knowledge.loaders.pdf_worker import MAX_TOTAL_CHARS, MIN_TEXT_CHARS
 from knowledge.types import Block
 
 if TYPE_CHECKING:
-    from assistant.settings import IngestSettings
+    from knowledge.settings import IngestSettings
 
 _ROOT = Path(__file__).resolve().parents[2]  # the folder holding the knowledge package
 _DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: any download attempt fails at once

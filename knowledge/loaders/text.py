@@ -7,13 +7,13 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assistant.errors import IngestError
+from knowledge.errors import IngestError
 from knowledge.loaders.metadata import Parsed
 from knowledge.loaders.pdf_clean import clean_text, split_blocks
 from knowledge.types import Block
 
 if TYPE_CHECKING:
-    from assistant.settings import IngestSettings
+    from knowledge.settings import IngestSettings
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),

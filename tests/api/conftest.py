@@ -172,7 +172,7 @@ def make_api_service(api_index, tmp_path, monkeypatch):
     from datetime import UTC, datetime, timedelta
 
     from assistant.llm import LoadedModel
-    from assistant.service import Service
+    from assistant.wiring import build_services
 
     monkeypatch.delenv("ONSITE_API_KEYS", raising=False)
     made = []
@@ -190,11 +190,11 @@ def make_api_service(api_index, tmp_path, monkeypatch):
         settings = Settings(home=home, embedding={"model": "fake"}, llm={**llm, **overrides.pop("llm", {})},
                             api=api, **overrides)
         loaded = None if model is None else LoadedModel(model, "llm", "fake")
-        service = Service(settings, loaded=loaded, embedder=embedder)
+        service = build_services(settings, loaded=loaded, embedder=embedder)
         if simulate_hours:
             from tools.sensors.simulator import simulate
 
-            simulate(service.site, service.sensors, hours=simulate_hours, seed=3, speed=1e9,
+            simulate(service.site, service.parts.sensor_store, hours=simulate_hours, seed=3, speed=1e9,
                      start=datetime.now(UTC) - timedelta(hours=simulate_hours))
         made.append(service)
         return service
@@ -205,7 +205,7 @@ def make_api_service(api_index, tmp_path, monkeypatch):
 
 
 def _service(make_api_service, service_or_model, kwargs):
-    if hasattr(service_or_model, "ask"):
+    if hasattr(service_or_model, "turns"):
         return service_or_model
     return make_api_service(service_or_model, **kwargs)
 

@@ -30,7 +30,7 @@ def test_readyz_reports_model_index_queue_disk(app_client):
 
 def test_readyz_is_503_when_the_index_is_damaged(app_client):
     c = app_client(own_index=True, simulate_hours=0)
-    folder = IndexFolder(c.app.state.service.settings.index_dir)
+    folder = IndexFolder(c.app.state.services.settings.index_dir)
     (folder.versions_dir / "v000001" / "vectors.faiss").write_bytes(b"tampered")
     r = c.get("/readyz")
     assert r.status_code == 503 and r.headers["Retry-After"]

@@ -45,7 +45,7 @@ def test_chat_needs_credentials(app_client):
 
 @pytest.mark.parametrize("body, where", [
     ({"question": ""}, "question"),
-    ({"question": "x" * 2001}, "question"),
+    ({"question": "x" * 2001}, None),  # the turn service refuses it: 422 question_too_long
     ({"question": "ok?", "conversation_id": "../etc"}, "conversation_id"),
     ({"question": "ok?", "photos": ["not-an-id"]}, None),
     ({"question": "ok?", "scope": {"zone": "GH 1 ; drop"}}, "zone"),
@@ -60,7 +60,7 @@ def test_invalid_requests_are_422_envelopes(app_client, body, where):
 
 
 def test_question_length_limit_from_settings(app_client):
-    c = app_client(api={"max_question_chars": 20})
+    c = app_client(agent={"max_question_chars": 20})
     r = c.post("/api/v1/chat", json={"question": "x" * 21}, headers=OPERATOR)
     assert r.status_code == 422 and r.json()["data"]["error"] == "question_too_long"
 
@@ -84,7 +84,7 @@ def test_follow_up_and_conversations_are_per_principal(app_client):
 def test_full_queue_is_429_with_retry_after_and_recovers(app_client, make_api_service):
     service = make_api_service(llm={"queue_depth": 1})
     c = app_client(service)
-    held = service.ask("How do I lock out the pump?")  # admitted, not finished: the one slot is taken
+    held = service.turns.ask("How do I lock out the pump?")  # admitted, not finished: the one slot is taken
     for path in ("/api/v1/chat", "/api/v1/chat/stream"):
         r = c.post(path, json={"question": LIMIT_Q}, headers=OPERATOR)
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
@@ -94,7 +94,7 @@ def test_full_queue_is_429_with_retry_after_and_recovers(app_client, make_api_se
     assert r.status_code == 429 and r.json()["error"]["code"] == "model_busy" and r.headers["Retry-After"]
     list(held)
     assert c.post("/api/v1/chat", json={"question": LIMIT_Q}, headers=OPERATOR).status_code == 200
-    assert service.turns_in_flight == 0
+    assert service.turns.turns_in_flight == 0
 
 
 def stream(c, question, **extra):
@@ -168,7 +168,7 @@ def test_client_that_leaves_mid_stream_frees_its_slot(app_client, make_api_servi
         import time
 
         for _ in range(200):
-            if service.turns_in_flight == 0:
+            if service.turns.turns_in_flight == 0:
                 done.set()
                 return
             time.sleep(0.025)
@@ -188,7 +188,7 @@ def test_proposed_action_is_approved_through_the_conversation(app_client, make_a
     c = app_client(service)
     data = c.post("/api/v1/chat", json={"question": "P-101 vibration is rising", "conversation_id": "wo-1"},
                   headers=OPERATOR).json()["data"]
-    assert data["pending"][0]["tool"] == "create_work_order" and service.work_orders.list() == []
+    assert data["pending"][0]["tool"] == "create_work_order" and service.parts.work_order_store.list() == []
     # another principal cannot decide it: for them the conversation has nothing pending
     r = c.post("/api/v1/approvals/wo-1", json={"approve": True, "reason": "ok"}, headers=ADMIN)
     assert r.status_code == 404 and r.json()["data"]["error"] == "not_found"
@@ -198,5 +198,5 @@ def test_proposed_action_is_approved_through_the_conversation(app_client, make_a
     assert out["kind"] == "conversation" and out["answer"]["pending"] == []
     made = next(t for t in out["answer"]["tool_calls"] if t["tool"] == "create_work_order")
     assert made["ok"] and made["approval"]["approved"]
-    orders = service.work_orders.list()
+    orders = service.parts.work_order_store.list()
     assert len(orders) == 1 and orders[0].status == "pending" and "floor-tablet" in orders[0].requested_by

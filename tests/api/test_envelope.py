@@ -9,17 +9,10 @@ import pytest
 from fastapi import Depends, HTTPException
 from pydantic import BaseModel
 
-from assistant.api.app import api_router, get_service
+from assistant.api.app import api_router, get_services
 from assistant.api.envelope import Envelope, error_responses, ok
-from assistant.errors import (
-    ConfigError,
-    IndexBusyError,
-    IndexMissingError,
-    IngestError,
-    OnsiteError,
-    UnsupportedFileError,
-    ValidationError,
-)
+from assistant.errors import ConfigError, OnsiteError, ValidationError
+from knowledge.errors import IndexBusyError, IndexMissingError, IngestError, UnsupportedFileError
 from assistant.llm.base import CancelledError, DeadlineExceededError, InvalidDecisionError, ModelBusyError, ModelError
 
 from .conftest import OPERATOR_KEY, bearer
@@ -68,7 +61,7 @@ def app_client(client):
         raise RuntimeError("secret internals /etc/passwd")
 
     @router.get("/needs-service")
-    def needs_service(service=Depends(get_service)):
+    def needs_service(service=Depends(get_services)):
         return ok({"service": str(service)})
 
     client.app.include_router(router)

@@ -35,7 +35,7 @@ def c(app_client, make_api_service, fitted_folder):
     import shutil
 
     service = make_api_service(simulate_hours=0)
-    shutil.copytree(fitted_folder, service.products.folder, dirs_exist_ok=True)
+    shutil.copytree(fitted_folder, service.parts.products.folder, dirs_exist_ok=True)
     return app_client(service)
 
 

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from assistant.jobs import safe_document_name
+from knowledge.documents import safe_document_name
 from knowledge.embedding import FakeEmbedder
 from knowledge.versions import IndexFolder
 
@@ -59,9 +59,9 @@ def test_safe_names(given, kept):
 
 @pytest.mark.parametrize("given", ["..md", "evil.md.exe", "x", "../", "a.meta.yaml", "README.md"])
 def test_refused_names(given):
-    from assistant.errors import ValidationError
+    from knowledge.errors import DocumentRejectedError
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(DocumentRejectedError):
         safe_document_name(given, ["README.md"])
 
 
@@ -86,7 +86,7 @@ def test_uploads_are_checked(app_client):
         assert r.json()["code"] == status
     names = [d["name"] for d in c.get("/api/v1/knowledge/documents", headers=ADMIN).json()["data"]]
     assert names == ["d.docx", "outside.md"]
-    home = c.app.state.service.settings.home
+    home = c.app.state.services.settings.home
     assert not (home / "outside.md").exists() and not (home.parent / "outside.md").exists()
     assert c.delete("/api/v1/knowledge/documents/d.docx", headers=ADMIN).status_code == 200
     assert c.delete("/api/v1/knowledge/documents/d.docx", headers=ADMIN).status_code == 404
@@ -94,7 +94,7 @@ def test_uploads_are_checked(app_client):
 
 def test_rebuild_status_and_rollback(app_client):
     c = app_client(own_index=True, simulate_hours=0)
-    service = c.app.state.service
+    service = c.app.state.services
     before = c.get("/api/v1/knowledge/status", headers=ADMIN).json()["data"]
     assert before["live"] == "v000001" and before["rebuild"] is None
     upload(c, "sl7-guide.md", NOTE.encode())
@@ -165,7 +165,7 @@ def test_failed_rebuild_leaves_the_live_index_intact(app_client):
     upload(c, "sl7-guide.md", NOTE.encode())
     job = wait_job(c, c.post("/api/v1/knowledge/jobs", headers=ADMIN).json()["data"]["id"])
     assert job["state"] == "failed" and "embedder crashed" in job["error"] and job["version"] is None
-    folder = IndexFolder(c.app.state.service.settings.index_dir)
+    folder = IndexFolder(c.app.state.services.settings.index_dir)
     assert folder.current() == "v000001" and folder.verify("v000001") == [] and folder.versions() == ["v000001"]
     assert c.get("/readyz").status_code == 200
     r = c.post("/api/v1/chat", json={"question": "What bearing temperature is normal for pump P-101?"}, headers=OPERATOR)

@@ -92,9 +92,9 @@ def check(report: dict, expected: int, server, caplog) -> None:
     assert report["problems"] == []
     assert set(report["statuses"]) <= {200, 429} and report["statuses"][200] > 0
     deadline = time.monotonic() + 10
-    while server.service.turns_in_flight and time.monotonic() < deadline:
+    while server.service.turns.turns_in_flight and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert server.service.turns_in_flight == 0
+    assert server.service.turns.turns_in_flight == 0
     assert httpx.get(server.url + "/readyz").status_code == 200
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]

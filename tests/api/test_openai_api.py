@@ -78,7 +78,7 @@ def test_errors_have_the_openai_shape(client, live_server):
 
 def test_busy_is_429_for_the_openai_client(live_server):
     server = live_server(EchoModel(), llm={"queue_depth": 1})
-    held = server.service.ask("How do I lock out the pump?")
+    held = server.service.turns.ask("How do I lock out the pump?")
     client = openai.OpenAI(base_url=server.url + "/v1", api_key=OPERATOR_KEY, max_retries=0)
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model="onsite", messages=[{"role": "user", "content": LIMIT_Q}])

@@ -41,17 +41,17 @@ def service(api_index, wechat_server):
     from assistant.api.wechat import WeChatClient
 
     from assistant.llm import LoadedModel
-    from assistant.service import Service
+    from assistant.wiring import build_services
     from tools.sensors.simulator import simulate
 
     shutil.copytree(api_index, HOME / "index")
-    svc = Service(SETTINGS, loaded=LoadedModel(EchoModel(), "llm", "fake"))
-    simulate(svc.site, svc.sensors, hours=3, seed=1, speed=1e9, start=datetime.now(UTC) - timedelta(hours=3))
-    APP.state.service, APP.state.readiness = svc, svc.readiness
+    svc = build_services(SETTINGS, loaded=LoadedModel(EchoModel(), "llm", "fake"))
+    simulate(svc.site, svc.parts.sensor_store, hours=3, seed=1, speed=1e9, start=datetime.now(UTC) - timedelta(hours=3))
+    APP.state.services, APP.state.readiness = svc, svc.readiness
     APP.state.wechat = WeChatClient.from_settings(Settings(home=HOME, api={
         "wechat_appid": APPID, "wechat_secret": APP_SECRET, "wechat_base_url": wechat_server.url}).api)
     yield svc
-    APP.state.service = None
+    APP.state.services = None
     svc.close()
     shutil.rmtree(HOME, ignore_errors=True)
 

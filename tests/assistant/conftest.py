@@ -27,7 +27,7 @@ def sample_index(tmp_path_factory) -> tuple[Path, object]:
 @pytest.fixture
 def make_service(sample_index, tmp_path):
     """make_service(model=None, index=None, **settings) → Service; model None = extractive mode."""
-    from assistant.service import Service
+    from assistant.wiring import build_services
 
     made = []
 
@@ -38,11 +38,11 @@ def make_service(sample_index, tmp_path):
         llm = {"backend": "extractive"} if model is None else {}
         settings = Settings(home=home, llm={**llm, **overrides.pop("llm", {})}, **overrides)
         loaded = None if model is None else LoadedModel(model, "llm", "fake")
-        service = Service(settings, loaded=loaded, embedder=sample_index[1])
+        service = build_services(settings, loaded=loaded, embedder=sample_index[1])
         if simulate_hours:
             from tools.sensors.simulator import simulate
 
-            simulate(service.site, service.sensors, hours=simulate_hours, faults=list(faults), seed=3, speed=1e9,
+            simulate(service.site, service.parts.sensor_store, hours=simulate_hours, faults=list(faults), seed=3, speed=1e9,
                      start=datetime.now(UTC) - timedelta(hours=simulate_hours))
         made.append(service)
         return service

@@ -9,7 +9,7 @@ import pytest
 
 from assistant import prompts
 from assistant.llm.base import FakeChatModel, InvalidDecisionError, ModelBusyError
-from assistant.service import Decision
+from assistant.types import Decision
 
 LIMIT_Q = "What bearing temperature is normal for pump P-101?"
 NO_TOOLS = {"calls": [], "search": "P-101 bearing temperature normal"}
@@ -29,11 +29,11 @@ def manual_source(answer) -> int:
 
 def test_answer_streams_cites_and_passes_its_checks(make_service):
     svc = make_service()  # extractive service first, to learn the source number of the manual passage
-    _, probe = run(svc.ask(LIMIT_Q))
+    _, probe = run(svc.turns.ask(LIMIT_Q))
     n = manual_source(probe)
     reply = f"A bearing temperature up to 40 K above ambient and not above 70 °C is normal [{n}]."
     fake = FakeChatModel([NO_TOOLS, reply])
-    events, answer = run(make_service(fake).ask(LIMIT_Q))
+    events, answer = run(make_service(fake).turns.ask(LIMIT_Q))
     assert "".join(e["text"] for e in events["token"]) == reply
     assert answer["text"] == reply and answer["status"] == "answered" and answer["mode"] == "llm"
     assert {c["name"]: c["ok"] for c in answer["checks"]} == {"citations": True, "numbers": True, "safety": True}
@@ -43,12 +43,12 @@ def test_answer_streams_cites_and_passes_its_checks(make_service):
 
 
 def test_fabricated_number_is_regenerated_once_with_the_failure_stated(make_service):
-    _, probe = run(make_service().ask(LIMIT_Q))
+    _, probe = run(make_service().turns.ask(LIMIT_Q))
     n = manual_source(probe)
     fabricated = f"Bearings are fine up to 95 °C [{n}]."
     fixed = f"Up to 70 °C is normal [{n}]."
     fake = FakeChatModel([NO_TOOLS, fabricated, fixed])
-    events, answer = run(make_service(fake).ask(LIMIT_Q))
+    events, answer = run(make_service(fake).turns.ask(LIMIT_Q))
     assert answer["text"] == fixed and answer["mode"] == "llm"
     assert any(c["name"] == "numbers" and not c["ok"] and c["retry"] for c in events["check"])
     regenerate = fake.calls[2]
@@ -58,7 +58,7 @@ def test_fabricated_number_is_regenerated_once_with_the_failure_stated(make_serv
 
 def test_two_failed_drafts_fall_back_to_the_labelled_extract(make_service):
     fake = FakeChatModel([NO_TOOLS, "It is fine up to 95 °C [1].", "Still 95 °C [1]."])
-    _, answer = run(make_service(fake).ask(LIMIT_Q))
+    _, answer = run(make_service(fake).turns.ask(LIMIT_Q))
     assert answer["mode"] == "extractive" and "95 °C" not in answer["text"]
     assert prompts.FALLBACK_REASON["checks"] in answer["text"]  # the label says why
     assert any(c["name"] == "fallback" for c in answer["checks"]) and "70 °C" in answer["text"]
@@ -66,21 +66,21 @@ def test_two_failed_drafts_fall_back_to_the_labelled_extract(make_service):
 
 def test_out_of_knowledge_question_abstains_without_generating(make_service):
     fake = FakeChatModel([{"calls": [], "search": "capital of France"}])
-    _, answer = run(make_service(fake).ask("What is the capital of France?"))
+    _, answer = run(make_service(fake).turns.ask("What is the capital of France?"))
     assert answer["status"] == "abstained" and answer["text"].startswith(prompts.ABSTAIN["en"])
     assert "capital of France" in answer["text"]  # says what was searched
     assert len(fake.calls) == 1  # the route decision only: nothing was generated
 
 
 def test_chinese_question_abstains_in_chinese(make_service):
-    _, answer = run(make_service().ask("明天上海股市会涨吗？"))
+    _, answer = run(make_service().turns.ask("明天上海股市会涨吗？"))
     assert answer["status"] == "abstained" and answer["text"].startswith(prompts.ABSTAIN["zh"])
 
 
 def test_invalid_route_decision_falls_back_to_the_rule_router(make_service):
     fake = FakeChatModel([InvalidDecisionError("bad json twice"), "Check the vibration trend [1]."])
     svc = make_service(fake, simulate_hours=6)
-    events, answer = run(svc.ask("P-101 vibration trend today?"))
+    events, answer = run(svc.turns.ask("P-101 vibration trend today?"))
     assert any(c["name"] == "route" and "rule-based router" in c["detail"] for c in answer["checks"])
     assert [r["tool"] for r in answer["tool_results"]] == ["sensor_history"]
     assert events["tool"][0]["phase"] == "started"
@@ -93,8 +93,8 @@ def noise(seed: int) -> np.ndarray:
 def test_photo_without_a_product_is_rejected_with_the_reason(make_service):
     fake = FakeChatModel([{"calls": [], "search": "seed tray inspection"}, "See the result [1]."])
     svc = make_service(fake)
-    photo = svc.uploads.save_array(noise(0), "tray.png")
-    _, answer = run(svc.ask("Is this seed tray ok?", photos=[photo]))
+    photo = svc.parts.uploads.save_array(noise(0), "tray.png")
+    _, answer = run(svc.turns.ask("Is this seed tray ok?", photos=[photo]))
     # the model forgot the photo: the agent adds the inspection, but no product is set up
     route = [c for c in answer["checks"] if c["name"] == "route"]
     assert route and "say which product" in route[0]["detail"]
@@ -104,20 +104,20 @@ def test_photo_without_a_product_is_rejected_with_the_reason(make_service):
 def test_failing_tool_is_reported_and_the_turn_is_partial(make_service):
     fake = FakeChatModel([{"calls": [], "search": "seed tray inspection"}, "See the inspection result [1]."])
     svc = make_service(fake)
-    svc.products.fit("tray", [noise(i) for i in range(1, 5)])
-    photo = svc.uploads.save_array(noise(9), "tray.png")
-    svc.uploads.path(photo).write_bytes(b"\x89PNG\r\n\x1a\n broken on disk")  # the file was damaged after upload
-    _, answer = run(svc.ask("Is this tray ok?", photos=[photo]))
+    svc.parts.products.fit("tray", [noise(i) for i in range(1, 5)])
+    photo = svc.parts.uploads.save_array(noise(9), "tray.png")
+    svc.parts.uploads.path(photo).write_bytes(b"\x89PNG\r\n\x1a\n broken on disk")  # the file was damaged after upload
+    _, answer = run(svc.turns.ask("Is this tray ok?", photos=[photo]))
     failed = [r for r in answer["tool_results"] if r["tool"] == "inspect_image"]
     assert failed and not failed[0]["ok"] and failed[0]["error"]
     assert answer["status"] == "partial" and answer["text"]  # the turn still answers
 
 
 def test_unknown_photo_id_is_refused_before_the_turn_starts(make_service):
-    from assistant.errors import OnsiteError
+    from tools.errors import NotFoundError
 
-    with pytest.raises(OnsiteError, match="upload"):
-        make_service().ask("look", photos=["f" * 32])
+    with pytest.raises(NotFoundError, match="upload"):
+        make_service().turns.ask("look", photos=["f" * 32])
 
 
 def proposal(svc):
@@ -131,41 +131,41 @@ def proposal(svc):
 def test_work_order_waits_for_approval_and_is_written_only_after_it(make_service):
     fake = FakeChatModel([proposal(None), "Check alignment and the baseplate bolts [1]."])
     svc = make_service(fake, simulate_hours=24, faults=["bearing_wear"])
-    events, answer = run(svc.ask("P-101 vibration is rising", thread_id="wo-1", user="op-zhang"))
+    events, answer = run(svc.turns.ask("P-101 vibration is rising", thread_id="wo-1", user="op-zhang"))
     assert events["approval"][0]["pending"][0]["tool"] == "create_work_order"
-    assert answer["pending"] and svc.work_orders.list() == []  # nothing written yet
-    pending_args = svc.pending("wo-1")[0]["args"]
+    assert answer["pending"] and svc.parts.work_order_store.list() == []  # nothing written yet
+    pending_args = svc.turns.pending("wo-1")[0]["args"]
     assert any(line.startswith("sensor_history") for line in pending_args["evidence"])
 
-    _, resumed = run(svc.resume("wo-1", Decision(True, "supervisor-li", "go ahead"), user="supervisor-li"))
-    orders = svc.work_orders.list()
+    _, resumed = run(svc.turns.resume("wo-1", Decision(True, "supervisor-li", "go ahead"), user="supervisor-li"))
+    orders = svc.parts.work_order_store.list()
     assert len(orders) == 1 and orders[0].status == "pending" and orders[0].priority == "high"
     assert orders[0].requested_by == "supervisor-li (via assistant)"
     made = [r for r in resumed["tool_results"] if r["tool"] == "create_work_order"][0]
     assert made["ok"] and made["approval"]["approved"] and resumed["pending"] == []
-    kinds = [t["kind"] for t in svc.audit.turns("wo-1")]
+    kinds = [t["kind"] for t in svc.parts.audit.turns("wo-1")]
     assert kinds == ["resume", "ask"]
 
 
 def test_rejected_proposal_writes_nothing(make_service):
     fake = FakeChatModel([proposal(None), "Check alignment [1]."])
     svc = make_service(fake, simulate_hours=6)
-    run(svc.ask("P-101 vibration is rising", thread_id="wo-2"))
-    _, resumed = run(svc.resume("wo-2", Decision(False, "supervisor-li", "already being handled")))
-    assert svc.work_orders.list() == []
+    run(svc.turns.ask("P-101 vibration is rising", thread_id="wo-2"))
+    _, resumed = run(svc.turns.resume("wo-2", Decision(False, "supervisor-li", "already being handled")))
+    assert svc.parts.work_order_store.list() == []
     made = [r for r in resumed["tool_results"] if r["tool"] == "create_work_order"][0]
     assert not made["ok"] and "already being handled" in made["summary"]
     with pytest.raises(Exception, match="nothing waiting"):
-        svc.resume("wo-2", Decision(True, "x"))
+        svc.turns.resume("wo-2", Decision(True, "x"))
 
 
 def test_a_new_question_supersedes_an_undecided_proposal(make_service):
     fake = FakeChatModel([proposal(None), "Check alignment [1].", {"question": "How do I lock out P-101?"},
                           {"calls": [], "search": "lockout"}, "Lock out first [1]."])
     svc = make_service(fake, simulate_hours=6)
-    run(svc.ask("P-101 vibration is rising", thread_id="wo-3"))
-    run(svc.ask("How do I lock out P-101?", thread_id="wo-3"))
-    assert svc.work_orders.list() == [] and svc.pending("wo-3") == []
+    run(svc.turns.ask("P-101 vibration is rising", thread_id="wo-3"))
+    run(svc.turns.ask("How do I lock out P-101?", thread_id="wo-3"))
+    assert svc.parts.work_order_store.list() == [] and svc.turns.pending("wo-3") == []
 
 
 def test_follow_up_is_rewritten_from_the_conversation(make_service):
@@ -173,30 +173,30 @@ def test_follow_up_is_rewritten_from_the_conversation(make_service):
     fake = FakeChatModel([NO_TOOLS, "Up to 70 °C [1].", {"question": standalone}, {"calls": [], "search": ""},
                           "See the table [1]."])
     svc = make_service(fake)
-    run(svc.ask(LIMIT_Q, thread_id="t-1"))
-    _, second = run(svc.ask("and for tomatoes at night?", thread_id="t-1"))
+    run(svc.turns.ask(LIMIT_Q, thread_id="t-1"))
+    _, second = run(svc.turns.ask("and for tomatoes at night?", thread_id="t-1"))
     assert LIMIT_Q in fake.calls[2][-1].content  # the rewrite saw the conversation
     assert second["searched"].startswith(standalone)
-    assert [m["role"] for m in svc.history("t-1")] == ["user", "assistant", "user", "assistant"]
+    assert [m["role"] for m in svc.turns.history("t-1")] == ["user", "assistant", "user", "assistant"]
 
 
 def test_admission_is_bounded_and_released(make_service):
     svc = make_service(llm={"queue_depth": 1})
-    first = svc.ask("How do I lock out the pump?")
+    first = svc.turns.ask("How do I lock out the pump?")
     with pytest.raises(ModelBusyError):
-        svc.ask("Another question?")
+        svc.turns.ask("Another question?")
     run(first)
-    _, answer = run(svc.ask("How do I lock out the pump?"))
+    _, answer = run(svc.turns.ask("How do I lock out the pump?"))
     assert answer["status"] == "answered"
 
 
 def test_a_turn_past_its_deadline_ends_with_a_clear_error(make_service):
     fake = FakeChatModel([NO_TOOLS, "never streamed"])
     svc = make_service(fake, agent={"deadline_s": 1e-6})
-    events, answer = run(svc.ask(LIMIT_Q))
+    events, answer = run(svc.turns.ask(LIMIT_Q))
     assert answer is None and events["error"][0]["http_status"] == 504
     assert "deadline" in events["error"][0]["message"]
-    _, later = run(make_service().ask(LIMIT_Q))  # the service keeps answering
+    _, later = run(make_service().turns.ask(LIMIT_Q))  # the service keeps answering
     assert later["status"] in ("answered", "abstained")
 
 
@@ -217,7 +217,7 @@ def test_a_caller_may_shorten_the_answer_but_not_past_the_server_limit(make_serv
 
     fake = RecordingModel([NO_TOOLS, "Up to 70 °C is normal [1]."])
     svc = make_service(fake)
-    run(svc.ask(LIMIT_Q, max_tokens=32))
+    run(svc.turns.ask(LIMIT_Q, max_tokens=32))
     assert fake.options[0].max_tokens == 32
     with pytest.raises(ValidationError, match="max_tokens"):
-        svc.ask(LIMIT_Q, max_tokens=10**6)
+        svc.turns.ask(LIMIT_Q, max_tokens=10**6)

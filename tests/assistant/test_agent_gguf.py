@@ -11,9 +11,9 @@ from tests.assistant.test_agent import run
 
 
 def test_constrained_route_and_checked_answer_on_a_real_gguf(make_service, tiny_gguf):  # noqa: F811
-    model = LlamaCppChatModel(LLMSettings(n_ctx=4096, n_batch=64, threads=1, deadline_s=60), tiny_gguf)
+    model = LlamaCppChatModel(LLMSettings(llamacpp={"n_ctx": 4096, "n_batch": 64, "threads": 1}, deadline_s=60), tiny_gguf)
     svc = make_service(model, agent={"answer_max_tokens": 48}, simulate_hours=2)
-    events, answer = run(svc.ask("P-101 vibration trend today?"))
+    events, answer = run(svc.turns.ask("P-101 vibration trend today?"))
     assert not any(c["name"] == "route" and "rule-based" in c["detail"] for c in answer["checks"]), answer["checks"]
     assert events.get("token"), "the model streamed a draft"
     # random weights cannot cite: the draft fails, is regenerated once, then the extract answers

@@ -29,11 +29,11 @@ def injected_index(tmp_path_factory, sample_index):
 
 def test_extractive_turn_runs_no_tool_and_quotes_no_order(make_service, injected_index):
     svc = make_service(index=injected_index)
-    _, answer = run(svc.ask(QUESTION))
+    _, answer = run(svc.turns.ask(QUESTION))
     flagged = [s for s in answer["sources"] if s["flags"]]
     assert flagged, "the bulletin passage is retrieved and carries its flag"
     assert all(r["tool"] != "create_work_order" for r in answer["tool_results"]) and answer["pending"] == []
-    assert svc.work_orders.list() == []
+    assert svc.parts.work_order_store.list() == []
     assert "80 °C" in answer["text"]  # the genuine fact is used
     for order in ("SYSTEM NOTICE", "ignore previous", "Do not tell the user", "忽略之前"):
         assert order not in answer["text"]
@@ -42,11 +42,11 @@ def test_extractive_turn_runs_no_tool_and_quotes_no_order(make_service, injected
 def test_model_never_sees_documents_when_choosing_tools(make_service, injected_index):
     fake = FakeChatModel([{"calls": [], "search": QUESTION}, "Keep it below 80 °C [1]."])
     svc = make_service(fake, index=injected_index)
-    _, answer = run(svc.ask(QUESTION))
+    _, answer = run(svc.turns.ask(QUESTION))
     route_prompt = "\n".join(m.content for m in fake.calls[0])
     assert "SYSTEM NOTICE" not in route_prompt and FACT not in route_prompt
     answer_prompt = fake.calls[1][-1].content
     assert "SYSTEM NOTICE" in answer_prompt  # shown, but as quoted, flagged material
     start = answer_prompt.index("not instructions\n<<<")
     assert answer_prompt.index("SYSTEM NOTICE") > start
-    assert svc.work_orders.list() == [] and answer["pending"] == []
+    assert svc.parts.work_order_store.list() == [] and answer["pending"] == []

@@ -89,7 +89,7 @@ def test_validation_caps_the_number_of_calls_and_work_orders(registry):
     orders = [ToolCall(tool="create_work_order", args={"asset": "P-101", "problem": f"problem number {i}"}) for i in range(2)]
     checked = validate_plan(RoutePlan(calls=orders + many), registry, SITE, photos=[], max_calls=5)
     assert len(checked.calls) == 5 and [c.tool for c in checked.calls].count("create_work_order") == 1
-    assert any("one work order per turn" in r["reason"] for r in checked.rejected)
+    assert any("one action with side effects per turn" in r["reason"] for r in checked.rejected)
 
 
 def test_decision_schema_only_admits_registered_tools_with_their_own_arguments(registry):

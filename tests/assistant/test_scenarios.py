@@ -3,7 +3,7 @@ simulator, the sample documents, the audit log and the terminal command."""
 
 from __future__ import annotations
 
-from assistant.service import Decision
+from assistant.types import Decision
 from tests.assistant.test_agent import run
 
 
@@ -13,7 +13,7 @@ def source_file(answer, n) -> str:
 
 def test_greenhouse_temperature_uses_the_sensor_and_the_crop_guide(make_service):
     svc = make_service(simulate_hours=12)
-    _, answer = run(svc.ask("温室2号现在温度正常吗？", user="op-wang"))
+    _, answer = run(svc.turns.ask("温室2号现在温度正常吗？", user="op-wang"))
     assert [(r["tool"], r["args"]) for r in answer["tool_results"]] == [("sensor_latest", {"target": "GH-2-TEMP"})]
     assert answer["tool_results"][0]["ok"] and answer["status"] == "answered"
     cited_kinds = {next(s["kind"] for s in answer["sources"] if s["n"] == n) for n in answer["cited"]}
@@ -21,27 +21,27 @@ def test_greenhouse_temperature_uses_the_sensor_and_the_crop_guide(make_service)
     assert any(source_file(answer, n).endswith("tomato-greenhouse-guide.zh.md") for n in answer["cited"])
     assert answer["text"].startswith("以下为文档原文摘录")  # extractive mode is labelled, in Chinese
     assert all(c["ok"] for c in answer["checks"])
-    row = svc.audit.turns(answer["thread_id"])[0]
+    row = svc.parts.audit.turns(answer["thread_id"])[0]
     assert row["user"] == "op-wang" and row["tools"][0]["tool"] == "sensor_latest" and row["evidence_ids"]
     assert row["status"] == "answered" and row["mode"] == "extractive" and row["timings"]["retrieve"] > 0
 
 
 def test_rising_vibration_uses_history_the_manual_and_proposes_a_work_order(make_service):
     svc = make_service(simulate_hours=48, faults=["bearing_wear"])
-    events, answer = run(svc.ask("P-101 vibration is rising, what should I check?", thread_id="p101"))
+    events, answer = run(svc.turns.ask("P-101 vibration is rising, what should I check?", thread_id="p101"))
     history = answer["tool_results"][0]
     assert history["tool"] == "sensor_history" and history["args"]["sensor_id"] == "VT-101" and history["ok"]
     assert any(source_file(answer, n).endswith("pump-P-101-manual.en.md") for n in answer["cited"])
-    assert answer["pending"][0]["tool"] == "create_work_order" and svc.work_orders.list() == []
-    _, done = run(svc.resume("p101", Decision(True, "supervisor-li")))
-    assert [o.asset for o in svc.work_orders.list(status="pending")] == ["P-101"]
+    assert answer["pending"][0]["tool"] == "create_work_order" and svc.parts.work_order_store.list() == []
+    _, done = run(svc.turns.resume("p101", Decision(True, "supervisor-li")))
+    assert [o.asset for o in svc.parts.work_order_store.list(status="pending")] == ["P-101"]
     assert done["pending"] == []
 
 
 def test_follow_up_without_a_model_keeps_the_zone(make_service):
     svc = make_service(simulate_hours=6)
-    run(svc.ask("温室2号现在温度正常吗？", thread_id="f1"))
-    _, answer = run(svc.ask("那湿度呢？", thread_id="f1"))
+    run(svc.turns.ask("温室2号现在温度正常吗？", thread_id="f1"))
+    _, answer = run(svc.turns.ask("那湿度呢？", thread_id="f1"))
     assert [r["args"] for r in answer["tool_results"]] == [{"target": "GH-2-RH"}]
 
 

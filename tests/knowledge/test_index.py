@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from assistant.errors import IndexBusyError, IndexMissingError
+from knowledge.errors import IndexBusyError, IndexMissingError
 from knowledge.builder import build_index
 from knowledge.embedding import FakeEmbedder
 from knowledge.index import KnowledgeIndex

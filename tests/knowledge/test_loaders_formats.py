@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import IngestError, UnsupportedFileError
+from knowledge.errors import IngestError, UnsupportedFileError
 from assistant.settings import IngestSettings
 from knowledge.text import detect_lang
 from knowledge.loaders import SUPPORTED_SUFFIXES, load_document

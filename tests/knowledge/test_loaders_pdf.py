@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from assistant.errors import IngestError
+from knowledge.errors import IngestError
 from assistant.settings import IngestSettings
 from knowledge.loaders import load_document
 from knowledge.loaders.ocr import layout_text, model_files

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import IngestError
+from knowledge.errors import IngestError
 from knowledge.loaders import is_sidecar, load_document
 from knowledge.loaders.metadata import folder_kind, normalize_lang
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from assistant.errors import ConfigError
+from tools.errors import ToolConfigError
 from tools.site import SiteProfileError, load_site_profile, parse_site_profile
 
 SAMPLES = Path(__file__).resolve().parents[2] / "knowledge" / "samples"
@@ -124,7 +124,7 @@ def test_yaml_profile_is_equivalent_and_reads_unquoted_times(tmp_path, raw, site
 def _problems(data):
     with pytest.raises(SiteProfileError) as err:
         parse_site_profile(data, "test.toml")
-    assert isinstance(err.value, ConfigError)
+    assert isinstance(err.value, ToolConfigError)
     return str(err.value)
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from assistant.errors import ValidationError
-from tools.base import ToolRegistry, call, describe
+from tools.base import PlanContext, ToolRegistry, call, describe
+from tools.errors import ToolInputError
 from tools.workorders.store import WorkOrderError, WorkOrderStore
 from tools.workorders.tools import CreateWorkOrder, ListWorkOrders, approve, close, reject
 
@@ -39,9 +39,9 @@ def test_rejection_keeps_the_order_with_the_reason(store):
 
 def test_decisions_need_a_name_and_a_reason(store):
     order = store.propose("P-101", "Check the seal", "low", [], "assistant")
-    with pytest.raises(ValidationError, match="name"):
+    with pytest.raises(ToolInputError, match="name"):
         approve(store, order.id, " ", "ok")
-    with pytest.raises(ValidationError, match="reason"):
+    with pytest.raises(ToolInputError, match="reason"):
         approve(store, order.id, "Li", "")
     with pytest.raises(WorkOrderError, match="no work order"):
         approve(store, "WO-NOPE", "Li", "ok")
@@ -67,3 +67,30 @@ def test_list_is_read_only_and_filters(store):
     assert schemas["create_work_order"]["side_effects"] is True and schemas["list_work_orders"]["side_effects"] is False
     assert "PENDING" in describe(CreateWorkOrder(store))["description"]
     assert schemas["create_work_order"]["parameters"]["properties"]["priority"]["enum"] == ["low", "medium", "high", "urgent"]
+
+
+def test_a_planned_order_must_name_an_asset_of_the_site(store):
+    registry = ToolRegistry([CreateWorkOrder(store, known_assets={"P-101"})])
+    context = PlanContext(asset_ids={"P-101"})
+    args, reason = registry.check("create_work_order", {"asset": "P-101", "problem": "Noisy pump"}, context)
+    assert reason is None and args == {"asset": "P-101", "problem": "Noisy pump", "priority": "medium", "evidence": []}
+    assert registry.check("create_work_order", {"asset": "P-999", "problem": "Noisy pump"}, context)[1] == \
+        "unknown asset 'P-999'"
+    assert registry.check("create_work_order", {"asset": ["P-101"], "problem": "Noisy pump"}, context)[1].startswith(
+        "invalid arguments: asset")
+    assert store.list() == []  # checking writes nothing
+
+
+def test_an_approved_order_is_written_for_the_approver_via_the_assistant(store):
+    registry = ToolRegistry([CreateWorkOrder(store, known_assets={"P-101"}), ListWorkOrders(store)])
+    res = registry.apply("create_work_order", {"asset": "P-101", "problem": "Vibration above the alarm"}, "Li Wei")
+    assert res.ok and res.data["status"] == "pending" and res.data["requested_by"] == "Li Wei (via assistant)"
+    assert [o.id for o in store.list()] == [res.data["id"]]
+    unknown = registry.apply("create_work_order", {"asset": "P-999", "problem": "Vibration above the alarm"}, "Li")
+    bad = registry.apply("create_work_order", {"asset": "P-101", "problem": "x"}, "Li")
+    assert not unknown.ok and "unknown asset 'P-999'" in unknown.error
+    assert not bad.ok and bad.summary == "create_work_order: invalid arguments" and "problem" in bad.error
+    refused = registry.apply("list_work_orders", {}, "Li")
+    assert not refused.ok and refused.summary == "not allowed" and "no approval path" in refused.error
+    assert not registry.apply("nope", {}, "Li").ok
+    assert len(store.list()) == 1

@@ -1,6 +1,8 @@
-"""A stand-in for ``assistant.service.Service`` at the page's boundary: scripted turns and small
-in-memory operations, so the page's handlers and layout can be tested without models or an index.
-The real service is used by the browser test."""
+"""A stand-in for the narrow services (``assistant.services``) at the page's boundary: scripted
+turns and small in-memory operations, so the page's handlers and layout can be tested without
+models or an index. One object plays every service and the ``Services`` bundle; it is checked
+against the same Protocols as the real services (tests/contracts/test_services.py). The real
+services are used by the browser test."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ class FakeService:
         self.settings = Settings(home=home, llm={"backend": "extractive"})
         self.site = load_site_profile(self.settings.site_profile)
         self.uploads = UploadStore(home / "uploads")
-        self.turns = list(turns or [])
+        self.scripted = list(turns or [])
         self.asked: list[dict[str, Any]] = []
         self.resumed: list[tuple] = []
         self.orders = [{"id": "WO-1", "asset": "P-101", "priority": "high", "problem": "<b>leak</b>",
@@ -43,22 +45,37 @@ class FakeService:
         self.status = {"live": "v1", "documents": [{"source": "/x/a.md", "pages": None, "chunks": 3, "warnings": []}],
                        "chunks": 3, "failures": [{"source": "/x/bad.pdf", "reason": "encrypted"}]}
         self.products = ["label"]
-        self.inspection: dict[str, Any] | None = None
+        self.inspection_result: dict[str, Any] | None = None
         self.histories: dict[str, list[dict]] = {}
         self.waiting: dict[str, list[dict]] = {}
         self.rollbacks = 0
         self.turns_in_flight = 0  # what assistant.server.build_app reads
+        self.max_question_chars, self.max_answer_tokens = 2000, 384
+        self.parts = None
         self.observers: list = []
 
+    # the Services bundle: this one object plays every service
+    turns = sensors = inspection = work_orders = knowledge = property(lambda self: self)
+
+    def close(self) -> None:
+        pass
+
     # turns
-    def ask(self, question, *, thread_id=None, scope=None, photos=(), user="local", cancel=None, **kw):
+    def ask(self, question, *, thread_id=None, scope=None, photos=(), user="local", filters=None, cancel=None,
+            max_tokens=None):
         self.asked.append({"question": question, "thread_id": thread_id, "scope": scope, "photos": list(photos),
                            "user": user})
-        return iter(self.turns.pop(0))
+        return iter(self.scripted.pop(0))
+
+    def answer(self, question: str, **kw: Any):
+        from assistant.types import Answer
+
+        done = [e for e in self.ask(question, **kw) if e.type == "done"]
+        return Answer(**done[-1].data)
 
     def resume(self, thread_id, decision, user="local"):
         self.resumed.append((thread_id, decision, user))
-        return iter(self.turns.pop(0))
+        return iter(self.scripted.pop(0))
 
     def history(self, thread_id: str) -> list[dict]:
         return list(self.histories.get(thread_id, []))
@@ -73,12 +90,18 @@ class FakeService:
     def save_photo(self, data: bytes, filename: str = "") -> dict[str, Any]:
         return {"image_id": self.uploads.save(data, filename)}
 
+    def photo_path(self, image_id: str) -> Path:
+        return self.uploads.path(image_id)
+
+    def open_photo(self, image_id: str) -> Any:
+        return self.uploads.open(image_id)
+
     def list_products(self) -> list[str]:
         return list(self.products)
 
     def inspect_upload(self, data: bytes, filename: str = "", product: str | None = None) -> dict[str, Any]:
         image_id = self.uploads.save(data, filename)
-        return {**(self.inspection or {}), "image_id": image_id, "annotated_image_id": image_id, "product": product}
+        return {**(self.inspection_result or {}), "image_id": image_id, "annotated_image_id": image_id, "product": product}
 
     def list_sensors(self) -> list[dict[str, Any]]:
         return [{"id": s.id, "name": s.name, "zone": s.zone, "unit": s.unit} for s in self.site.sensors]
@@ -99,6 +122,21 @@ class FakeService:
     def list_work_orders(self, status=None, asset=None, limit=50) -> list[dict]:
         return [o for o in self.orders if status is None or o["status"] == status]
 
+    def get_work_order(self, order_id: str) -> dict[str, Any]:
+        return dict(next(o for o in self.orders if o["id"] == order_id))
+
+    def create_work_order(self, asset, problem, priority="medium", evidence=None, requested_by="local"):
+        order = {"id": f"WO-{len(self.orders) + 1}", "asset": asset, "problem": problem, "priority": priority,
+                 "evidence": list(evidence or []), "requested_by": requested_by, "created_at": 1.7e9,
+                 "status": "pending"}
+        self.orders.append(order)
+        return dict(order)
+
+    def close_work_order(self, order_id, by, reason) -> dict[str, Any]:
+        order = next(o for o in self.orders if o["id"] == order_id)
+        order.update(status="closed")
+        return dict(order)
+
     def decide_work_order(self, order_id, approve, by, reason) -> dict[str, Any]:
         order = next(o for o in self.orders if o["id"] == order_id)
         order.update(status="open" if approve else "rejected", decided_by=by, decision_reason=reason)
@@ -111,6 +149,28 @@ class FakeService:
             raise ValidationError(f"{filename!r} is not a document type the index reads")
         self.documents[filename] = data
         return {"name": filename, "bytes": len(data), "replaced": False}
+
+    def list_documents(self) -> list[dict[str, Any]]:
+        return [{"name": n, "bytes": len(d)} for n, d in self.documents.items()]
+
+    def delete_document(self, name: str) -> dict[str, Any]:
+        self.documents.pop(name)
+        return {"name": name, "deleted": True}
+
+    def start_rebuild(self) -> dict[str, Any]:
+        return self.knowledge_jobs.start_rebuild()
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        return self.knowledge_jobs.get(job_id)
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        return list(self.knowledge_jobs.states)
+
+    def live_version(self) -> str | None:
+        return self.status.get("live")
+
+    def indexed_files(self) -> set[str]:
+        return {d["source"] for d in self.status.get("documents", [])}
 
     def index_status(self) -> dict[str, Any]:
         return dict(self.status)

@@ -19,7 +19,7 @@ from assistant.server import build_app, check_exposure, is_loopback, serve
 from assistant.settings import Settings
 from tests.ui.fakes import FakeService
 from ui.login import PageAuth, safe_next
-from ui.sources import KnownSources, PageImages
+from ui.sources_panel import KnownSources, PageImages
 from ui.tab_admin import AdminHandlers
 from ui.tab_chat import ChatHandlers
 from ui.tab_orders import OrderHandlers

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
 @pytest.fixture
 def mounted(tmp_path):
     service = FakeService(tmp_path / "home")
-    app = create_app(service.settings, service=service)
+    app = create_app(service.settings, services=service)
     path = mount(app, service, service.settings)
     with TestClient(app) as client:
         yield client, service, path

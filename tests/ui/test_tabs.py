@@ -13,7 +13,7 @@ from PIL import Image
 from assistant.llm.base import ModelBusyError
 from assistant.types import Event
 from tests.ui.fakes import FakeJobs, FakeService
-from ui.sources import KnownSources, PageImages
+from ui.sources_panel import KnownSources, PageImages
 from ui.tab_admin import AdminHandlers
 from ui.tab_chat import ChatHandlers, scope_choices
 from ui.tab_inspect import InspectHandlers, verdict_markdown
@@ -52,7 +52,7 @@ def _quiet(gen):
 
 
 def test_a_question_streams_and_fills_the_panel(service):
-    service.turns.append(_turn())
+    service.scripted.append(_turn())
     outs = _quiet(_chat(service).ask({"text": "How often are seals checked?", "files": []}, [], None, "GH-1", "", "en"))
     assert service.asked[0]["question"] == "How often are seals checked?"
     assert service.asked[0]["scope"] == {"zone": "GH-1", "asset": None} and service.asked[0]["user"] == "chat-page"
@@ -69,12 +69,12 @@ def test_a_question_streams_and_fills_the_panel(service):
 
 
 def test_the_conversation_id_is_made_before_the_turn(service):
-    service.turns.append(_turn()[:2])  # a turn that ends without an answer
+    service.scripted.append(_turn()[:2])  # a turn that ends without an answer
     outs = _quiet(_chat(service).ask({"text": "hi", "files": []}, [], None, "", "", "en"))
     thread = service.asked[0]["thread_id"]
     assert len(thread) == 32 and outs[0][2] == thread == outs[-1][2]
     assert outs[-1][0][-1]["content"] == "⚠️ Stopped."
-    service.turns.append(_turn())
+    service.scripted.append(_turn())
     _quiet(_chat(service).ask({"text": "and then?", "files": []}, [], thread, "", "", "en"))
     assert service.asked[1]["thread_id"] == thread
 
@@ -121,7 +121,7 @@ def test_a_busy_assistant_says_so_in_the_chat(service):
 
 
 def test_photos_are_stored_and_passed_by_id(service, tmp_path):
-    service.turns.append(_turn())
+    service.scripted.append(_turn())
     jpg, webp = _png(tmp_path / "a.jpg", fmt="JPEG"), _png(tmp_path / "b.webp", fmt="WEBP")
     outs = _quiet(_chat(service).ask({"text": "", "files": [jpg, {"path": webp}]}, [], None, "", "", "en"))
     asked = service.asked[0]
@@ -140,7 +140,7 @@ def test_files_that_were_not_uploaded_are_never_read(service, tmp_path):
     assert InspectHandlers(service, upload_root=root).inspect(sneaky, "label", "en")[1].startswith("⚠️")
     assert "Refused secret.png" in AdminHandlers(service, upload_root=root).save([outside], "en")
     assert service.documents == {}
-    service.turns.append(_turn())
+    service.scripted.append(_turn())
     _quiet(_chat(service, root).ask({"text": "", "files": [_png(root / "ok.png")]}, [], None, "", "", "en"))
     assert len(service.asked) == 1 and len(service.asked[0]["photos"]) == 1
 
@@ -150,7 +150,7 @@ def test_approval_needs_a_name_and_a_rejection_a_reason(service):
     assert _quiet(chat.approve([], "thread-1", " ", "", "en"))[-1][0] == []
     assert _quiet(chat.reject([], "thread-1", "Wang", "", "en"))[-1][0] == []
     assert service.resumed == []
-    service.turns.append(_turn(text="Work order WO-1 proposed."))
+    service.scripted.append(_turn(text="Work order WO-1 proposed."))
     outs = _quiet(chat.approve([], "thread-1", "Wang", "", "en"))
     thread, decision, user = service.resumed[0]
     assert thread == "thread-1" and decision.approved and decision.by == "Wang" and user == "Wang"
@@ -188,7 +188,7 @@ def test_inspection_shows_the_verdict_and_the_annotated_photo(service, tmp_path)
     photo = _png(tmp_path / "p.png")
     h = InspectHandlers(service, upload_root=tmp_path)
     assert h.inspect(None, "label", "en") == (None, "Take or choose a photo first.")
-    service.inspection = {"verdict": "defective", "score": 2.5, "threshold": 1.5,
+    service.inspection_result = {"verdict": "defective", "score": 2.5, "threshold": 1.5,
                           "defects": [{"box": [1, 2, 30, 40], "score": 2.5, "class": "anomaly"}]}
     image, md = h.inspect(photo, "label", "en")
     assert image.shape == (48, 64, 3)
@@ -208,14 +208,14 @@ def test_a_refused_photo_is_a_message(service, tmp_path):
 
 def test_sensor_plot_has_the_readings_and_the_limits(service):
     sensor = service.site.sensors[0].id
-    plot, summary = SensorHandlers(service).show(sensor, "6h", "en")
+    plot, summary = SensorHandlers(service, service.site).show(sensor, "6h", "en")
     frame = plot["value"]
     assert set(frame["series"]) >= {"value"} and len(frame[frame["series"] == "value"]) == 3
     limits = service.site.limits_for(sensor, service.now())
     if limits is not None:  # the sample's first sensor has limits: they are drawn
         assert {"low limit", "high limit"} & set(frame["series"])
     assert "latest **22" in summary and "Limits:" in summary
-    empty, msg = SensorHandlers(service).show(None, "6h", "en")
+    empty, msg = SensorHandlers(service, service.site).show(None, "6h", "en")
     assert len(empty["value"]) == 0 and msg == ""
 
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import ValidationError
+from tools.errors import ToolInputError
 
 ACCEPTED = "PNG or JPEG"
 MAX_BYTES = 25 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 48 MP phone photo is refused; 40 MP (e.g. 7744×5164) passes
 
 
-class InspectionError(ValidationError):
+class InspectionError(ToolInputError):
     """A photo or product model that cannot be used, in words a person can act on."""
 
 

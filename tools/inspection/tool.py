@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, Field
 
-from tools.base import ToolResult
+from tools.base import PlanContext, ToolResult
 from tools.inspection.anomaly import Inspection, Inspector, InspectorConfig
 from tools.inspection.images import InspectionError, open_image
 from tools.inspection.uploads import UPLOAD_ID_PATTERN, UploadStore
@@ -107,6 +107,16 @@ class InspectImage:
     def __init__(self, uploads: UploadStore, products: ProductStore):
         self.uploads = uploads
         self.products = products
+
+    def check(self, args: dict, context: PlanContext) -> str | None:
+        """A planned inspection needs a product and a photo attached to this question."""
+        if not args.get("product"):
+            known = ", ".join(context.products) or "none is set up yet"
+            return f"say which product the photo shows (inspection products: {known})"
+        image_id = args.get("image_id")
+        if isinstance(image_id, str) and image_id not in context.photos:
+            return "that photo was not attached to this question"
+        return None
 
     def run(self, args: "InspectImage.Args") -> ToolResult:
         shown = args.model_dump()

@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.sensors.store import Reading, SensorStore, parse_quality, parse_ts
+from tools.sensors.store import Reading, SensorStore, parse_quality
+from tools.sensors.timestamps import parse_ts
 
 log = logging.getLogger(__name__)
 REQUIRED = ("sensor_id", "ts", "value")

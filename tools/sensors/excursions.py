@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from tools.site import LEVELS, Limit, SiteProfile
-from tools.sensors.store import to_ms
+from tools.sensors.timestamps import to_ms
 
 SEVERITY_RANK = {"warning": 1, "alarm": 2, "trip": 3, "emergency": 3}
 

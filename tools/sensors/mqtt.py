@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
-from tools.sensors.store import Reading, SensorStore, parse_quality, parse_ts
+from tools.sensors.store import Reading, SensorStore, parse_quality
+from tools.sensors.timestamps import parse_ts
 
 log = logging.getLogger(__name__)
 TOPIC_FILTER = "site/+/+/+"

@@ -14,7 +14,6 @@ lets the MQTT writer insert while tools read.
 from __future__ import annotations
 
 import itertools
-import math
 import sqlite3
 import threading
 import time
@@ -24,6 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+from tools.sensors.excursions import find_excursions
+from tools.sensors.timestamps import from_ms, parse_ts, to_ms  # noqa: F401 - re-exported: callers import them from here
 
 QUALITY = {"good": 0, "uncertain": 1, "bad": 2}
 QUALITY_NAMES = {v: k for k, v in QUALITY.items()}
@@ -38,41 +40,6 @@ CREATE TABLE IF NOT EXISTS readings (
     PRIMARY KEY (sensor_id, ts)
 ) WITHOUT ROWID;
 """
-
-
-def to_ms(at: datetime | int | float) -> int:
-    """datetime (naive = UTC) or epoch milliseconds → epoch milliseconds."""
-    if isinstance(at, datetime):
-        return int(round((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp() * 1000))
-    return int(at)
-
-
-def from_ms(ms: int, tz=UTC) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz)
-
-
-def parse_ts(raw: object) -> int:
-    """A timestamp as sent by devices or CSV files → epoch ms.
-
-    Numbers above 1e11 are milliseconds, smaller ones seconds (1e11 s is the year 5138).
-    Strings are epoch numbers or ISO 8601; an ISO time without offset is UTC.
-    """
-    if isinstance(raw, bool) or raw is None:
-        raise ValueError(f"bad timestamp {raw!r}")
-    if isinstance(raw, str):
-        text = raw.strip()
-        try:
-            raw = float(text)
-        except ValueError:
-            try:
-                return to_ms(datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")))
-            except ValueError:
-                raise ValueError(f"bad timestamp {text[:40]!r}") from None
-    if isinstance(raw, (int, float)):
-        if not math.isfinite(raw) or raw <= 0:
-            raise ValueError(f"bad timestamp {raw!r}")
-        return int(raw) if raw > 1e11 else int(round(raw * 1000))
-    raise ValueError(f"bad timestamp {raw!r}")
 
 
 def parse_quality(raw: object) -> int:
@@ -252,8 +219,6 @@ class SensorStore:
     def excursions(self, site, sensor_ids: Sequence[str] | None, start: datetime | int, end: datetime | int,
                    min_severity: str = "alarm", max_gap_s: float = 1800, merge_s: float = 900) -> list:
         """Excursions beyond the site profile's limits, most severe first; see ``tools.sensors.excursions``."""
-        from tools.sensors.excursions import find_excursions
-
         return find_excursions(self, site, sensor_ids, start, end, min_severity, max_gap_s, merge_s)
 
     def wait_for(self, sensor_id: str, count: int, timeout: float = 10.0) -> bool:

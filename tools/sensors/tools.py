@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tools.base import ToolResult
 from tools.site import LEVELS, SiteProfile
-from tools.sensors.store import BAD, QUALITY_NAMES, SensorStore, from_ms, to_ms
+from tools.sensors.store import BAD, QUALITY_NAMES, SensorStore
+from tools.sensors.timestamps import from_ms, to_ms
 
 MAX_HOURS = 744  # 31 days
 NICE_BUCKETS_MIN = (1, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import OnsiteError, ValidationError
+from tools.errors import ToolConflictError, ToolInputError
 
 PRIORITIES = ("low", "medium", "high", "urgent")
 STATUSES = ("pending", "open", "rejected", "closed")
@@ -32,8 +32,8 @@ CREATE TABLE IF NOT EXISTS work_order_events (
 """
 
 
-class WorkOrderError(OnsiteError):
-    http_status = 409
+class WorkOrderError(ToolConflictError):
+    """The order does not exist, or the decision does not fit its status."""
 
 
 @dataclass
@@ -68,7 +68,7 @@ class WorkOrderStore:
 
     def propose(self, asset: str, problem: str, priority: str, evidence: list[str], requested_by: str) -> WorkOrder:
         if priority not in PRIORITIES:
-            raise ValidationError(f"priority must be one of {', '.join(PRIORITIES)}")
+            raise ToolInputError(f"priority must be one of {', '.join(PRIORITIES)}")
         order_id = "WO-" + uuid.uuid4().hex[:10].upper()
         now = time.time()
         with self._lock, self._db:
@@ -82,9 +82,9 @@ class WorkOrderStore:
     def decide(self, order_id: str, status: str, actor: str, reason: str) -> WorkOrder:
         """Move an order to ``status`` (open / rejected / closed) on a person's decision."""
         if not actor.strip():
-            raise ValidationError("a decision needs the name of the person who takes it")
+            raise ToolInputError("a decision needs the name of the person who takes it")
         if not reason.strip():
-            raise ValidationError("a decision needs a reason")
+            raise ToolInputError("a decision needs a reason")
         with self._lock, self._db:
             row = self._db.execute("SELECT status FROM work_orders WHERE id=?", (order_id,)).fetchone()
             if row is None:

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from tools.base import ToolResult
+from tools.base import PlanContext, ToolResult
 from tools.workorders.store import WorkOrder, WorkOrderStore
 
 Priority = Literal["low", "medium", "high", "urgent"]
@@ -39,12 +39,27 @@ class CreateWorkOrder:
         self.known_assets = known_assets
         self.requested_by = requested_by
 
+    def check(self, args: dict, context: PlanContext) -> str | None:
+        """A planned order must name an asset of the site."""
+        asset = args.get("asset")
+        if isinstance(asset, str) and asset not in context.asset_ids:
+            return f"unknown asset {asset!r}"
+        return None  # a missing or malformed asset is the validator's to explain
+
     def run(self, args: "CreateWorkOrder.Args") -> ToolResult:
+        """Store the order as pending, requested by this tool's ``requested_by``."""
+        return self._propose(args, self.requested_by)
+
+    def apply(self, args: "CreateWorkOrder.Args", approved_by: str) -> ToolResult:
+        """Store the order the assistant proposed, once ``approved_by`` approved it."""
+        return self._propose(args, f"{approved_by} (via assistant)")
+
+    def _propose(self, args: "CreateWorkOrder.Args", requested_by: str) -> ToolResult:
         shown = args.model_dump()
         if self.known_assets is not None and args.asset not in self.known_assets:
             return ToolResult(self.name, shown, False, summary="unknown asset",
                               error=f"unknown asset {args.asset!r}; the site has: {', '.join(sorted(self.known_assets))}")
-        order = self.store.propose(args.asset, args.problem, args.priority, args.evidence, self.requested_by)
+        order = self.store.propose(args.asset, args.problem, args.priority, args.evidence, requested_by)
         return ToolResult(self.name, shown, True, data=order.to_dict(),
                           summary=f"work order {order.id} for {order.asset} ({order.priority}) proposed; waiting for approval")
 

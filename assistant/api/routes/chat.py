@@ -12,7 +12,7 @@ from fastapi import Path as PathParam, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from assistant.api.app import api_router, get_service
+from assistant.api.app import api_router, get_services
 from assistant.api.auth import CurrentPrincipal, ForbiddenError
 from assistant.api.envelope import Envelope, error_responses, ok
 from assistant.api.routes.schemas import (WORK_ORDER_ID, ApprovalData, ChatData, ChatRequest, ConversationData,
@@ -21,26 +21,15 @@ from assistant.api.routes.turns import (CONVERSATION_PATTERN, api_event, chat_da
                                         start_turn, thread_for, turn_events)
 from assistant.api.routes.events import sse_response
 from assistant.api.sse import DONE, HEARTBEAT_S, PING, SSE_HEADERS, SSE_MEDIA_TYPE, sse_event
-from assistant.errors import ValidationError
-from assistant.jobs import NotFoundError
+from assistant.errors import NotFoundError, error_kind, http_status, user_message
+from assistant.types import Decision
 
 log = logging.getLogger("onsite.api")
 router = api_router(tags=["chat"])
 TURN_ERRORS = error_responses(400, 401, 403, 404, 422, 429, 502, 503, 504)
 
 
-class QuestionTooLongError(ValidationError):
-    http_status = 422
-    error_kind = "question_too_long"
-
-
-def _checked(body: ChatRequest, request: Request) -> dict[str, Any] | None:
-    limit = request.app.state.settings.api.max_question_chars
-    if len(body.question) > limit:
-        raise QuestionTooLongError(f"The question is longer than the {limit} characters this server accepts.")
-    service = get_service(request)
-    for image_id in body.photos:
-        service.photo_path(image_id)  # 404 for a photo that was never uploaded
+def _scope(body: ChatRequest) -> dict[str, Any] | None:
     return body.scope.model_dump(exclude_none=True) if body.scope else None
 
 
@@ -49,9 +38,8 @@ def _checked(body: ChatRequest, request: Request) -> dict[str, Any] | None:
 async def chat(body: ChatRequest, request: Request, principal: CurrentPrincipal) -> Any:
     """The answer with numbered sources (title path, page, snippet), the tool calls and checks, its
     status (answered / abstained / partial) and the conversation id for a follow-up."""
-    scope = _checked(body, request)
-    events, cancel = await start_turn(get_service(request), body.question, principal=principal,
-                                      conversation_id=body.conversation_id, scope=scope, photos=body.photos)
+    events, cancel = await start_turn(get_services(request).turns, body.question, principal=principal,
+                                      conversation_id=body.conversation_id, scope=_scope(body), photos=body.photos)
     answer = await collect_answer(request, events, cancel)
     return ok(chat_data(answer))
 
@@ -65,8 +53,8 @@ async def sse_stream(events, cancel) -> AsyncIterator[bytes]:
             yield sse_event(api_event(event))
     except Exception as exc:  # noqa: BLE001 - the status line is gone: the error travels as an event
         log.exception("streamed turn failed")
-        yield sse_event({"type": "error", "message": getattr(exc, "user_message", "internal error"),
-                         "code": int(getattr(exc, "http_status", 500) or 500)})
+        yield sse_event({"type": "error", "message": user_message(exc), "code": http_status(exc),
+                         "error": error_kind(exc)})
     yield DONE
 
 
@@ -80,9 +68,8 @@ async def chat_stream(body: ChatRequest, request: Request, principal: CurrentPri
     """Chunked ``text/event-stream``: ``data: {"type": "token" | "tool" | "sources" | "check" |
     "done" | "error", ...}`` then ``data: [DONE]``. A refused question (busy, invalid) is an ordinary
     JSON error with its HTTP status before any event."""
-    scope = _checked(body, request)
-    events, cancel = await start_turn(get_service(request), body.question, principal=principal,
-                                      conversation_id=body.conversation_id, scope=scope, photos=body.photos)
+    events, cancel = await start_turn(get_services(request).turns, body.question, principal=principal,
+                                      conversation_id=body.conversation_id, scope=_scope(body), photos=body.photos)
     return StreamingResponse(sse_stream(events, cancel), media_type=SSE_MEDIA_TYPE,
                              headers=SSE_HEADERS)
 
@@ -93,7 +80,7 @@ ConversationId = PathParam(pattern=CONVERSATION_PATTERN, description="A conversa
 @router.get("/conversations/{conversation_id}", response_model=Envelope[ConversationData],
             responses=error_responses(401, 422), summary="A conversation's messages and pending actions")
 def conversation(principal: CurrentPrincipal, request: Request, conversation_id: str = ConversationId) -> Any:
-    service = get_service(request)
+    service = get_services(request).turns
     thread = thread_for(principal, conversation_id)
     return ok({"conversation_id": conversation_id, "messages": service.history(thread),
                "pending": service.pending(thread)})
@@ -108,19 +95,17 @@ async def approve(body: DecisionIn, request: Request, principal: CurrentPrincipa
     """``WO-…``: approve (pending → open) or reject a work order; needs the admin role. A
     conversation id: confirm or decline the action the assistant proposed in your conversation
     (e.g. a work order to be written as pending); the turn then finishes and its answer is returned."""
-    service = get_service(request)
+    services = get_services(request)
     by = display_name(principal)
     if re.match(WORK_ORDER_ID, approval_id):
         if not principal.has_role("admin"):
             raise ForbiddenError("Deciding work orders needs the admin role.")
-        order = await run_in_threadpool(service.decide_work_order, approval_id, body.approve, by, body.reason)
+        order = await run_in_threadpool(services.work_orders.decide_work_order, approval_id, body.approve, by, body.reason)
         return ok({"kind": "work_order", "work_order": order})
-    from assistant.service import Decision
-
     thread = thread_for(principal, approval_id)
-    if not await run_in_threadpool(service.pending, thread):
+    if not await run_in_threadpool(services.turns.pending, thread):
         raise NotFoundError(f"Nothing in conversation {approval_id} is waiting for a decision.")
-    events = await run_in_threadpool(service.resume, thread, Decision(body.approve, by, body.reason), principal.id)
+    events = await run_in_threadpool(services.turns.resume, thread, Decision(body.approve, by, body.reason), principal.id)
     answer = await collect_answer(request, events, threading.Event())
     return ok({"kind": "conversation", "answer": chat_data(answer)})
 

@@ -93,6 +93,17 @@ class ChatCompletionChunk(BaseModel):
     usage: dict[str, int] | None = None
 
 
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(BaseModel):
+    error: OpenAIErrorDetail
+
+
 def sse_response(description: str, event_ref: str) -> dict[str, Any]:
     """An OpenAPI response object for a stream of ``data:`` events of the named component."""
     data = {"oneOf": [{"const": "[DONE]"},
@@ -105,8 +116,6 @@ def sse_response(description: str, event_ref: str) -> dict[str, Any]:
 
 def document_events(app: FastAPI, extra: dict[str, Any] | None = None) -> None:
     """Add the event schemas (and ``extra`` name → type) to the document's components."""
-    from assistant.api.openai_api import OpenAIError
-
     types: dict[str, Any] = {"ChatEvent": ChatEvent, "ChatCompletionStreamEvent": Union[ChatCompletionChunk, OpenAIError],
                              **(extra or {})}
     previous = app.openapi

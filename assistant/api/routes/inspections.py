@@ -8,7 +8,7 @@ from fastapi import File, Form, Path as PathParam, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from assistant.api.app import api_router, get_service
+from assistant.api.app import api_router, get_services
 from assistant.api.auth import CurrentPrincipal
 from assistant.api.envelope import Envelope, error_responses, ok
 from assistant.api.routes.schemas import UPLOAD_ID, InspectionData, UploadData
@@ -23,7 +23,7 @@ UPLOAD_ERRORS = error_responses(400, 413, 422)
 async def upload(request: Request, principal: CurrentPrincipal,
                  file: UploadFile = File(description="The photo: PNG or JPEG, at most 40 MP.")) -> Any:
     data = await file.read()  # at most the body limit: the middleware caps the request
-    return ok(await run_in_threadpool(get_service(request).save_photo, data, file.filename or ""))
+    return ok(await run_in_threadpool(get_services(request).inspection.save_photo, data, file.filename or ""))
 
 
 @router.get("/uploads/{image_id}", response_class=FileResponse,
@@ -32,7 +32,7 @@ async def upload(request: Request, principal: CurrentPrincipal,
             summary="A stored photo or annotated inspection image")
 def uploaded(request: Request, principal: CurrentPrincipal,
              image_id: str = PathParam(pattern=UPLOAD_ID, description="An upload id.")) -> FileResponse:
-    path = get_service(request).photo_path(image_id)
+    path = get_services(request).inspection.photo_path(image_id)
     return FileResponse(path, media_type=_MEDIA.get(path.suffix, "application/octet-stream"),
                         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=86400"},
                         content_disposition_type="inline")
@@ -51,9 +51,9 @@ async def inspect(
     """The verdict (good / defective), score and threshold, defect boxes, and the id of an annotated
     copy (GET /api/v1/uploads/{annotated_image_id})."""
     data = await file.read()  # at most the body limit: the middleware caps the request
-    return ok(await run_in_threadpool(get_service(request).inspect_upload, data, file.filename or "", product))
+    return ok(await run_in_threadpool(get_services(request).inspection.inspect_upload, data, file.filename or "", product))
 
 
 @router.get("/inspections/products", response_model=Envelope[list[str]], summary="Products photos can be checked against")
 def products(request: Request, principal: CurrentPrincipal) -> Any:
-    return ok(get_service(request).list_products())
+    return ok(get_services(request).inspection.list_products())

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.api.routes.turns import CONVERSATION_PATTERN
+from assistant.settings import QUESTION_CHARS_CEILING
 
-MAX_QUESTION_CHARS = 2000  # the service's own hard limit; settings.api.max_question_chars may be lower
 UPLOAD_ID = r"^[0-9a-f]{32}$"
 SITE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 WORK_ORDER_ID = r"^WO-[0-9A-F]{10}$"
@@ -29,8 +29,9 @@ class ScopeIn(BaseModel):
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S",
-                          description="The question, Chinese or English.")
+    question: str = Field(min_length=1, max_length=QUESTION_CHARS_CEILING, pattern=r"\S",
+                          description="The question, Chinese or English; longer than the server's "
+                          "agent.max_question_chars (default 2000) is refused with 422 question_too_long.")
     conversation_id: str | None = Field(
         None, pattern=CONVERSATION_PATTERN,
         description="Continue this conversation (from an earlier answer); omit to start a new one.")

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Path as PathParam, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from assistant.api.app import api_router, get_service
+from assistant.api.app import api_router, get_services
 from assistant.api.auth import CurrentPrincipal
 from assistant.api.envelope import Envelope, error_responses, ok
 from assistant.api.routes.schemas import SITE_ID, SensorItem, SensorLatestData, SeriesData
@@ -32,13 +32,13 @@ def parse_bucket(text: str | None) -> int | None:
 
 @router.get("/sensors", response_model=Envelope[list[SensorItem]], summary="All sensors with their latest status")
 async def sensors(request: Request, principal: CurrentPrincipal) -> Any:
-    return ok(await run_in_threadpool(get_service(request).list_sensors))
+    return ok(await run_in_threadpool(get_services(request).sensors.list_sensors))
 
 
 @router.get("/sensors/{sensor_id}/latest", response_model=Envelope[SensorLatestData],
             responses=error_responses(404, 422), summary="A sensor's newest reading, judged against its limits")
 async def latest(request: Request, principal: CurrentPrincipal, sensor_id: str = SensorId) -> Any:
-    return ok(await run_in_threadpool(get_service(request).sensor_latest, sensor_id))
+    return ok(await run_in_threadpool(get_services(request).sensors.sensor_latest, sensor_id))
 
 
 @router.get("/sensors/{sensor_id}/series", response_model=Envelope[SeriesData],
@@ -54,6 +54,6 @@ async def series(
                                description="Bucket width: seconds, or 5m / 1h / 1d. Default: ≤ 500 buckets."),
 ) -> Any:
     """At most 31 days and 2000 buckets per request."""
-    service = get_service(request)
+    service = get_services(request).sensors
     data = await run_in_threadpool(service.sensor_series, sensor_id, start, end, parse_bucket(bucket))
     return ok(data)

@@ -1,6 +1,6 @@
 """Running one assistant turn for an HTTP request (shared by /api/v1/chat* and /v1/chat/completions).
 
-``start_turn`` validates and admits the question (``Service.ask``; a full queue raises
+``start_turn`` validates and admits the question (``TurnService.ask``; a full queue raises
 ``ModelBusyError`` → 429 + Retry-After before any byte of the response is sent). ``turn_events``
 then runs the turn's blocking event iterator in a thread of its own and hands the events to the
 event loop; when the consumer stops early (the client went away) it sets the turn's cancel event,
@@ -26,12 +26,12 @@ from starlette.requests import Request
 from assistant.api.auth import Principal
 from assistant.api.metrics import ApiMetrics, count_abstention, observe_tokens_per_s
 from assistant.errors import OnsiteError
-from assistant.service import owned_thread_id
-from assistant.types import Event
+from assistant.services import TurnService
+from assistant.types import PUBLIC_CONVERSATION_ID_PATTERN, Event, owned_thread_id
 
 log = logging.getLogger("onsite.api")
 
-CONVERSATION_PATTERN = r"^[A-Za-z0-9_-]{1,48}$"
+CONVERSATION_PATTERN = PUBLIC_CONVERSATION_ID_PATTERN
 SNIPPET_CHARS = 300
 _END = object()
 
@@ -74,13 +74,13 @@ def display_name(principal: Principal) -> str:
 # --- running ------------------------------------------------------------------------------------
 
 
-async def start_turn(service: Any, question: str, *, principal: Principal, conversation_id: str | None,
+async def start_turn(turns: TurnService, question: str, *, principal: Principal, conversation_id: str | None,
                      scope: dict | None = None, photos: list[str] | None = None,
                      max_tokens: int | None = None) -> tuple[Iterator[Event], threading.Event]:
     """Validate and admit; returns the turn's events (not started yet) and its cancel event."""
     cancel = threading.Event()
     thread_id = thread_for(principal, conversation_id)
-    events = await run_in_threadpool(lambda: service.ask(
+    events = await run_in_threadpool(lambda: turns.ask(
         question, thread_id=thread_id, scope=scope or None, photos=tuple(photos or ()), user=principal.id,
         cancel=cancel, max_tokens=max_tokens))
     return events, cancel

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from assistant.llm.gguf_synth import write_tiny_model
-from assistant.settings import LLMSettings
+from assistant.llm.settings import LLMSettings
 
 
 @pytest.fixture(scope="session")
@@ -19,4 +19,9 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tiny_settings() -> LLMSettings:
     # One thread: a two-thread barrier on a shared 2-core box stalls whenever a neighbour runs.
-    return LLMSettings(n_ctx=2048, n_batch=64, threads=1, queue_depth=2, deadline_s=30)
+    return LLMSettings(llamacpp={"n_ctx": 2048, "n_batch": 64, "threads": 1}, queue_depth=2, deadline_s=30)
+
+
+def with_llamacpp(settings: LLMSettings, **options) -> LLMSettings:
+    """A copy of ``settings`` with some ``llm.llamacpp`` options changed."""
+    return settings.model_copy(update={"llamacpp": settings.llamacpp.model_copy(update=options)})

@@ -54,7 +54,7 @@ def test_no_evidence_gives_only_the_label(embedder):
 
 
 def test_missing_model_file_falls_back_to_labelled_extractive_mode(tmp_path, embedder):
-    s = Settings(home=tmp_path, llm={"model": "qwen2.5-1.5b-instruct-q4_k_m"})
+    s = Settings(home=tmp_path, llm={"llamacpp": {"model": "qwen2.5-1.5b-instruct-q4_k_m"}})
     loaded = load_chat_model(s, embedder)
     assert loaded.mode == "extractive" and loaded.backend == "llamacpp"
     assert str(s.models_dir) in loaded.reason and "qwen2.5-1.5b-instruct-q4_k_m.gguf" in loaded.reason
@@ -72,7 +72,7 @@ def test_a_present_gguf_matching_its_pin_loads_as_a_language_model(tmp_path, emb
     from assistant.llm.base import ChatMessage, collect
     from assistant.llm.management import sha256_of
 
-    s = Settings(home=tmp_path, llm={"model": str(tiny_gguf), "sha256": sha256_of(tiny_gguf), "n_ctx": 512})
+    s = Settings(home=tmp_path, llm={"llamacpp": {"model": str(tiny_gguf), "sha256": sha256_of(tiny_gguf), "n_ctx": 512}})
     loaded = load_chat_model(s, embedder)
     assert loaded.mode == "llm" and loaded.backend == "llamacpp" and loaded.reason is None
     text, done = collect(loaded.model.stream([ChatMessage("user", "hello")], None))
@@ -80,6 +80,6 @@ def test_a_present_gguf_matching_its_pin_loads_as_a_language_model(tmp_path, emb
 
 
 def test_a_gguf_failing_its_pin_is_refused_and_extractive_mode_says_why(tmp_path, embedder, tiny_gguf):
-    s = Settings(home=tmp_path, llm={"model": str(tiny_gguf), "sha256": "0" * 64})
+    s = Settings(home=tmp_path, llm={"llamacpp": {"model": str(tiny_gguf), "sha256": "0" * 64}})
     loaded = load_chat_model(s, embedder)
     assert loaded.mode == "extractive" and "SHA-256" in loaded.reason.upper().replace("SHA256", "SHA-256")

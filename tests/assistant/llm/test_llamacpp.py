@@ -17,6 +17,7 @@ from assistant.llm.base import (
 from assistant.llm.gguf_synth import write_tiny_model
 from assistant.llm.llamacpp import LlamaCppChatModel, _stop_split, grammar_schema
 from assistant.llm.queue import InferenceQueue
+from tests.assistant.llm.conftest import with_llamacpp
 
 SYSTEM = ChatMessage("system", "You are the greenhouse assistant. Answer from the evidence and cite it. " * 4)
 
@@ -42,8 +43,8 @@ def greedy(max_tokens: int = 40, **kw) -> GenerationOptions:
 def test_loads_as_a_chat_model(model, tiny_gguf, tiny_settings):
     assert isinstance(model, ChatModel)
     assert model.mode == "llm" and model.name == "tiny"
-    assert model.n_ctx == tiny_settings.n_ctx
-    default = LlamaCppChatModel(tiny_settings.model_copy(update={"threads": None}), tiny_gguf)
+    assert model.n_ctx == tiny_settings.llamacpp.n_ctx
+    default = LlamaCppChatModel(with_llamacpp(tiny_settings, threads=None), tiny_gguf)
     assert default.threads == psutil.cpu_count(logical=False)
     default.close()
 
@@ -250,7 +251,7 @@ def test_full_queue_refuses_and_waiting_request_is_served_later(tiny_gguf, tiny_
 
 
 def test_deadline_stops_a_running_generation(tiny_gguf, tiny_settings):
-    m = LlamaCppChatModel(tiny_settings.model_copy(update={"n_ctx": 16384}), tiny_gguf)
+    m = LlamaCppChatModel(with_llamacpp(tiny_settings, n_ctx=16384), tiny_gguf)
     tokens = []
     start = time.monotonic()
     with pytest.raises(DeadlineExceededError):

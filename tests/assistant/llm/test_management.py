@@ -15,7 +15,8 @@ from assistant.llm import catalogue
 from assistant.llm.base import ModelError
 from assistant.llm.catalogue import CatalogueModel
 from assistant.llm.management import HASH_CACHE, check_model, model_status, pull, resolve_model, verify
-from assistant.settings import LLMSettings, Settings
+from assistant.llm.settings import LLMSettings
+from assistant.settings import Settings
 
 
 def _free_port() -> int:
@@ -24,8 +25,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _settings(home: Path, **llm) -> Settings:
-    return Settings(home=home, llm=LLMSettings(**llm))
+def _settings(home: Path, **llamacpp) -> Settings:
+    return Settings(home=home, llm=LLMSettings(llamacpp=llamacpp))
 
 
 def _sha(data: bytes) -> str:

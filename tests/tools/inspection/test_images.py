@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assistant.errors import ValidationError
+from tools.errors import ToolInputError
 from tools.inspection.images import InspectionError, open_image
 
 
@@ -48,7 +48,7 @@ def test_other_formats_refused_with_what_they_are(fmt, name):
     with pytest.raises(InspectionError) as exc:
         open_image(_encoded(fmt))
     assert name in str(exc.value) and "PNG or JPEG" in str(exc.value)
-    assert isinstance(exc.value, ValidationError) and exc.value.http_status == 400
+    assert isinstance(exc.value, ToolInputError)  # a bad input, 400 at the faces
 
 
 def test_svg_renamed_to_png_refused(tmp_path):

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.tools.inspection.conftest import rows
 from tests.tools.inspection.onnx_factory import make_detector
-from tools.base import ToolRegistry, call, describe
+from tools.base import PlanContext, ToolRegistry, call, describe
 from tools.inspection.images import InspectionError, open_image
 from tools.inspection.tool import InspectImage, ProductStore
 from tools.inspection.uploads import UploadStore
@@ -112,3 +112,21 @@ def test_upload_store_refuses_bad_files_and_ids(tmp_path):
     for bad in ("../" + upload_id, upload_id.upper(), upload_id + ".jpg", ""):
         with pytest.raises(InspectionError, match="32 lowercase hex"):
             store.path(bad)
+
+
+def test_a_planned_inspection_needs_a_product_and_an_attached_photo(setup):
+    tool, photo = setup[2], "a" * 32
+    context = PlanContext(photos=[photo], products=["label", "detector:belt"])
+    assert tool.check({"image_id": photo, "product": "label"}, context) is None
+    assert tool.check({"image_id": photo, "product": ""}, context) == \
+        "say which product the photo shows (inspection products: label, detector:belt)"
+    assert "none is set up yet" in tool.check({"image_id": photo}, PlanContext(photos=[photo]))
+    not_attached = tool.check({"image_id": "b" * 32, "product": "label"}, context)
+    assert not_attached == "that photo was not attached to this question"
+    registry = ToolRegistry([tool])
+    assert registry.check("inspect_image", {"image_id": photo, "product": "label"}, context) == (
+        {"image_id": photo, "product": "label"}, None)
+    args, reason = registry.check("inspect_image", {"image_id": photo, "product": ""}, context)
+    assert args == {"image_id": photo, "product": ""} and reason.startswith("say which product")
+    assert registry.apply("inspect_image", {"image_id": photo, "product": "label"}, "Li").error.startswith(
+        "inspect_image has no approval path")

@@ -100,23 +100,23 @@ def find(sources: list[dict[str, Any]], n: Any) -> dict[str, Any] | None:
 class KnownSources:
     """The files of the live index version (re-read when the version changes)."""
 
-    def __init__(self, service: Any):
-        self.service = service
+    def __init__(self, knowledge: Any):
+        self.knowledge = knowledge  # assistant.services.KnowledgeAdmin
         self._version: str | None = None
         self._files: set[str] = set()
         self._lock = threading.Lock()
 
     def files(self) -> set[str]:
         try:
-            version = self.service.retriever.index.version()
-        except Exception as exc:  # no index yet, or it is being replaced
+            name = self.knowledge.live_version()
+            with self._lock:
+                if name != self._version:
+                    self._files = self.knowledge.indexed_files() if name else set()
+                    self._version = name
+                return set(self._files)
+        except Exception as exc:  # noqa: BLE001 - no index yet, or it is being replaced
             log.info("no live index for page images: %s", exc)
             return set()
-        with self._lock:
-            if version.name != self._version:
-                self._files = {d.source for d in version.store.documents()}
-                self._version = version.name
-            return set(self._files)
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and path in self.files()

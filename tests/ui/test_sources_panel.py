@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ui.sources import (KnownSources, PageImages, find, ordered, render_page_png, source_choices, source_detail,
+from ui.sources_panel import (KnownSources, PageImages, find, ordered, render_page_png, source_choices, source_detail,
                         sources_markdown)
 
 SOURCES = [
@@ -40,17 +40,18 @@ class _Version:
 
 
 class _Service:
-    """What KnownSources reads: the live index version's documents."""
+    """What KnownSources reads (KnowledgeAdmin's live version and its files)."""
 
     def __init__(self, files: list[str] | None):
         self.files = files
-        self.retriever = self
-        self.index = self
 
-    def version(self):
+    def live_version(self) -> str | None:
         if self.files is None:
             raise RuntimeError("no index")
-        return _Version(f"v{len(self.files)}", self.files)
+        return f"v{len(self.files)}"
+
+    def indexed_files(self) -> set[str]:
+        return set(self.files or [])
 
 
 def test_cited_sources_come_first_and_are_marked():

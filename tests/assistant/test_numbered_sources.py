@@ -2,7 +2,7 @@
 
 from assistant import prompts
 from assistant.llm.extractive import ExtractiveModel
-from assistant.sources import abstention, build_sources, extract_answer, focus, render_for_prompt
+from assistant.numbered_sources import abstention, build_sources, extract_answer, focus, render_for_prompt
 
 MANUAL = {"id": "c1", "doc_id": "d1", "text": "The pump has two bearings. A bearing temperature up to 40 K above "
           "ambient, and not above 70 °C, is normal. The coupling is flexible.", "title": "P-101 > 6.2 Bearings",
