@@ -4,12 +4,12 @@ checkpointer — the only module that imports LangGraph.
 ``AgentGraph`` is what the turn service uses: ``stream`` runs a new turn or resumes a paused one
 and yields ``(event type, data)`` pairs; ``state`` reads a conversation's last checkpoint (its
 values and the actions waiting for a person). One thread per conversation. Checkpoints may only
-load the types LangGraph itself writes (strict msgpack: no arbitrary classes).
+load the types LangGraph itself writes (strict msgpack: no arbitrary classes); the checkpointer is
+given that serializer explicitly, so no environment variable or import order decides it.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -68,21 +68,24 @@ class AgentGraph:
     """The agent over its conversations database (``path``), or in memory when ``path`` is None."""
 
     def __init__(self, deps: AgentDeps, path: Path | None, *, recursion_limit: int):
-        # Checkpoints may only load the types LangGraph itself writes; set before its serializer loads.
-        os.environ["LANGGRAPH_STRICT_MSGPACK"] = "true"
         self.deps = deps
         self.recursion_limit = recursion_limit
         self._conn: sqlite3.Connection | None = None
+        self.checkpointer = self._checkpointer(path)
+        self.graph = build_graph(deps, self.checkpointer)
+
+    def _checkpointer(self, path: Path | None) -> Any:
+        from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+        strict = JsonPlusSerializer(allowed_msgpack_modules=None)  # None: only LangGraph's own safe types
         if path is None:
             from langgraph.checkpoint.memory import InMemorySaver
 
-            checkpointer: Any = InMemorySaver()
-        else:
-            from langgraph.checkpoint.sqlite import SqliteSaver
+            return InMemorySaver(serde=strict)
+        from langgraph.checkpoint.sqlite import SqliteSaver
 
-            self._conn = sqlite3.connect(path, check_same_thread=False)
-            checkpointer = SqliteSaver(self._conn)
-        self.graph = build_graph(deps, checkpointer)
+        self._conn = sqlite3.connect(path, check_same_thread=False)
+        return SqliteSaver(self._conn, serde=strict)
 
     def _config(self, thread_id: str) -> dict:
         return {"configurable": {"thread_id": thread_id}, "recursion_limit": self.recursion_limit}

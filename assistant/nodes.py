@@ -108,13 +108,11 @@ class AgentDeps:
     interrupt: Callable[[dict], Any] = _no_interrupt
     cancels: dict[str, threading.Event] = field(default_factory=dict)
 
+    system: ChatMessage = field(default_factory=lambda: ChatMessage("system", prompts.SYSTEM.render()))
+
     @property
     def has_model(self) -> bool:
         return self.model.mode == "llm"
-
-    @property
-    def system(self) -> ChatMessage:
-        return ChatMessage("system", prompts.SYSTEM.render())
 
 
 def remaining(state: TurnState) -> float:
@@ -225,10 +223,10 @@ def answer(state: TurnState, deps: AgentDeps) -> dict:
     evidence = (state.get("evidence") or []) if (answerable or any(r.get("ok") for r in tools_ran)) else []
     sources = build_sources(evidence, tools_ran)
     attempts = state.get("attempts", 0) + 1
-    if attempts == 1:
-        deps.emit("sources", sources=[x.to_dict() for x in sources])
-    checks = list(state.get("checks") or [])
     shown = [x.to_dict() for x in sources]
+    if attempts == 1:
+        deps.emit("sources", sources=shown)
+    checks = list(state.get("checks") or [])
     if not evidence and not tools_ran:
         searched = build_sources(state.get("evidence") or [], [])
         text = abstention(lang, state["plan"]["search"], state.get("scope") or {}, searched)

@@ -135,5 +135,5 @@ class Readiness:
             "index": {"version": current, "manifest_ok": not problems, "problems": problems},
             "queue": {"in_flight": self.turns.turns_in_flight, "capacity": self.turns.queue_depth},
             "disk": {"free_mb": free_mb, "total_mb": disk.total // (1024 * 1024)},
-            "rebuild": (self.knowledge.jobs.running() or {}).get("id"),
+            "rebuild": (self.knowledge.running_job() or {}).get("id"),
         }

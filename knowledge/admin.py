@@ -83,8 +83,9 @@ class KnowledgeAdmin:
     def list_jobs(self) -> list[dict[str, Any]]:
         return self.jobs.list()
 
-    def wait_job(self, job_id: str, timeout: float = 300.0) -> dict[str, Any]:
-        return self.jobs.wait(job_id, timeout)
+    def running_job(self) -> dict[str, Any] | None:
+        """The rebuild running now, if any."""
+        return self.jobs.running()
 
     # ---- versions -------------------------------------------------------------------------------
 
@@ -108,7 +109,7 @@ class KnowledgeAdmin:
             status["flagged_count"] = manifest.get("flagged_count", len(status["flagged"]))
         status.pop("home", None)
         status["documents_dir"] = self.list_documents()
-        status["rebuild"] = self.jobs.running()
+        status["rebuild"] = self.running_job()
         return status
 
     def rollback_index(self) -> dict[str, Any]:

@@ -41,7 +41,10 @@ class _SharedLLMSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: str = Field("llamacpp", description=_backend_doc())
-    max_tokens: int = Field(512, ge=1, le=8192, description="Upper bound of generated tokens per answer.")
+    max_tokens: int = Field(
+        512, ge=1, le=8192,
+        description="Default cap of generated tokens for a request to the model that sets none (the agent's answers "
+        "are capped by agent.answer_max_tokens).")
     temperature: float = Field(0.2, ge=0.0, le=2.0, description="Sampling temperature for answers (decisions use 0).")
     queue_depth: int = Field(8, ge=1, le=1000, description="Requests allowed to wait for the model; more → 429.")
     deadline_s: float = Field(120.0, gt=0, description="Default deadline of one request, waiting included.")
