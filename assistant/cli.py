@@ -300,8 +300,25 @@ def serve(
 
 
 def main() -> None:  # pragma: no cover
+    from pydantic import ValidationError
+
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    app()
+    try:
+        app()
+    except ValidationError as exc:  # the settings (onsite.toml / ONSITE_ variables) are wrong
+        typer.secho(f"error: {settings_error(exc)}", fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None
+
+
+def settings_error(exc: Exception) -> str:
+    """A settings validation error in one line per problem: where (section.key) and what."""
+    from assistant.settings import config_file
+
+    errors = getattr(exc, "errors", lambda: [])()
+    lines = [f"{'.'.join(str(p) for p in e.get('loc', ())) or 'settings'}: {e.get('msg')}" for e in errors]
+    source = config_file()
+    where = f" (from {source} or ONSITE_ environment variables)" if source else " (ONSITE_ environment variables)"
+    return "invalid settings" + where + ":\n  " + "\n  ".join(lines or [str(exc)])
 
 
 if __name__ == "__main__":  # pragma: no cover

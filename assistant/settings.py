@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     """The onsite settings tree."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ONSITE_", env_nested_delimiter="__", extra="ignore", validate_default=True
+        env_prefix="ONSITE_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
     home: Path = Field(default_factory=default_home, description="Data home: indexes, databases, models.")

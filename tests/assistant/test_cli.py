@@ -1,6 +1,8 @@
 """The onsite CLI on a real (small) index."""
 
 import json
+
+import pytest
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -56,3 +58,18 @@ def test_eval_retrieval_json_has_the_documented_keys(tmp_path):
     assert {"recall@1", "recall@5", "recall@10", "mrr@10", "latency_ms", "index_seconds", "queries"} <= set(result)
     assert set(result["latency_ms"]) == {"p50", "p95"} and result["queries"] == 27
     assert 0 < result["recall@1"] <= result["recall@5"] <= result["recall@10"] <= 1
+
+
+def test_a_settings_typo_is_reported_in_one_line_naming_the_key(monkeypatch, tmp_path):
+    from pydantic import ValidationError
+
+    from assistant.cli import settings_error
+    from assistant.settings import Settings
+
+    cfg = tmp_path / "onsite.toml"
+    cfg.write_text("[retrieval]\ntop_kk = 3\n")
+    monkeypatch.setenv("ONSITE_CONFIG", str(cfg))
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    message = settings_error(caught.value)
+    assert "retrieval.top_kk: Extra inputs are not permitted" in message and str(cfg) in message

@@ -1,5 +1,7 @@
 import pytest
 
+from pydantic import ValidationError
+
 from assistant.settings import PRESETS, Settings, load_settings
 
 
@@ -47,3 +49,23 @@ def test_every_field_is_described():
             if hasattr(field.annotation, "model_fields"):
                 walk(field.annotation)
     walk(Settings)
+
+
+@pytest.mark.parametrize("toml, key", [
+    ("[retrieval]\ntop_kk = 3\n", "top_kk"),         # a typo inside a section
+    ("[retrival]\ntop_k = 3\n", "retrival"),         # a misspelt section
+    ("[agent]\nmax_question_char = 10\n", "max_question_char"),
+    ("[api]\nrate_limit = 5\n", "rate_limit"),
+])
+def test_a_typo_in_onsite_toml_is_an_error_that_names_it(monkeypatch, tmp_path, toml, key):
+    cfg = tmp_path / "onsite.toml"
+    cfg.write_text(toml)
+    monkeypatch.setenv("ONSITE_CONFIG", str(cfg))
+    with pytest.raises(ValidationError, match=key):
+        Settings()
+
+
+def test_unrelated_environment_variables_are_not_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("ONSITE_HOME", str(tmp_path / "h"))
+    monkeypatch.setenv("ONSITE_SOMETHING_ELSE", "1")  # e.g. another tool's variable with our prefix
+    assert Settings().home == tmp_path / "h"
