@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.llm import short_reason
 from assistant.services import Services
 from ui import tab_admin, tab_chat, tab_inspect, tab_orders, tab_sensors
 from ui.chat import escape_md
@@ -46,7 +47,8 @@ def status_markdown(services: Services, lang: str) -> str:
     model = info.get("model") or {}
     index = info.get("index") or {}
     if model.get("mode") == "extractive":
-        first = t(lang, "status.extractive", reason=escape_md(model.get("reason") or "—"))
+        # the first sentence: the whole how-to (paths, hashes) is for the admin's log, not a phone screen
+        first = t(lang, "status.extractive", reason=escape_md(short_reason(model.get("reason") or "—")))
     else:
         first = t(lang, "status.llm", name=escape_md(model.get("name") or model.get("backend") or "?"))
     version = index.get("version")

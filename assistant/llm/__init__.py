@@ -43,12 +43,12 @@ def load_chat_model(settings: LLMConfig, embedder: Embedder | None) -> LoadedMod
     except (OnsiteError, ImportError, OSError, ValueError, RuntimeError) as exc:
         reason = getattr(exc, "user_message", None) or f"{type(exc).__name__}: {exc}"
         log.warning("language model unavailable, answering in extractive mode: %s", reason)
-        return LoadedModel(ExtractiveModel(embedder, reason=_short(reason)), "extractive", name, reason)
+        return LoadedModel(ExtractiveModel(embedder, reason=short_reason(reason)), "extractive", name, reason)
     reason = getattr(model, "reason", None) if model.mode == "extractive" else None
     return LoadedModel(model, model.mode, name, reason)
 
 
-def _short(reason: str) -> str:
+def short_reason(reason: str) -> str:
     """The first sentence of a reason, for the label on every extract."""
     first = reason.split(". ")[0].strip()
     return first if len(first) <= 160 else first[:157] + "…"

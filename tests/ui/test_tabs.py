@@ -268,3 +268,14 @@ def test_rebuild_follows_the_job_and_reports_each_file(service):
 def test_rollback(service):
     msg, table, line = AdminHandlers(service).rollback("zh")
     assert msg == "已回滚：**v0** 已生效。"
+
+
+def test_the_status_line_gives_the_first_sentence_of_why_there_is_no_model(tmp_path):
+    from ui.app import status_markdown
+
+    service = FakeService(tmp_path / "home")
+    why = ("model file not found: /data/models/q.gguf. Copy q.gguf (from https://example.org/q.gguf on a machine "
+           "with internet) by hand — expected SHA-256: " + "ab" * 32)
+    service.readiness = lambda: {"model": {"mode": "extractive", "reason": why}, "index": {"version": "v1"}}
+    line = status_markdown(service, "en")
+    assert "model file not found: /data/models/q" in line and "SHA-256" not in line and "example.org" not in line
