@@ -6,14 +6,12 @@ import pytest
 from pydantic import ValidationError
 
 from assistant.routing import RoutePlan, ToolCall, deterministic_plan, plan_schema, validate_plan
-from tools.base import ToolRegistry
-from tools.inspection.tool import InspectImage, ProductStore
+from tools.catalog import ToolContext, build_registry
+from tools.inspection.tool import ProductStore
 from tools.inspection.uploads import UploadStore
 from tools.sensors.store import SensorStore
-from tools.sensors.tools import sensor_tools
 from tools.site import load_site_profile
 from tools.workorders.store import WorkOrderStore
-from tools.workorders.tools import CreateWorkOrder, ListWorkOrders
 
 SITE = load_site_profile(Path(__file__).resolve().parents[2] / "knowledge" / "samples" / "site-profile.toml")
 PHOTO = "0" * 32
@@ -22,8 +20,8 @@ PHOTO = "0" * 32
 @pytest.fixture
 def registry(tmp_path):
     store, orders = SensorStore(tmp_path / "s.sqlite"), WorkOrderStore(tmp_path / "w.sqlite")
-    yield ToolRegistry([*sensor_tools(SITE, store), ListWorkOrders(orders), CreateWorkOrder(orders),
-                        InspectImage(UploadStore(tmp_path / "up"), ProductStore(tmp_path / "products"))])
+    yield build_registry(ToolContext(site=SITE, sensors=store, work_orders=orders, uploads=UploadStore(tmp_path / "up"),
+                                     products=ProductStore(tmp_path / "products")))
     store.close()
     orders.close()
 

@@ -10,11 +10,16 @@ from tools.base import ToolRegistry
 from tools.site import load_site_profile
 from tools.sensors.simulator import simulate
 from tools.sensors.store import Reading, SensorStore, to_ms
-from tools.sensors.tools import sensor_tools
+from tools.sensors.tools import SensorHistory, SensorLatest, SiteCheck
 
 SAMPLE = Path(__file__).resolve().parents[2] / "knowledge" / "samples" / "site-profile.toml"
 START = datetime(2025, 4, 14, 16, 0, tzinfo=UTC)  # 00:00 at the site
 NIGHT = START + timedelta(hours=27)  # 03:00 on the second night, heater broken since the start
+
+
+def _sensor_tools(site, store, clock):
+    return [SensorLatest(site, store, clock=clock), SensorHistory(site, store, clock=clock),
+            SiteCheck(site, store, clock=clock)]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +37,7 @@ def store(site, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def registry(site, store):
-    return ToolRegistry(sensor_tools(site, store, clock=lambda: NIGHT))
+    return ToolRegistry(_sensor_tools(site, store, lambda: NIGHT))
 
 
 def test_registry_schemas_list_what_exists(registry):
@@ -84,7 +89,7 @@ def test_sensor_latest_stale_bad_and_missing(site, tmp_path):
     now = START + timedelta(hours=3)
     store.insert([Reading("GH-2-TEMP", to_ms(now - timedelta(hours=2)), 17.0),
                   Reading("GH-2-RH", to_ms(now), 99.0, 2)])
-    tool = {t.name: t for t in sensor_tools(site, store, clock=lambda: now, stale_after_s=600)}["sensor_latest"]
+    tool = SensorLatest(site, store, clock=lambda: now, stale_after_s=600)
     registry = ToolRegistry([tool])
     res = registry.call("sensor_latest", {"target": "GH-2"})
     rows = {r["sensor_id"]: r for r in res.data["readings"]}
@@ -144,6 +149,6 @@ def test_site_check_filters_warnings_and_silence(registry, site, tmp_path):
     bad = registry.call("site_check", {"target": "Atlantis"})
     assert not bad.ok and "the site has" in bad.error
     empty = SensorStore(tmp_path / "empty.sqlite")
-    silent = ToolRegistry(sensor_tools(site, empty, clock=lambda: NIGHT)).call("site_check", {})
+    silent = ToolRegistry(_sensor_tools(site, empty, lambda: NIGHT)).call("site_check", {})
     assert silent.ok and len(silent.data["no_data"]) == len(site.sensors) and "No data from 26 sensor(s)" in silent.summary
     empty.close()

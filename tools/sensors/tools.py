@@ -290,10 +290,3 @@ class SiteCheck(_SensorTool):
         if silent:
             summary += f". No data from {len(silent)} sensor(s): {', '.join(silent[:5])}{' …' if len(silent) > 5 else ''}"
         return ToolResult(self.name, args.model_dump(mode="json"), True, data=data, summary=summary)
-
-
-def sensor_tools(site: SiteProfile, store: SensorStore, **kw: Any) -> list[_SensorTool]:
-    """The three sensor tools for a site and store, ready for ``ToolRegistry``."""
-    clock = kw.pop("clock", None)
-    return [SensorLatest(site, store, clock=clock, **kw), SensorHistory(site, store, clock=clock),
-            SiteCheck(site, store, clock=clock)]
