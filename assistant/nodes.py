@@ -39,7 +39,8 @@ from assistant.llm.base import (ChatMessage, ChatModel, DeadlineExceededError, G
                                 ModelBusyError, ModelError)
 from assistant.llm.extractive import ExtractiveModel
 from assistant.numbered_sources import abstention, build_sources, extract_answer, render_for_prompt
-from assistant.routing import RoutePlan, ToolCall, add_photo_calls, deterministic_plan, named_in, validate_plan
+from assistant.routing import (RoutePlan, ToolCall, add_photo_calls, constrain_model_plan, deterministic_plan, named_in,
+                               rules_undecided, validate_plan)
 from assistant.types import Answer, Check, Source
 from knowledge.retrieval import Retriever
 from knowledge.text import detect_lang
@@ -161,14 +162,14 @@ def route(state: TurnState, deps: AgentDeps, decision_schema: type[BaseModel]) -
     rules = deterministic_plan(question, deps.site, photos=photos, products=products,
                                scope_zone=scope.get("zone"), scope_asset=scope.get("asset"), lang=state["lang"])
     plan, router, note = rules, "rules", None
-    if deps.has_model:
+    if deps.has_model and rules_undecided(question, rules, photos):
         try:
             decided = deps.model.decide(
                 [deps.system, ChatMessage("user", route_prompt(deps, question, photos))], decision_schema,
                 GenerationOptions(max_tokens=300, deadline_s=remaining(state)))
-            plan = RoutePlan.model_validate(decided.model_dump(mode="json"))
+            plan = constrain_model_plan(RoutePlan.model_validate(decided.model_dump(mode="json")), question, deps.site)
             plan = add_photo_calls(plan, photos, products, question)
-            plan.search = plan.search or rules.search
+            plan.search = rules.search  # the model's search words were placeholders or echoes
             router = "model"
         except (InvalidDecisionError, DeadlineExceededError) as exc:
             note = f"the model's routing decision failed ({exc}); the rule-based router was used"

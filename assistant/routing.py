@@ -204,12 +204,49 @@ def deterministic_plan(question: str, site: SiteProfile, *, photos: list[str] | 
             calls.append(ToolCall(tool="sensor_latest", args={"target": assets[0].id}))
         calls.append(ToolCall(tool="create_work_order", args={
             "asset": assets[0].id, "problem": question.strip()[:2000],
-            "priority": "high" if re.search(r"\b(trip\w*|alarm|smok\w*|leak\w*)\b|跳闸|报警|冒烟|泄漏", question, re.I) else "medium",
+            "priority": _priority(question),
         }))
     elif _ORDER_LIST.search(question) and not _ORDER_CREATE.search(question):
         calls.append(ToolCall(tool="list_work_orders", args={**({"asset": assets[0].id} if assets else {})}))
     calls += photo_calls(photos, products or [], question)
     return RoutePlan(calls=calls, search=search_query(question, site, zones, metrics, lang))
+
+
+def _priority(question: str) -> str:
+    return "high" if re.search(r"\b(trip\w*|alarm|smok\w*|leak\w*)\b|跳闸|报警|冒烟|泄漏", question, re.I) else "medium"
+
+
+# ---- the model's share of routing ---------------------------------------------------------------
+
+def rules_undecided(question: str, rules: RoutePlan, photos: list[str]) -> bool:
+    """Whether the model should route this question. The rules decide whenever they planned a
+    call, and for every question with no sign of live data (a knowledge question needs no tool,
+    and a small model asked anyway invents sensor calls for it). Left to the model: live words
+    without a place the site profile names ("is the tomato house warm enough now?")."""
+    if rules.calls or photos:
+        return False
+    return bool(_LIVE.search(question) or _CHECK.search(question) or _ORDER_CREATE.search(question))
+
+
+def constrain_model_plan(plan: RoutePlan, question: str, site: SiteProfile) -> RoutePlan:
+    """What the model may decide is which tool and which target; everything the question does
+    not state comes from the rules and the clock. Time windows end now and last as long as the
+    question says (default 24 h) — a model writes plausible dates from its training data. A work
+    order is only proposed when the question reports a fault or asks for an order, for an asset
+    the question names."""
+    _, assets, _ = named_in(question, site)
+    reports_fault = bool(_FAULT.search(question) or _ORDER_CREATE.search(question))
+    calls: list[ToolCall] = []
+    for call in plan.calls:
+        args = {k: v for k, v in call.args.items() if k not in ("end", "bucket_minutes")}
+        if "hours" in args or call.tool in ("sensor_history", "site_check"):
+            args["hours"] = _hours(question)
+        if call.tool == "create_work_order":
+            if not reports_fault or not assets:
+                continue
+            args = {"asset": assets[0].id, "problem": question.strip()[:2000], "priority": _priority(question)}
+        calls.append(ToolCall(tool=call.tool, args=args))
+    return RoutePlan(calls=calls, search=plan.search)
 
 
 def search_query(question: str, site: SiteProfile, zones: list, metrics: list[str], lang: str) -> str:

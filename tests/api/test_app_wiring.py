@@ -40,9 +40,7 @@ def test_readyz_is_503_when_the_index_is_damaged(app_client):
 
 
 def test_metrics_count_turns_tokens_and_abstentions(app_client, make_api_service):
-    service = make_api_service(FakeChatModel([{"calls": [], "search": "capital of France"},
-                                              {"calls": [], "search": "P-101 bearing temperature normal"},
-                                              "The bearing temperature up to 70 °C is normal [1]."]))
+    service = make_api_service(FakeChatModel(["The bearing temperature up to 70 °C is normal [1]."]))
     c = app_client(service)
     abstained = c.post("/api/v1/chat", json={"question": "What is the capital of France?"}, headers=OPERATOR)
     assert abstained.json()["data"]["status"] == "abstained"

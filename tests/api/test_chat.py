@@ -178,13 +178,8 @@ def test_client_that_leaves_mid_stream_frees_its_slot(app_client, make_api_servi
     assert c.post("/api/v1/chat", json={"question": LIMIT_Q}, headers=OPERATOR).status_code == 200
 
 
-PROPOSAL = {"calls": [{"tool": "create_work_order",
-                       "args": {"asset": "P-101", "problem": "Vibration rising on P-101", "priority": "high"}}],
-            "search": "P-101 vibration rising check"}
-
-
 def test_proposed_action_is_approved_through_the_conversation(app_client, make_api_service):
-    service = make_api_service(FakeChatModel([PROPOSAL, "Check alignment and the baseplate bolts [1]."]))
+    service = make_api_service(FakeChatModel(["Check alignment and the baseplate bolts [1]."]))
     c = app_client(service)
     data = c.post("/api/v1/chat", json={"question": "P-101 vibration is rising", "conversation_id": "wo-1"},
                   headers=OPERATOR).json()["data"]

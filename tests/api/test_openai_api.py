@@ -106,8 +106,7 @@ def test_raw_stream_framing(app_client):
 def test_withdrawn_draft_is_followed_by_a_visible_note(app_client):
     from assistant.llm.base import FakeChatModel
 
-    model = FakeChatModel([{"calls": [], "search": "P-101 bearing temperature normal"},
-                           "Bearings are fine up to 95 °C [1].", "Still fine up to 95 °C [1]."])
+    model = FakeChatModel(["Bearings are fine up to 95 °C [1].", "Still fine up to 95 °C [1]."])
     c = app_client(model, simulate_hours=0)
     r = c.post("/v1/chat/completions", headers=OPERATOR,
                json={"model": "onsite", "stream": True, "messages": [{"role": "user", "content": LIMIT_Q}]})

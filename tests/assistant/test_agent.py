@@ -32,13 +32,13 @@ def test_answer_streams_cites_and_passes_its_checks(make_service):
     _, probe = run(svc.turns.ask(LIMIT_Q))
     n = manual_source(probe)
     reply = f"A bearing temperature up to 40 K above ambient and not above 70 °C is normal [{n}]."
-    fake = FakeChatModel([NO_TOOLS, reply])
+    fake = FakeChatModel([reply])
     events, answer = run(make_service(fake).turns.ask(LIMIT_Q))
     assert "".join(e["text"] for e in events["token"]) == reply
     assert answer["text"] == reply and answer["status"] == "answered" and answer["mode"] == "llm"
     assert {c["name"]: c["ok"] for c in answer["checks"]} == {"citations": True, "numbers": True, "safety": True}
     assert answer["cited"] == [n]
-    answer_prompt = fake.calls[1][-1].content
+    answer_prompt = fake.calls[0][-1].content
     assert "<<<" in answer_prompt and "70 °C" in answer_prompt and "English" in answer_prompt
 
 
@@ -47,17 +47,17 @@ def test_fabricated_number_is_regenerated_once_with_the_failure_stated(make_serv
     n = manual_source(probe)
     fabricated = f"Bearings are fine up to 95 °C [{n}]."
     fixed = f"Up to 70 °C is normal [{n}]."
-    fake = FakeChatModel([NO_TOOLS, fabricated, fixed])
+    fake = FakeChatModel([fabricated, fixed])
     events, answer = run(make_service(fake).turns.ask(LIMIT_Q))
     assert answer["text"] == fixed and answer["mode"] == "llm"
     assert any(c["name"] == "numbers" and not c["ok"] and c["retry"] for c in events["check"])
-    regenerate = fake.calls[2]
+    regenerate = fake.calls[1]
     assert regenerate[-2].content == fabricated and "95 °C" in regenerate[-1].content
     assert all(c["ok"] for c in answer["checks"])
 
 
 def test_two_failed_drafts_fall_back_to_the_labelled_extract(make_service):
-    fake = FakeChatModel([NO_TOOLS, "It is fine up to 95 °C [1].", "Still 95 °C [1]."])
+    fake = FakeChatModel(["It is fine up to 95 °C [1].", "Still 95 °C [1]."])
     _, answer = run(make_service(fake).turns.ask(LIMIT_Q))
     assert answer["mode"] == "extractive" and "95 °C" not in answer["text"]
     assert prompts.FALLBACK_REASON["checks"] in answer["text"]  # the label says why
@@ -65,11 +65,11 @@ def test_two_failed_drafts_fall_back_to_the_labelled_extract(make_service):
 
 
 def test_out_of_knowledge_question_abstains_without_generating(make_service):
-    fake = FakeChatModel([{"calls": [], "search": "capital of France"}])
+    fake = FakeChatModel([])
     _, answer = run(make_service(fake).turns.ask("What is the capital of France?"))
     assert answer["status"] == "abstained" and answer["text"].startswith(prompts.ABSTAIN["en"])
     assert "capital of France" in answer["text"]  # says what was searched
-    assert len(fake.calls) == 1  # the route decision only: nothing was generated
+    assert fake.calls == []  # a knowledge question is routed by the rules, and nothing was generated
 
 
 def test_chinese_question_abstains_in_chinese(make_service):
@@ -77,13 +77,30 @@ def test_chinese_question_abstains_in_chinese(make_service):
     assert answer["status"] == "abstained" and answer["text"].startswith(prompts.ABSTAIN["zh"])
 
 
-def test_invalid_route_decision_falls_back_to_the_rule_router(make_service):
-    fake = FakeChatModel([InvalidDecisionError("bad json twice"), "Check the vibration trend [1]."])
+def test_rules_route_what_they_can_and_the_model_is_not_asked(make_service):
+    fake = FakeChatModel(["Check the vibration trend [1]."])
     svc = make_service(fake, simulate_hours=6)
     events, answer = run(svc.turns.ask("P-101 vibration trend today?"))
-    assert any(c["name"] == "route" and "rule-based router" in c["detail"] for c in answer["checks"])
     assert [r["tool"] for r in answer["tool_results"]] == ["sensor_history"]
     assert events["tool"][0]["phase"] == "started"
+    assert len(fake.calls) == 1 and "Sources:" in fake.calls[0][-1].content  # the answer was the only call
+
+
+def test_invalid_route_decision_falls_back_to_the_rule_router(make_service):
+    # live words but no place the site profile names: the rules cannot decide, the model is asked
+    fake = FakeChatModel([InvalidDecisionError("bad json twice"), "Check the vent settings [1]."])
+    _, answer = run(make_service(fake, simulate_hours=6).turns.ask("Is it too warm in the tomato house right now?"))
+    assert any(c["name"] == "route" and "rule-based router" in c["detail"] for c in answer["checks"])
+    assert answer["tool_results"] == []
+
+
+def test_model_route_gets_its_time_window_from_the_question_and_the_clock(make_service):
+    invented = {"calls": [{"tool": "site_check", "args": {"hours": 1, "end": "2023-04-01T12:00:00Z"}}], "search": "x"}
+    fake = FakeChatModel([invented, "See the check [1]."])
+    _, answer = run(make_service(fake, simulate_hours=12).turns.ask("Anything unusual at the moment in the last 6 hours?"))
+    check = answer["tool_results"][0]
+    assert check["tool"] == "site_check" and check["args"]["hours"] == 6 and check["args"].get("end") is None
+    assert "no readings" not in check["summary"] and check["data"]["sensors_checked"] > 0
 
 
 def noise(seed: int) -> np.ndarray:
@@ -91,7 +108,7 @@ def noise(seed: int) -> np.ndarray:
 
 
 def test_photo_without_a_product_is_rejected_with_the_reason(make_service):
-    fake = FakeChatModel([{"calls": [], "search": "seed tray inspection"}, "See the result [1]."])
+    fake = FakeChatModel(["See the result [1]."])
     svc = make_service(fake)
     photo = svc.parts.uploads.save_array(noise(0), "tray.png")
     _, answer = run(svc.turns.ask("Is this seed tray ok?", photos=[photo]))
@@ -102,7 +119,7 @@ def test_photo_without_a_product_is_rejected_with_the_reason(make_service):
 
 
 def test_failing_tool_is_reported_and_the_turn_is_partial(make_service):
-    fake = FakeChatModel([{"calls": [], "search": "seed tray inspection"}, "See the inspection result [1]."])
+    fake = FakeChatModel(["See the inspection result [1]."])
     svc = make_service(fake)
     svc.parts.products.fit("tray", [noise(i) for i in range(1, 5)])
     photo = svc.parts.uploads.save_array(noise(9), "tray.png")
@@ -120,16 +137,8 @@ def test_unknown_photo_id_is_refused_before_the_turn_starts(make_service):
         make_service().turns.ask("look", photos=["f" * 32])
 
 
-def proposal(svc):
-    fake_route = {"calls": [{"tool": "sensor_history", "args": {"sensor_id": "VT-101", "hours": 24}},
-                            {"tool": "create_work_order",
-                             "args": {"asset": "P-101", "problem": "Vibration rising on P-101", "priority": "high"}}],
-                  "search": "P-101 vibration rising check"}
-    return fake_route
-
-
 def test_work_order_waits_for_approval_and_is_written_only_after_it(make_service):
-    fake = FakeChatModel([proposal(None), "Check alignment and the baseplate bolts [1]."])
+    fake = FakeChatModel(["Check alignment and the baseplate bolts [1]."])
     svc = make_service(fake, simulate_hours=24, faults=["bearing_wear"])
     events, answer = run(svc.turns.ask("P-101 vibration is rising", thread_id="wo-1", user="op-zhang"))
     assert events["approval"][0]["pending"][0]["tool"] == "create_work_order"
@@ -139,7 +148,7 @@ def test_work_order_waits_for_approval_and_is_written_only_after_it(make_service
 
     _, resumed = run(svc.turns.resume("wo-1", Decision(True, "supervisor-li", "go ahead"), user="supervisor-li"))
     orders = svc.parts.work_order_store.list()
-    assert len(orders) == 1 and orders[0].status == "pending" and orders[0].priority == "high"
+    assert len(orders) == 1 and orders[0].status == "pending" and orders[0].priority == "medium"
     assert orders[0].requested_by == "supervisor-li (via assistant)"
     made = [r for r in resumed["tool_results"] if r["tool"] == "create_work_order"][0]
     assert made["ok"] and made["approval"]["approved"] and resumed["pending"] == []
@@ -148,7 +157,7 @@ def test_work_order_waits_for_approval_and_is_written_only_after_it(make_service
 
 
 def test_rejected_proposal_writes_nothing(make_service):
-    fake = FakeChatModel([proposal(None), "Check alignment [1]."])
+    fake = FakeChatModel(["Check alignment [1]."])
     svc = make_service(fake, simulate_hours=6)
     run(svc.turns.ask("P-101 vibration is rising", thread_id="wo-2"))
     _, resumed = run(svc.turns.resume("wo-2", Decision(False, "supervisor-li", "already being handled")))
@@ -160,8 +169,7 @@ def test_rejected_proposal_writes_nothing(make_service):
 
 
 def test_a_new_question_supersedes_an_undecided_proposal(make_service):
-    fake = FakeChatModel([proposal(None), "Check alignment [1].", {"question": "How do I lock out P-101?"},
-                          {"calls": [], "search": "lockout"}, "Lock out first [1]."])
+    fake = FakeChatModel(["Check alignment [1].", {"question": "How do I lock out P-101?"}, "Lock out first [1]."])
     svc = make_service(fake, simulate_hours=6)
     run(svc.turns.ask("P-101 vibration is rising", thread_id="wo-3"))
     run(svc.turns.ask("How do I lock out P-101?", thread_id="wo-3"))
@@ -170,12 +178,11 @@ def test_a_new_question_supersedes_an_undecided_proposal(make_service):
 
 def test_follow_up_is_rewritten_from_the_conversation(make_service):
     standalone = "What night temperature does tomato need at flowering in GH-2?"
-    fake = FakeChatModel([NO_TOOLS, "Up to 70 °C [1].", {"question": standalone}, {"calls": [], "search": ""},
-                          "See the table [1]."])
+    fake = FakeChatModel(["Up to 70 °C [1].", {"question": standalone}, "See the table [1]."])
     svc = make_service(fake)
     run(svc.turns.ask(LIMIT_Q, thread_id="t-1"))
     _, second = run(svc.turns.ask("and for tomatoes at night?", thread_id="t-1"))
-    assert LIMIT_Q in fake.calls[2][-1].content  # the rewrite saw the conversation
+    assert LIMIT_Q in fake.calls[1][-1].content  # the rewrite saw the conversation
     assert second["searched"].startswith(standalone)
     assert [m["role"] for m in svc.turns.history("t-1")] == ["user", "assistant", "user", "assistant"]
 
@@ -191,7 +198,7 @@ def test_admission_is_bounded_and_released(make_service):
 
 
 def test_a_turn_past_its_deadline_ends_with_a_clear_error(make_service):
-    fake = FakeChatModel([NO_TOOLS, "never streamed"])
+    fake = FakeChatModel(["never streamed"])
     svc = make_service(fake, agent={"deadline_s": 1e-6})
     events, answer = run(svc.turns.ask(LIMIT_Q))
     assert answer is None and events["error"][0]["http_status"] == 504

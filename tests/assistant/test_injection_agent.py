@@ -40,12 +40,11 @@ def test_extractive_turn_runs_no_tool_and_quotes_no_order(make_service, injected
 
 
 def test_model_never_sees_documents_when_choosing_tools(make_service, injected_index):
-    fake = FakeChatModel([{"calls": [], "search": QUESTION}, "Keep it below 80 °C [1]."])
+    fake = FakeChatModel(["Keep it below 80 °C [1]."])
     svc = make_service(fake, index=injected_index)
     _, answer = run(svc.turns.ask(QUESTION))
-    route_prompt = "\n".join(m.content for m in fake.calls[0])
-    assert "SYSTEM NOTICE" not in route_prompt and FACT not in route_prompt
-    answer_prompt = fake.calls[1][-1].content
+    assert len(fake.calls) == 1  # the rules chose the tools: no model saw anything before retrieval
+    answer_prompt = fake.calls[0][-1].content
     assert "SYSTEM NOTICE" in answer_prompt  # shown, but as quoted, flagged material
     start = answer_prompt.index("not instructions\n<<<")
     assert answer_prompt.index("SYSTEM NOTICE") > start

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from assistant.routing import RoutePlan, ToolCall, deterministic_plan, plan_schema, validate_plan
+from assistant.routing import (RoutePlan, ToolCall, constrain_model_plan, deterministic_plan, plan_schema, rules_undecided,
+                               validate_plan)
 from tools.catalog import ToolContext, build_registry
 from tools.inspection.tool import ProductStore
 from tools.inspection.uploads import UploadStore
@@ -111,3 +112,27 @@ def test_a_measurement_word_alone_is_a_knowledge_question():
     assert deterministic_plan("What EC is normal for tomato at flowering?", SITE).calls == []
     live = deterministic_plan("What is the humidity right now?", SITE)
     assert {c.args["target"] for c in live.calls} == {"GH-1-RH", "GH-2-RH"}
+
+
+@pytest.mark.parametrize("question, undecided", [
+    ("How often should the pump bearings be lubricated?", False),  # knowledge: no tool, no model
+    ("番茄苗期白天温度应该控制在多少？", False),
+    ("温室2号现在温度正常吗？", False),  # the rules name the sensor
+    ("Is it too warm in the tomato house right now?", True),  # live, but no place the profile knows
+    ("现在有报警吗？", False),  # a site check the rules plan themselves
+])
+def test_the_model_routes_only_what_the_rules_cannot(question, undecided):
+    assert rules_undecided(question, deterministic_plan(question, SITE), []) is undecided
+
+
+def test_a_model_plan_keeps_its_targets_but_not_its_dates_or_unasked_work_orders():
+    invented = RoutePlan(calls=[
+        ToolCall(tool="sensor_history", args={"sensor_id": "VT-101", "hours": 1, "end": "2023-04-01T12:00:00Z"}),
+        ToolCall(tool="create_work_order", args={"asset": "P-101", "problem": "check it", "priority": "high"}),
+    ], search="words to search the documents for")
+    plan = constrain_model_plan(invented, "What is the normal discharge pressure of P-101 over the last 2 days?", SITE)
+    assert calls(plan) == [("sensor_history", {"sensor_id": "VT-101", "hours": 48})]
+    reported = constrain_model_plan(invented, "P-101 is leaking at the seal", SITE)
+    assert calls(reported)[1] == ("create_work_order", {"asset": "P-101", "problem": "P-101 is leaking at the seal",
+                                                        "priority": "high"})
+    assert calls(reported)[0][1]["hours"] == 24  # no window stated: the default, ending now
