@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -48,27 +49,37 @@ def eval_answers(
         False, "--unanswerable",
         help="Also ask each question with its gold documents excluded: abstention rate there, wrong abstention "
              "on the normal run, AUROC of the answerability score and the trade-off curve."),
+    model: Optional[str] = typer.Option(None, "--model", help="Catalogue name or .gguf path to answer with "
+                                        "(default: the configured model, or extractive mode)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Ask a sample of this many questions."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sample."),
 ) -> None:
-    """Answer token recall, citation hit rate and latency with the configured model."""
-    from assistant.llm import load_chat_model
+    """Through the whole agent: answers from the model that passed the checks, fallbacks, token
+    recall, citation hit, abstention, time to first answer token and turn time."""
     from evals.answers import agent_asker, evaluate_answers
+    from evals.model_choice import load_eval_model, model_label
     from knowledge.embedding import make_embedder
 
     settings = Settings()
     try:
         embedder = make_embedder(settings.embedding, settings.home)
-        loaded = load_chat_model(settings, embedder)
+        settings, loaded = load_eval_model(settings, model, embedder)
         result = evaluate_answers(dataset_dir, settings, embedder=embedder, mode=loaded.mode, unanswerable=unanswerable,
-                                  asker=agent_asker(settings, loaded))
+                                  asker=agent_asker(settings, loaded), limit=limit, seed=seed,
+                                  model=model_label(settings, loaded))
     except OnsiteError as exc:
         _fail(exc)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
         return
     typer.echo(
-        f"{result['dataset']} ({result['mode']}): {result['questions']} questions\n"
-        f"  answer token recall {result['answer_token_recall']:.3f}  citation hit rate {result['citation_hit_rate']:.3f}\n"
-        f"  latency p50 {result['latency_ms']['p50']} ms  p95 {result['latency_ms']['p95']} ms"
+        f"{result['dataset']} ({result['model']}): {result['questions']} questions\n"
+        f"  answer token recall {result['answer_token_recall']:.3f}  citation hit rate {result['citation_hit_rate']:.3f}"
+        f"  cited passage has the answer {result['cited_passage_has_answer_rate']:.3f}\n"
+        f"  from the model {result['model_answer_rate']:.3f} (first try {result['model_answer_first_try_rate']:.3f})"
+        f"  fell back {result['fallback_rate']:.3f}\n"
+        f"  first token p50 {result['ttft_ms']['p50']} ms  p95 {result['ttft_ms']['p95']} ms;"
+        f"  turn p50 {result['turn_ms']['p50']} ms  p95 {result['turn_ms']['p95']} ms"
     )
     if unanswerable:
         auroc = result["answerability_auroc"]
@@ -97,6 +108,49 @@ def eval_inspection(dataset_dir: Path, as_json: bool = typer.Option(False, "--js
     pixel = result["pixel_auroc"]
     typer.echo(f"{result['images']} images: image AUROC {result['image_auroc']:.3f}  "
                f"pixel AUROC {'n/a' if pixel is None else f'{pixel:.3f}'}  {result['ms_per_image']:.0f} ms/image")
+
+
+@eval_app.command("site")
+def eval_site(
+    model: Optional[str] = typer.Option(None, "--model", help="Catalogue name or .gguf path to answer with, through "
+                                        "llama.cpp (default: extractive mode, no model)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Ask this many questions, spread over the "
+                                        "documents and the unanswerable ones."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The bundled sample site's own questions (evals/site_questions.jsonl, zh and en) through the
+    agent: answered rate, abstention on unanswerable ones, citation hit, key facts, token recall,
+    latency, and each failure with why."""
+    from evals.model_choice import load_eval_model
+    from evals.site_questions import evaluate_site_questions
+    from knowledge.embedding import make_embedder
+
+    settings = Settings()
+    try:
+        embedder = make_embedder(settings.embedding, settings.home)
+        loaded = None
+        if model:
+            settings, loaded = load_eval_model(settings, model, embedder)
+        result = evaluate_site_questions(settings, loaded, limit, embedder=embedder)
+    except OnsiteError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    typer.echo(f"sample site ({result['model']}): {result['questions']} questions, {result['answerable']} answerable")
+    for name, part in [("all", result), *result["by_lang"].items()]:
+        typer.echo(
+            f"  {name:>3}: answered {rate(part['answered_rate'])}  abstained on unanswerable "
+            f"{rate(part['abstention_rate_unanswerable'])}  citation hit {rate(part['citation_hit_rate'])}  "
+            f"key facts {rate(part['key_fact_rate'])}  token recall {rate(part['answer_token_recall'])}  "
+            f"p50 {part['latency_ms']['p50']} ms  p95 {part['latency_ms']['p95']} ms")
+    for f in result["failures"]:
+        score = (f.get("answerability") or {}).get("score")
+        typer.echo(f"  ✗ {f['id']} [{f['status']}; {', '.join(f['problems'])}; score {score}] {f['question']}")
 
 
 @bench_app.command("llm")

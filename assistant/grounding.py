@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 
 from assistant.types import Check, Source
-from knowledge.text import split_sentences
+from knowledge.text import HAN, split_sentences
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
 _MARKERS_AFTER_STOP = re.compile(r"([.。!?！？;；])[ \t]*((?:\[\d{1,3}\][ \t]*)+)")
@@ -50,10 +50,22 @@ SAFETY = re.compile(
 )
 
 
+def normalise_markers(text: str) -> str:
+    """Markers written after a full stop move in front of it ("80 °C. [2]" → "80 °C [2].")."""
+    def move(m: re.Match) -> str:
+        before = m.string[m.start() - 1] if m.start() else " "
+        space = "" if before.isspace() or HAN.match(before) else " "
+        after = m.string[m.end()] if m.end() < len(m.string) else ""
+        gap = " " if m.group(1) in ".!?;" and after and not after.isspace() else ""
+        return f"{space}{m.group(2).strip()}{m.group(1)}{gap}"
+
+    return "\n".join(_MARKERS_AFTER_STOP.sub(move, line).rstrip() for line in text.split("\n"))
+
+
 def statements(text: str) -> list[tuple[str, list[int]]]:
     """(sentence, cited numbers), with markers that open a sentence given to the one before."""
     out: list[tuple[str, list[int]]] = []
-    text = _MARKERS_AFTER_STOP.sub(lambda m: f"{m.group(2).strip()}{m.group(1)} ", text)
+    text = normalise_markers(text)
     for line in text.splitlines():
         for sentence in split_sentences(line):
             lead = _LEADING_MARKERS.match(sentence)
@@ -148,9 +160,98 @@ def check_safety(text: str) -> Check:
     return Check("safety", True, "safety-relevant statements are cited")
 
 
+# Status claims about live data. A negation or a doubt just before the word ("not normal",
+# "不正常", "无法确定…是否正常") is not a claim.
+_CLAIM = {
+    "normal": re.compile(r"\b(normal|within (?:the )?(?:normal )?(?:limits|range)|in range|fine|ok|okay)\b|正常|在范围内|范围之内|没有问题|无异常", re.I),
+    "high": re.compile(r"\b(too (?:high|hot|warm)|high|above|exceeds?|exceeding|over the limit)\b|偏高|过高|超过|超出|超标|高于|太高|太热", re.I),
+    "low": re.compile(r"\b(too (?:low|cold)|low|below|under the limit)\b|偏低|过低|低于|太低|太冷", re.I),
+    "no_data": re.compile(r"\bno (?:data|readings?)\b|没有数据|无数据|没有读数|无读数|暂无数据", re.I),
+}
+_DOUBT = re.compile(r"(\b(not|no|n't|never|cannot|can't|whether|if|unknown|unclear)\b|不|没|未|无法|是否|能否)[^.。;；,，]{0,12}$", re.I)
+_BAD_STATUSES = {"warning", "alarm", "trip", "emergency", "no_data", "bad_quality"}
+
+
+def live_statuses(sources: list[Source]) -> dict[str, set[str]]:
+    """What the tool results say about live data: per claim kind, the evidence for it
+    ("normal" → readings within limits, "high"/"low" → readings beyond a limit or excursions,
+    "no_data" → sensors or windows with nothing, "bad" → any reason "normal" is not true)."""
+    seen: dict[str, set[str]] = {"normal": set(), "high": set(), "low": set(), "no_data": set(), "bad": set()}
+    for s in sources:
+        if s.kind != "tool" or not isinstance(s.data, dict):
+            continue
+        for r in s.data.get("readings") or []:
+            status, sid = r.get("status"), str(r.get("sensor_id"))
+            if status == "normal" and not r.get("stale"):
+                seen["normal"].add(sid)
+            if status in _BAD_STATUSES or r.get("stale"):
+                seen["bad"].add(sid)
+            if status == "no_data" or r.get("stale"):
+                seen["no_data"].add(sid)
+            if r.get("direction") in ("high", "low"):
+                seen[r["direction"]].add(sid)
+        for x in s.data.get("excursions") or []:
+            seen["bad"].add(str(x.get("sensor_id")))
+            if x.get("direction") in ("high", "low"):
+                seen[x["direction"]].add(str(x.get("sensor_id")))
+        if "buckets" in s.data and not s.data.get("buckets"):  # a history window with no readings
+            seen["no_data"].add(str(s.data.get("sensor_id")))
+            seen["bad"].add(str(s.data.get("sensor_id")))
+        for sid in s.data.get("no_data") or []:
+            seen["no_data"].add(str(sid))
+            seen["bad"].add(str(sid))
+    return seen
+
+
+def claims(sentence: str) -> set[str]:
+    """The status kinds a sentence asserts (negated or doubted mentions excluded)."""
+    found = set()
+    for kind, pattern in _CLAIM.items():
+        for m in pattern.finditer(sentence):
+            if not _DOUBT.search(sentence[: m.start()]):
+                found.add(kind)
+                break
+    return found
+
+
+def check_status(text: str, sources: list[Source]) -> Check:
+    """A status the answer claims about live data must be what the tool results say. Checked:
+    every sentence that cites a tool result, and every uncited sentence (a bare "it is normal" is
+    about the live data). "normal" fails when a reading is missing, stale or beyond a limit;
+    "high", "low" and "no data" fail when no tool result shows them."""
+    tools = {s.n: s for s in sources if s.kind == "tool"}
+    if not tools:
+        return Check("status", True, "no live data in this answer")
+    problems = []
+    for sentence, refs in statements(text):
+        if refs and not set(refs) & tools.keys():
+            continue  # about a document: "above 30 °C the fruit set suffers" is not a status claim
+        # a sentence citing tool results is judged by those; an uncited one by all of them
+        seen = live_statuses([tools[n] for n in refs if n in tools] or list(tools.values()))
+        for kind in claims(MARKER.sub(" ", sentence)):
+            wrong = (kind == "normal" and bool(seen["bad"])) or (kind != "normal" and not seen[kind])
+            if wrong:
+                truth = ", ".join(sorted(k for k in ("high", "low", "no_data") if seen[k])) or (
+                    "normal" if seen["normal"] else "nothing")
+                problems.append(f"“{sentence[:80]}” says {kind.replace('_', ' ')}, the live data shows {truth.replace('_', ' ')}")
+                break
+    if problems:
+        return Check("status", False, "; ".join(problems[:3]))
+    return Check("status", True, "status claims agree with the live data")
+
+
+def check_content(text: str) -> Check:
+    """An answer must say something besides source numbers ("[1]" alone is not an answer)."""
+    words = MARKER.sub(" ", text)
+    if len(re.findall(r"\w", words)) < 3:
+        return Check("content", False, "the answer has no text besides citation markers")
+    return Check("content", True, "the answer has text")
+
+
 def verify(text: str, sources: list[Source]) -> list[Check]:
     """All checks of one answer body (without any label line)."""
-    return [check_citations(text, len(sources)), check_numbers(text, sources), check_safety(text)]
+    return [check_content(text), check_citations(text, len(sources)), check_numbers(text, sources),
+            check_safety(text), check_status(text, sources)]
 
 
 def failures(checks: list[Check]) -> list[Check]:

@@ -38,6 +38,7 @@ from assistant import grounding, prompts
 from assistant.llm.base import (ChatMessage, ChatModel, DeadlineExceededError, GenerationOptions, InvalidDecisionError,
                                 ModelBusyError, ModelError)
 from assistant.llm.extractive import ExtractiveModel
+from assistant.reattribution import reattribute
 from assistant.numbered_sources import abstention, build_sources, extract_answer, render_for_prompt
 from assistant.routing import (RoutePlan, ToolCall, add_photo_calls, constrain_model_plan, deterministic_plan, named_in,
                                rules_undecided, validate_plan)
@@ -47,7 +48,7 @@ from knowledge.text import detect_lang
 from tools.base import ToolRegistry, ToolResult
 from tools.site import SiteProfile
 
-VERIFIED = ("citations", "numbers", "safety")  # the checks a regeneration answers
+VERIFIED = ("content", "citations", "numbers", "safety", "status")  # the checks a regeneration answers
 
 
 class Standalone(BaseModel):
@@ -285,11 +286,20 @@ def verify(state: TurnState, deps: AgentDeps) -> dict:
     checks = [c for c in state.get("checks") or [] if c["name"] not in VERIFIED]
     if state.get("status") == "abstained":
         return {"checks": checks}
-    results = grounding.verify(state["draft"], [Source.from_dict(x) for x in state["sources"]])
+    sources = [Source.from_dict(x) for x in state["sources"]]
+    draft, update = state["draft"], {}
+    if state.get("mode") == "llm":  # a right fact behind a wrong [n] is re-cited, not regenerated
+        draft, notes = reattribute(draft, sources)
+        if notes:
+            note = Check("reattributed", True, "; ".join(notes[:5]))
+            deps.emit("check", **note.to_dict(), retry=False)
+            checks.append(note.to_dict())
+            update = {"draft": draft, "answer": _shown(state.get("label", ""), draft)}
+    results = grounding.verify(draft, sources)
     retry = bool(grounding.failures(results)) and state.get("mode") == "llm"
     for c in results:
         deps.emit("check", **c.to_dict(), retry=retry and not c.ok)
-    return {"checks": checks + [c.to_dict() for c in results]}
+    return {**update, "checks": checks + [c.to_dict() for c in results]}
 
 
 def after_verify(state: TurnState) -> str:

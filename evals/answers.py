@@ -14,6 +14,7 @@ contain is not out of vocabulary), which flatters signals built on them — see
 
 from __future__ import annotations
 
+import random
 import re
 import string
 import time
@@ -52,6 +53,10 @@ class Outcome:
     abstained: bool
     score: float | None = None  # answerability score, higher = more answerable (for the curve)
     evidence: list[Evidence] = field(default_factory=list)  # what was retrieved
+    source: str = "extract"  # "model" (passed the checks), "fallback" (the model failed; extract), "extract"
+    attempts: int = 1  # model drafts written (2 = passed after one regeneration)
+    ttft_ms: float | None = None  # from the question to the first streamed answer token
+    cited_texts: list[str] = field(default_factory=list)  # the passages the answer cites
 
 
 # An asker answers one question under retrieval filters (None or e.g. {"!source": [...]}).
@@ -104,7 +109,8 @@ def extractive_asker(answerer: Answerer | None = None, k: int = 5) -> AskerFacto
             evidence = retriever.search(question, k=k, filters=filters, per_doc=2)
             verdict = assess(question, evidence, embedder, term_weights=weights)
             text, cited = answer(question, _best_chunk_per_doc(evidence))
-            return Outcome(text, cited, not verdict.answerable, verdict.score, evidence)
+            return Outcome(text, cited, not verdict.answerable, verdict.score, evidence,
+                           cited_texts=[e.chunk.text for e in cited])
 
         return ask
 
@@ -120,7 +126,10 @@ def agent_asker(settings: Settings, loaded: Any = None) -> AskerFactory:
     def make(retriever: "Retriever", embedder: Embedder) -> Asker:
         from assistant.llm import LoadedModel
         from assistant.llm.extractive import ExtractiveModel
+        from assistant.errors import OnsiteError
+        from assistant.nodes import VERIFIED
         from assistant.numbered_sources import evidence_from_dict
+        from assistant.types import Answer
         from assistant.wiring import build_services
 
         model = loaded or LoadedModel(ExtractiveModel(embedder, reason="evaluation of extractive mode"),
@@ -130,13 +139,31 @@ def agent_asker(settings: Settings, loaded: Any = None) -> AskerFactory:
                                retriever=retriever).turns
 
         def ask(question: str, filters: dict[str, Any] | None) -> Outcome:
-            answer = turns.answer(question, filters=filters, user="evaluation")
+            start, first, done, regenerated = time.perf_counter(), None, None, False
+            for ev in turns.ask(question, filters=filters, user="evaluation"):
+                if ev.type == "token" and first is None:
+                    first = time.perf_counter()
+                elif ev.type == "check" and ev.data.get("retry") and ev.data.get("name") in VERIFIED:
+                    regenerated = True  # a draft failed a check and was written again
+                elif ev.type == "done":
+                    done = ev.data
+                elif ev.type == "error":
+                    raise OnsiteError(ev.data.get("message", "the turn failed"))
+            if done is None:
+                raise OnsiteError("the turn ended without an answer")
+            answer = Answer(**done)
+            cited_sources = [s for s in answer.sources if s["kind"] == "document" and s["n"] in answer.cited]
             cited = [evidence_from_dict({**s, "id": s["chunk_id"], "title_path": s["title"].split(" > "),
-                                         "lang": answer.lang, "metadata": {}})
-                     for s in answer.sources if s["kind"] == "document" and s["n"] in answer.cited]
+                                         "lang": answer.lang, "metadata": {}}) for s in cited_sources]
             text = answer.text.split("\n", 1)[1] if answer.mode == "extractive" and "\n" in answer.text else answer.text
             abstained = answer.status == "abstained"
-            return Outcome("" if abstained else text, cited, abstained, answer.answerability.get("score"))
+            fell_back = any(c["name"] == "fallback" for c in answer.checks)
+            source = "model" if answer.mode == "llm" else "fallback" if fell_back else "extract"
+            attempts = 2 if regenerated else 1
+            ttft = None if first is None else round((first - start) * 1000, 1)
+            return Outcome("" if abstained else text, cited, abstained, answer.answerability.get("score"),
+                           source=source, attempts=attempts, ttft_ms=ttft,
+                           cited_texts=[s.get("text", "") for s in cited_sources])
 
         return ask
 
@@ -145,16 +172,21 @@ def agent_asker(settings: Settings, loaded: Any = None) -> AskerFactory:
 
 def evaluate_answers(dataset_dir: Path, settings: Settings | None = None, embedder: Embedder | None = None,
                      answerer: Answerer | None = None, mode: str = "extractive", k: int = 5,
-                     unanswerable: bool = False, asker: AskerFactory | None = None) -> dict[str, Any]:
+                     unanswerable: bool = False, asker: AskerFactory | None = None, limit: int | None = None,
+                     seed: int = 0, model: str | None = None) -> dict[str, Any]:
+    """``limit`` questions sampled with ``seed`` (all of them without a limit), each asked once
+    (and once more without its gold documents with ``unanswerable``)."""
     settings = settings or Settings()
     info, docs, queries = load_dataset(dataset_dir)
     answered = [q for q in queries if q.answer]
     # Abstention needs only gold documents: a set without reference answers is measured on all.
     asked = answered or (queries if unanswerable else [])
+    if limit is not None and limit < len(asked):
+        asked = random.Random(seed).sample(asked, limit)
     embedder = embedder or make_embedder(settings.embedding, settings.home)
-    recall_sum = hits = 0.0
-    latencies: list[float] = []
+    turn_ms: list[float] = []
     runs: list[tuple[EvalQuery, Outcome, Outcome | None]] = []
+    scored: list[dict[str, Any]] = []  # per answered question: lang, recall, hit, contains
     with temporary_index(docs, settings, embedder) as built:
         ask = (asker or extractive_asker(answerer, k))(built.retriever, embedder)
         sources: dict[str, list[str]] = {}
@@ -163,27 +195,56 @@ def evaluate_answers(dataset_dir: Path, settings: Settings | None = None, embedd
         for q in asked:
             t = time.perf_counter()
             out = ask(q.question, None)
-            latencies.append((time.perf_counter() - t) * 1000)
+            turn_ms.append((time.perf_counter() - t) * 1000)
             if q.answer:
-                recall_sum += token_recall(q.answer, out.text)
-                hits += any(built.mapping.get(e.chunk.source) in q.gold_ids for e in out.cited)
+                scored.append({
+                    "lang": q.lang, "recall": token_recall(q.answer, out.text),
+                    "hit": any(built.mapping.get(e.chunk.source) in q.gold_ids for e in out.cited),
+                    "contains": any(_normalised(q.answer) in _normalised(t) for t in out.cited_texts)})
             held = None
             if unanswerable:
                 held = ask(q.question, {"!source": [p for g in q.gold_ids for p in sources.get(g, [])]})
             runs.append((q, out, held))
         mapping = built.mapping
-    n = max(1, len(answered))
+    outs = [out for _, out, _ in runs]
+    ttfts = [o.ttft_ms for o in outs if o.ttft_ms is not None]
     result: dict[str, Any] = {
         "dataset": info.get("name"),
         "mode": mode,
-        "questions": len(answered),
-        "answer_token_recall": round(recall_sum / n, 4),
-        "citation_hit_rate": round(hits / n, 4),
-        "latency_ms": {"p50": percentile_ms(latencies, 50), "p95": percentile_ms(latencies, 95)},
+        "model": model or mode,
+        "questions": len(scored),
+        "sample": {"limit": limit, "seed": seed, "of": len(answered) or len(queries)},
+        **_answer_scores(scored),
+        "model_answer_rate": _share(outs, lambda o: o.source == "model"),
+        "model_answer_first_try_rate": _share(outs, lambda o: o.source == "model" and o.attempts == 1),
+        "fallback_rate": _share(outs, lambda o: o.source == "fallback"),
+        "abstention_rate_unanswerable": None,
+        "wrong_abstention_rate": _share(outs, lambda o: o.abstained),
+        "ttft_ms": {"p50": percentile_ms(ttfts, 50), "p95": percentile_ms(ttfts, 95)},
+        "turn_ms": {"p50": percentile_ms(turn_ms, 50), "p95": percentile_ms(turn_ms, 95)},
+        "by_lang": {lang: {"questions": sum(1 for x in scored if x["lang"] == lang),
+                           **_answer_scores([x for x in scored if x["lang"] == lang])}
+                    for lang in sorted({x["lang"] for x in scored})},
     }
+    result["latency_ms"] = result["turn_ms"]  # the older name, kept for scripts that read it
     if unanswerable:
         result.update(abstention_report(runs, docs, mapping))
     return result
+
+
+def _answer_scores(scored: list[dict[str, Any]]) -> dict[str, float]:
+    n = max(1, len(scored))
+    return {"answer_token_recall": round(sum(x["recall"] for x in scored) / n, 4),
+            "citation_hit_rate": round(sum(x["hit"] for x in scored) / n, 4),
+            "cited_passage_has_answer_rate": round(sum(x["contains"] for x in scored) / n, 4)}
+
+
+def _share(items: list[Any], predicate: Callable[[Any], bool]) -> float:
+    return round(sum(1 for x in items if predicate(x)) / max(1, len(items)), 4)
+
+
+def _normalised(text: str) -> str:
+    return " ".join(answer_tokens(text))
 
 
 def abstention_report(runs: list[tuple[EvalQuery, Outcome, Outcome | None]], docs: list[EvalDoc],

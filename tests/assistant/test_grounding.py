@@ -56,4 +56,69 @@ def test_safety_statements_need_a_citation():
 
 def test_verify_runs_every_check():
     checks = {c.name: c.ok for c in verify("Below 80 °C [1]. TT-101 is at 71.4 °C [2].", [MANUAL, READING])}
-    assert checks == {"citations": True, "numbers": True, "safety": True}
+    assert checks == {"content": True, "citations": True, "numbers": True, "safety": True, "status": True}
+
+
+# ---- status claims about live data ---------------------------------------------------------------
+
+def _latest(n: int, *readings: dict) -> Source:
+    return Source(n, "tool", "sensor_latest(target=GH-2)", "GH-2 readings", data={"readings": list(readings)})
+
+
+NO_DATA = {"sensor_id": "GH-2-TEMP", "status": "no_data"}
+NORMAL = {"sensor_id": "GH-2-TEMP", "status": "normal", "value": 21.5, "stale": False}
+HIGH = {"sensor_id": "GH-2-TEMP", "status": "alarm", "value": 31.2, "direction": "high", "stale": False}
+
+
+def test_a_normal_claim_without_readings_fails_even_uncited():
+    from assistant.grounding import check_status
+
+    bad = check_status("是的，温室2号现在温度正常。传感器显示没有数据 [1]。", [_latest(1, NO_DATA)])
+    assert not bad.ok and "normal" in bad.detail and "no data" in bad.detail
+    assert check_status("温室2号的温度传感器没有数据，无法确定是否正常 [1]。", [_latest(1, NO_DATA)]).ok
+
+
+def test_status_claims_must_match_the_readings_they_cite():
+    from assistant.grounding import check_status
+
+    assert check_status("GH-2 is at 31.2 °C, above its alarm limit [1].", [_latest(1, HIGH)]).ok
+    assert not check_status("GH-2 is normal [1].", [_latest(1, HIGH)]).ok
+    assert not check_status("GH-2 is too warm [1].", [_latest(1, NORMAL)]).ok
+    assert check_status("GH-2 is within limits [1]. It is not too warm.", [_latest(1, NORMAL)]).ok
+    # a sentence citing only a document is not a claim about live data
+    assert check_status("Above 30 °C fruit set suffers [2].", [_latest(1, NORMAL), CROP.__class__(2, "document", "c", "x")]).ok
+
+
+def test_an_answer_of_markers_only_fails():
+    from assistant.grounding import check_content
+
+    assert not check_content("[1]").ok and not check_content(" [1][2]. ").ok
+    assert check_content("Lubricate every 500 h [1].").ok
+
+
+# ---- re-attribution -------------------------------------------------------------------------------
+
+def test_a_fact_with_the_wrong_source_number_is_re_cited_to_the_source_that_has_it():
+    from assistant.reattribution import reattribute
+
+    text, notes = reattribute("Lubricate every 500 running hours [3]. Keep the bearing below 80 °C. [1]", [MANUAL, READING, CROP])
+    assert text == "Lubricate every 500 running hours [1]. Keep the bearing below 80 °C [1]."
+    assert len(notes) == 1 and "instead of [3]" in notes[0]
+    assert all(c.ok for c in verify(text, [MANUAL, READING, CROP]))
+
+
+def test_a_number_no_source_has_is_not_re_cited():
+    from assistant.reattribution import reattribute
+
+    text, notes = reattribute("Lubricate every 900 h [3].", [MANUAL, READING, CROP])
+    assert text == "Lubricate every 900 h [3]." and notes == []
+    assert not check_numbers(text, [MANUAL, READING, CROP]).ok
+
+
+def test_an_uncited_or_dangling_statement_gets_the_source_holding_its_words():
+    from assistant.reattribution import reattribute
+
+    text, _ = reattribute("开花坐果期白天气温20–24 °C。\nLubricate every 500 running hours [7].", [MANUAL, READING, CROP])
+    assert text == "开花坐果期白天气温20–24 °C [3]。\nLubricate every 500 running hours [1]."
+    unrelated, notes = reattribute("Call the supervisor.", [MANUAL, READING, CROP])
+    assert unrelated == "Call the supervisor." and notes == []
