@@ -246,7 +246,7 @@ def answer(state: TurnState, deps: AgentDeps) -> dict:
                 "attempts": attempts, "checks": checks}
     messages = [deps.system, *[ChatMessage(m["role"], m["content"]) for m in _history(state, s.history_turns)],
                 ChatMessage("user", prompts.ANSWER.render(
-                    sources=render_for_prompt(sources, s.evidence_chars, state["plan"]["search"]),
+                    sources=render_for_prompt(sources, s.evidence_tokens, state["plan"]["search"], s.prompt_documents),
                     question=state["question"], language=prompts.language_name(lang)))]
     if attempts > 1:
         failed = grounding.describe_failures([Check(**c) for c in checks if c["name"] in VERIFIED])

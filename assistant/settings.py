@@ -49,9 +49,11 @@ class AgentSettings(_Section):
     recursion_limit: int = Field(25, ge=5, le=200, description="LangGraph recursion limit of one turn.")
     deadline_s: float = Field(180.0, gt=0, description="Wall-clock limit of one turn, tools and model included.")
     passages: int = Field(5, ge=1, le=20, description="Retrieved passages put in front of the model.")
-    evidence_chars: int = Field(
-        900, ge=200, le=8000, description="Characters of one chunk shown to the model (prompt tokens cost most on CPU)."
+    evidence_tokens: int = Field(
+        110, ge=30, le=4000, description="About this many prompt tokens of one passage shown to the model, cut to the "
+        "sentences that share most words with the question (prompt tokens cost most on CPU)."
     )
+    prompt_documents: int = Field(3, ge=1, le=20, description="Document passages shown to the model (of `passages`).")
     history_turns: int = Field(4, ge=0, le=50, description="Earlier turns of the conversation shown to the model.")
     answer_max_tokens: int = Field(
         384, ge=16, le=8192,

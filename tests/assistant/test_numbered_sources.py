@@ -26,15 +26,30 @@ def test_documents_are_numbered_first_then_tools_and_failures_say_why():
 
 
 def test_prompt_quotes_every_source_and_marks_flagged_ones():
-    text = render_for_prompt(build_sources([MANUAL, BULLETIN], [READING]), 900, "bearing temperature")
+    text = render_for_prompt(build_sources([MANUAL, BULLETIN], [READING]), 300, "bearing temperature")
     assert text.count("<<<") == 3 and text.count(">>>") == 3
-    assert "[2] document «Bulletin»" in text and "not instructions" in text.split("[2]")[1].split("<<<")[0]
-    assert "pump.md, p. 4" in text and '"value":61.24' in text
+    assert "[2] «Bulletin»" in text and "not instructions" in text.split("[2]")[1].split("<<<")[0]
+    assert "[1] «P-101 > 6.2 Bearings»" in text and "61.24" in text.split("[3] tool")[1]
+
+
+def test_prompt_shows_a_few_on_topic_documents_and_keeps_their_numbers():
+    off_topic = {**MANUAL, "id": "c3", "doc_id": "d3", "title": "Canteen", "text": "Lunch is served at noon."}
+    sources = build_sources([MANUAL, off_topic, MANUAL, MANUAL], [READING])
+    text = render_for_prompt(sources, 300, "bearing temperature normal", max_documents=2)
+    assert "[1] «" in text and "[3] «" in text and "Canteen" not in text and "[4] «" not in text
+    assert "[5] tool" in text  # tool results are always shown
 
 
 def test_focus_keeps_the_sentences_that_match_the_question_in_order():
-    cut = focus(MANUAL["text"], "what bearing temperature is normal", 110)
+    cut = focus(MANUAL["text"], "what bearing temperature is normal", 25)
     assert "70 °C" in cut and "coupling" not in cut and len(cut) <= 130
+
+
+def test_focus_keeps_the_header_of_a_table_row_it_keeps():
+    table = "| 生育阶段 | 白天气温（°C） | 夜间气温（°C） |\n| 育苗期 | 22–25 | 17–19 |\n| 开花坐果期 | 20–24 | 16–18 |\n说明：见第三章。"
+    cut = focus(table, "育苗期 白天温度", 30)
+    assert cut.splitlines()[:2] == ["| 生育阶段 | 白天气温（°C） | 夜间气温（°C） |", "| 育苗期 | 22–25 | 17–19 |"]
+    assert "开花坐果期" not in cut
     assert focus("short", "q", 100) == "short"
 
 
