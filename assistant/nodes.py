@@ -9,7 +9,8 @@
   loaded): tool calls + search words, validated before anything runs. Documents are never shown
   to the router, so their text cannot choose tools;
 - act: read-only tools run in parallel; tools with side effects are only queued;
-- retrieve: hybrid search within the scope, then answerability of the evidence;
+- retrieve: hybrid search within the scope, then answerability of the evidence (where the score
+  is unsure and a model is loaded, the model judges, on the answer's own prompt prefix);
 - answer: streamed, citing [n]; or the labelled extract; or the fixed abstention;
 - verify: deterministic checks (assistant/grounding.py); one regeneration with the failures
   stated, then the extract;
@@ -38,8 +39,8 @@ from assistant import grounding, prompts
 from assistant.llm.base import (ChatMessage, ChatModel, DeadlineExceededError, GenerationOptions, InvalidDecisionError,
                                 ModelBusyError, ModelError)
 from assistant.llm.extractive import ExtractiveModel
-from assistant.reattribution import reattribute
 from assistant.numbered_sources import abstention, build_sources, extract_answer, render_for_prompt
+from assistant.reattribution import reattribute
 from assistant.routing import (RoutePlan, ToolCall, add_photo_calls, constrain_model_plan, deterministic_plan, named_in,
                                rules_undecided, validate_plan)
 from assistant.types import Answer, Check, Source
@@ -208,9 +209,51 @@ def retrieve(state: TurnState, deps: AgentDeps) -> dict:
     evidence = deps.retriever.search(state["plan"]["search"], k=5, per_doc=2, filters=filters or None,
                                      lang=state["lang"])
     judged = deps.assess(question, evidence)
-    return {"evidence": [e.to_dict() for e in evidence][: deps.settings.agent.passages],
-            "answerability": {"answerable": bool(judged.answerable), "score": float(judged.score),
-                              "reason": judged.reason, "signals": dict(judged.signals)}}
+    kept = [e.to_dict() for e in evidence][: deps.settings.agent.passages]
+    verdict = {"answerable": bool(judged.answerable), "score": float(judged.score), "reason": judged.reason,
+               "signals": dict(judged.signals)}
+    if _worth_judging(state, deps, verdict):
+        verdict = judge(state, deps, build_sources(kept, state.get("tool_results") or []), verdict)
+    return {"evidence": kept, "answerability": verdict}
+
+
+class Verdict(BaseModel):
+    answerable: bool
+
+
+def _worth_judging(state: TurnState, deps: AgentDeps, verdict: dict) -> bool:
+    """The model is asked only where the score is unsure (inside ``agent.judge_band``) and no
+    live data is shown anyway (with tool results the answer never abstains)."""
+    low, high = deps.settings.agent.judge_band
+    return (deps.has_model and deps.settings.agent.abstain and low <= verdict["score"] < high
+            and not any(r.get("ok") for r in state.get("tool_results") or []))
+
+
+def judge(state: TurnState, deps: AgentDeps, sources: list[Source], verdict: dict) -> dict:
+    """Whether the sources answer the question, decided by the model. Its prompt is the answer's
+    prompt up to the last line, so the tokens it reads are the ones the answer needs anyway
+    (reused from the KV cache): the judgement costs a few decoded tokens, not a second prefill."""
+    deps.emit("status", stage="judge")
+    messages = evidence_messages(state, deps, sources, prompts.JUDGE, {})
+    try:
+        said = deps.model.decide(messages, Verdict, GenerationOptions(max_tokens=12, deadline_s=remaining(state)))
+    except (InvalidDecisionError, DeadlineExceededError):
+        return verdict  # the score stands
+    reason = ("the model found the answer in the sources" if said.answerable
+              else "the model found no answer in the sources")
+    return {**verdict, "answerable": bool(said.answerable), "reason": f"{reason} (score {verdict['score']:.2f}, unsure)",
+            "judge": "model"}
+
+
+def evidence_messages(state: TurnState, deps: AgentDeps, sources: list[Source], last: prompts.Prompt,
+                      values: dict) -> list[ChatMessage]:
+    """System prompt, earlier turns, then the sources and the question, then ``last``'s line."""
+    s = deps.settings.agent
+    block = prompts.EVIDENCE.render(
+        sources=render_for_prompt(sources, s.evidence_tokens, state["plan"]["search"], s.prompt_documents),
+        question=state["question"])
+    return [deps.system, *[ChatMessage(m["role"], m["content"]) for m in _history(state, s.history_turns)],
+            ChatMessage("user", last.render(evidence=block, **values))]
 
 
 def answer(state: TurnState, deps: AgentDeps) -> dict:
@@ -242,12 +285,10 @@ def answer(state: TurnState, deps: AgentDeps) -> dict:
         label, body = extract_answer(deps.extractive, state["plan"]["search"], sources, lang)
         deps.emit("token", text=_shown(label, body))
         return {"sources": shown, "draft": body, "label": label, "answer": _shown(label, body),
-                "status": "answered", "mode": "extractive", "mode_reason": deps.mode_reason,
+                "status": "answered", "mode": "extractive",
+                "mode_reason": getattr(deps.model, "reason", None) or deps.mode_reason,
                 "attempts": attempts, "checks": checks}
-    messages = [deps.system, *[ChatMessage(m["role"], m["content"]) for m in _history(state, s.history_turns)],
-                ChatMessage("user", prompts.ANSWER.render(
-                    sources=render_for_prompt(sources, s.evidence_tokens, state["plan"]["search"], s.prompt_documents),
-                    question=state["question"], language=prompts.language_name(lang)))]
+    messages = evidence_messages(state, deps, sources, prompts.ANSWER, {"language": prompts.language_name(lang)})
     if attempts > 1:
         failed = grounding.describe_failures([Check(**c) for c in checks if c["name"] in VERIFIED])
         messages += [ChatMessage("assistant", state.get("draft", "")),

@@ -68,11 +68,15 @@ STANDALONE = Prompt("standalone", (
 ))
 
 # The fixed rules live in the system prompt: it is the same in every call, so its tokens are
-# computed once and reused from the KV cache; only sources and question are new per turn.
-ANSWER = Prompt("answer", (
-    "Sources:\n{sources}\n\n"
-    "Question: {question}\n"
-    "Answer in {language}, citing a source number after every statement."
+# computed once and reused from the KV cache; only sources and question are new per turn. The
+# judge and the answer share the evidence block, so after the judge only the last line is new.
+EVIDENCE = Prompt("evidence", "Sources:\n{sources}\n\nQuestion: {question}\n")
+
+ANSWER = Prompt("answer", "{evidence}Answer in {language}, citing a source number after every statement.")
+
+JUDGE = Prompt("judge", (
+    "{evidence}Do the sources above contain the answer to the question? "
+    "Reply with one JSON object: {{\"answerable\": true}} or {{\"answerable\": false}}."
 ))
 
 REGENERATE = Prompt("regenerate", (

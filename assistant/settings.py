@@ -61,6 +61,9 @@ class AgentSettings(_Section):
     max_question_chars: int = Field(
         2000, ge=10, le=QUESTION_CHARS_CEILING, description="Longest question accepted, in characters; longer ones are refused.")
     abstain: bool = Field(True, description="Abstain when the evidence does not support an answer.")
+    judge_band: tuple[float, float] = Field(
+        (0.35, 0.65), description="Answerability scores in [low, high) are unsure: with a model loaded, the model "
+        "decides whether the sources answer (below: abstain, above: answer, without asking).")
 
 
 class ApiSettings(_Section):

@@ -29,6 +29,14 @@ _TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
 # is a plateau; below it sentences from lower-ranked passages crowd out the best one.
 PASSAGE_PRIOR = 0.2  # score bonus for the best-ranked passage, falling linearly to 0
 OVERLAP_WEIGHT = 1.0  # word overlap added to the embedder's cosine
+# A question asking for an amount, a limit, an interval or a time is answered by a sentence with a
+# number in it: such sentences get this bonus (the interval line, not the grease brand).
+QUANTITY_BONUS = 0.25
+_QUANTITY_QUESTION = re.compile(
+    r"\b(how (often|long|much|many|high|low|hot|cold|warm|far|frequent\w*)|what (is the |are the )?(temperature|"
+    r"limit|range|interval|value|pressure|dose|rate|level|setting|concentration|ec|ph|time)|at what|when)\b"
+    r"|多少|多久|多长|多高|多低|几[次天小个周月度]|什么时候|范围|间隔|频率|周期|温度|限值|浓度|多大", re.I)
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass
@@ -57,12 +65,16 @@ class ExtractiveModel:
         label = LABEL.get(lang, LABEL["en"]).format(reason=self.reason)
         passages = evidence[: self.passages]
         candidates: list[tuple[int, int, str]] = []  # (passage index, position, sentence)
+        matched: list[str] = []  # what each candidate is scored on (a table row with its header)
         for p, ev in enumerate(passages):
-            for pos, sentence in enumerate(_sentences(ev.chunk.text)):
-                candidates.append((p, pos, sentence))
+            for pos, (shown, scored) in enumerate(answer_units(ev.chunk.text)):
+                candidates.append((p, pos, shown))
+                matched.append(scored)
         if not candidates:
             return Extract(text=label, lang=lang)
-        scores = self._scores(question, [c[2] for c in candidates], lang)
+        scores = self._scores(question, matched, lang)
+        if asks_for_quantity(question):  # "how often / 多少": the sentence with the number answers it
+            scores = scores + np.array([QUANTITY_BONUS * bool(_DIGIT.search(c[2])) for c in candidates])
         # A small prior for the better-ranked passage: retrieval already judged it more relevant.
         scores = scores + np.array([PASSAGE_PRIOR * (len(passages) - c[0]) / len(passages) for c in candidates])
         chosen = sorted(np.argsort(-scores)[: self.max_sentences].tolist(), key=lambda i: candidates[i][:2])
@@ -93,13 +105,34 @@ class ExtractiveModel:
         raise ModelError(f"no language model is loaded ({self.reason}); decisions need a model")
 
 
-def _sentences(text: str) -> list[str]:
-    out = []
-    for s in split_sentences(text):
-        s = s.strip()
-        if len(s) >= 4 and not _TABLE_RULE.match(s):
-            out.append(s)
-    return out
+def answer_units(text: str) -> list[tuple[str, str]]:
+    """(what is quoted, what is scored) for each sentence or table row of a passage. A table row
+    is scored together with its table's header row and quoted as "column: value" pairs, so
+    "| 育苗期 | 22–25 | 17–19 |" answers "苗期白天温度" as "生育阶段: 育苗期; 白天气温（°C）: 22–25; …"."""
+    units: list[tuple[str, str]] = []
+    header: list[str] | None = None
+    for line in text.split("\n"):
+        line = line.strip()
+        if line.startswith("|"):
+            if _TABLE_RULE.match(line):
+                continue
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if header is None:
+                header = cells
+                continue
+            pairs = "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells) if c)
+            units.append((pairs, f"{' '.join(header)} {' '.join(cells)}"))
+            continue
+        header = None
+        for sentence in split_sentences(line):
+            sentence = sentence.strip()
+            if len(sentence) >= 4:
+                units.append((sentence, sentence))
+    return units
+
+
+def asks_for_quantity(question: str) -> bool:
+    return bool(_QUANTITY_QUESTION.search(question))
 
 
 def _terms(text: str) -> set[str]:

@@ -11,7 +11,7 @@ from typing import Literal
 
 from assistant.llm.base import StreamEvent, Timings, Usage
 
-_SOURCE = re.compile(r"^\[(\d+)\] document «[^»]*» \([^)]*\)[^\n]*\n<<<\n(.*?)\n>>>", re.S | re.M)
+_SOURCE = re.compile(r"^\[(\d+)\] «[^»]*»[^\n]*\n<<<\n(.*?)\n>>>", re.S | re.M)
 
 
 def quote(prompt: str) -> str:
@@ -23,7 +23,10 @@ def quote(prompt: str) -> str:
             for sentence in re.split(r"(?<=[.!?。！？])\s+", line.strip()):
                 if len(sentence.split()) >= 5 or len(sentence) >= 12 and not sentence.isascii():
                     return f"{sentence.strip()} [{m.group(1)}]"
-    return "The sources do not say."
+    return NOTHING
+
+
+NOTHING = "The sources do not say."
 
 
 class EchoModel:
@@ -38,6 +41,8 @@ class EchoModel:
     def decide(self, messages, schema, options=None):
         if "question" in schema.model_fields:
             return schema.model_validate({"question": messages[-1].content[-600:].strip() or "question"})
+        if "answerable" in schema.model_fields:  # the judge: sources with a quotable sentence answer
+            return schema.model_validate({"answerable": quote(messages[-1].content) != NOTHING})
         return schema.model_validate({"calls": [], "search": ""})
 
     def stream(self, messages, options=None):

@@ -228,3 +228,24 @@ def test_a_caller_may_shorten_the_answer_but_not_past_the_server_limit(make_serv
     assert fake.options[0].max_tokens == 32
     with pytest.raises(ValidationError, match="max_tokens"):
         svc.turns.ask(LIMIT_Q, max_tokens=10**6)
+
+
+def test_an_unsure_score_is_settled_by_the_model_on_the_answer_prompt_prefix(make_service):
+    question = "How do I lock out the pump?"
+    no = FakeChatModel([{"answerable": False}])
+    _, refused = run(make_service(no, agent={"judge_band": (0.0, 1.0)}).turns.ask(question))
+    assert refused["status"] == "abstained" and "no answer in the sources" in refused["answerability"]["reason"]
+    assert len(no.calls) == 1  # judged, nothing generated
+
+    yes = FakeChatModel([{"answerable": True}, "Isolate, lock and tag every energy source [1]."])
+    _, answered = run(make_service(yes, agent={"judge_band": (0.0, 1.0)}).turns.ask(question))
+    assert answered["status"] == "answered" and answered["answerability"]["judge"] == "model"
+    judged, written = yes.calls[0][-1].content, yes.calls[1][-1].content
+    shared = judged[: judged.index("Do the sources above")]
+    assert shared.startswith("Sources:") and written.startswith(shared)  # the answer reuses the judge's tokens
+
+
+def test_a_sure_score_is_not_judged(make_service):
+    fake = FakeChatModel([])
+    _, answer = run(make_service(fake, agent={"judge_band": (0.99, 1.0)}).turns.ask("What is the capital of France?"))
+    assert answer["status"] == "abstained" and fake.calls == []

@@ -6,17 +6,20 @@ from assistant import prompts
 
 
 def test_prompt_variables_are_checked():
-    assert prompts.ANSWER.variables == {"sources", "question", "language"}
+    assert prompts.ANSWER.variables == {"evidence", "language"}
     with pytest.raises(KeyError, match="missing"):
-        prompts.ANSWER.render(sources="", question="q")
+        prompts.EVIDENCE.render(sources="")
     with pytest.raises(KeyError, match="unexpected"):
         prompts.SYSTEM.render(extra=1)
-    text = prompts.ANSWER.render(sources="[1] x", question="q?", language="English")
-    assert "[1] x" in text and "q?" in text
+    block = prompts.EVIDENCE.render(sources="[1] x", question="q?")
+    answer, judge = prompts.ANSWER.render(evidence=block, language="English"), prompts.JUDGE.render(evidence=block)
+    assert "[1] x" in answer and "q?" in answer
+    assert answer.startswith(block) and judge.startswith(block)  # the judge's tokens are the answer's prefix
 
 
 def test_every_prompt_renders_with_its_own_variables():
-    for p in (prompts.SYSTEM, prompts.ROUTE, prompts.STANDALONE, prompts.ANSWER, prompts.REGENERATE):
+    for p in (prompts.SYSTEM, prompts.ROUTE, prompts.STANDALONE, prompts.EVIDENCE, prompts.ANSWER, prompts.JUDGE,
+              prompts.REGENERATE):
         text = p.render(**{v: f"<{v}>" for v in p.variables})
         assert all(f"<{v}>" in text for v in p.variables)
 
