@@ -131,7 +131,8 @@ def eval_site(
         loaded = None
         if model:
             settings, loaded = load_eval_model(settings, model, embedder)
-        result = evaluate_site_questions(settings, loaded, limit, embedder=embedder)
+        result = evaluate_site_questions(settings, loaded, limit, embedder=embedder,
+                                         progress=lambda i, n, qid: typer.echo(f"[{i + 1}/{n}] {qid}", err=True))
     except OnsiteError as exc:
         _fail(exc)
     if as_json:
@@ -150,7 +151,47 @@ def eval_site(
             f"p50 {part['latency_ms']['p50']} ms  p95 {part['latency_ms']['p95']} ms")
     for f in result["failures"]:
         score = (f.get("answerability") or {}).get("score")
-        typer.echo(f"  ✗ {f['id']} [{f['status']}; {', '.join(f['problems'])}; score {score}] {f['question']}")
+        typer.echo(f"  ✗ {f['id']} [{', '.join(f['problems'])}; answerability {score}] {f['question']}")
+
+
+@eval_app.command("scenarios")
+def eval_scenarios(
+    model: Optional[str] = typer.Option(None, "--model", help="Catalogue name or .gguf path to answer with, through "
+                                        "llama.cpp (default: extractive mode, no model)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Run only the first N scenarios."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Live-data scenarios (evals/scenarios/scenarios.jsonl, zh and en) on the simulated sample
+    site: does each answer claim the status the sensor tools give (normal / high / low / no data /
+    stopped), state the value, and call the right tools; status claims the data does not support."""
+    from evals.model_choice import load_eval_model
+    from evals.scenarios import evaluate_scenarios
+    from knowledge.embedding import make_embedder
+
+    settings = Settings()
+    try:
+        embedder = make_embedder(settings.embedding, settings.home)
+        loaded = None
+        if model:
+            settings, loaded = load_eval_model(settings, model, embedder)
+        result = evaluate_scenarios(settings, loaded, limit, embedder=embedder)
+    except (OnsiteError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    typer.echo(f"live-data scenarios ({result['model']}): {result['questions']} questions  "
+               f"turn p50 {result['turn_ms']['p50']} ms  p95 {result['turn_ms']['p95']} ms")
+    for name, part in [("all", result), *result["by_lang"].items()]:
+        typer.echo(f"  {name:>3}: agreement {part['agreement']:.3f}  unsupported claims {part['unsupported_claims']}  "
+                   f"tools {part['tool_agreement']:.3f}  from the model {part['model_answer_rate']:.3f}  "
+                   f"({part['questions']} questions)")
+    for f in result["failures"]:
+        why = [f"claimed {f['claimed']}, data {f['truth']['status']}"]
+        why += [f"unsupported {'+'.join(f['unsupported'])}"] if f["unsupported"] else []
+        why += [] if f["value_ok"] else ["value not stated"]
+        why += [] if f["tools_ok"] else [f"tools {', '.join(f['calls']) or 'none'}"]
+        typer.echo(f"  ✗ {f['id']} [{'; '.join(why)}] {f['question']}")
 
 
 @bench_app.command("llm")
