@@ -32,7 +32,7 @@ install: $(STAMP)
 # its GGUF is present (labelled extractive answers otherwise) and prints the URL of the chat page,
 # the REST API and the OpenAI-compatible API. Terminal chat: `.venv/bin/onsite run`.
 run: install
-	HF_HUB_OFFLINE=1 $(BIN)/onsite serve
+	$(BIN)/onsite serve
 
 # The default suite (< ~10 min on 2 cores): everything but tests marked slow.
 test: install

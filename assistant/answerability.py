@@ -34,7 +34,8 @@ from typing import Any, Callable
 import numpy as np
 
 from knowledge.embedding import Embedder
-from knowledge.text import HAN, LATIN_WORD, detect_lang, latin_tokens, split_sentences, word_tokens
+from assistant.llm.extractive import answer_units
+from knowledge.text import HAN, LATIN_WORD, detect_lang, latin_tokens, word_tokens
 from knowledge.types import Evidence
 
 # Words that frame a question rather than name its subject ("what are two examples of ..."):
@@ -42,9 +43,10 @@ from knowledge.types import Evidence
 QUESTION_WORDS = frozenset(latin_tokens(
     "type kind example name call term mean meaning describe description explain difference reason purpose "
     "way one two three four five six several many much consider criteria result outcome use role important "
-    "factor main common list"))
+    "factor main common list often frequently keep kept need needed"))
 ZH_QUESTION_WORDS = frozenset(
-    "什么 怎么 如何 是否 哪些 哪个 可以 应该 需要 多少 为什么 怎样 能否 请问 是不是 有没有 能不能 应当 一下".split())
+    "什么 怎么 如何 是否 哪些 哪个 可以 应该 需要 多少 为什么 怎样 能否 请问 是不是 有没有 能不能 应当 一下 "
+    "多久 多长 多大 多少度 一次 原因 引起".split())
 
 # Calibrated on agxqa (570 questions, each asked with and without its gold documents; bundled
 # MiniLM embedder), through the agent (`onsite eval answers DIR --unanswerable`): about the lowest
@@ -143,7 +145,7 @@ def assess(question: str, evidence: list[Evidence], embedder: Embedder | None = 
     for i, e in enumerate(evidence):
         title = set(terms(e.chunk.title, lang))
         best = cover(title)
-        for sentence in split_sentences(e.chunk.text):
+        for _, sentence in answer_units(e.chunk.text):  # a table row is read with its header
             bag = set(terms(sentence, lang)) | title
             c = cover(bag)
             sentences.append((c, i, sentence, bag))

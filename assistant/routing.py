@@ -55,6 +55,13 @@ _LIVE = re.compile(r"\b(now|current(ly)?|right now|at the moment|today|this morn
 _HISTORY = re.compile(r"\b(ris\w*|increas\w*|trend\w*|history|histor\w*|dropp\w*|falling|over the (last|past)|last \d+|"
                       r"since|yesterday|overnight|climb\w*)\b|趋势|上升|升高|下降|历史|过去|最近|昨天|昨晚|一直", re.I)
 _CHECK = re.compile(r"\b(alarms?|anything wrong|problems?|excursions?|site check)\b|报警|告警|异常情况|有没有问题|有什么问题", re.I)
+# "the alarm and trip limits" names settings, not an alarm that went off or a pump that tripped
+_LIMIT_PHRASE = re.compile(r"\b(?:alarm|trip)(?: (?:and|or|/) (?:alarm|trip))? (?:limits?|values?|settings?|levels?|"
+                           r"points?|thresholds?)\b|(?:报警|跳闸|联锁)(?:和(?:报警|跳闸|联锁))?(?:值|限值|设定值?|点)", re.I)
+# What the documents answer: limits, ranges, intervals, steps. Without a sign of live data
+# ("now", a trend, a fault) such a question needs no tool even when it names an asset.
+_REFERENCE = re.compile(r"\b(limits?|ranges?|settings?|set ?points?|intervals?|how often|procedure|steps?|rated|"
+                        r"specification|spec|design|at what)\b|限值|范围|设定|间隔|周期|多久|步骤|规程|额定|联锁值|在多少", re.I)
 _FAULT = re.compile(r"\b(ris\w*|increas\w*|high|abnormal|leak\w*|nois\w*|hot|overheat\w*|tripp?\w*|fault\w*|fail\w*|"
                     r"broken|cavitat\w*|smok\w*)\b|升高|上升|异常|泄漏|漏水|噪音|异响|过热|跳闸|故障|损坏|冒烟", re.I)
 _ORDER_CREATE = re.compile(r"\b(work order|raise an? order|open an? order|repair request)\b|开工单|报修|派工|建工单|创建工单", re.I)
@@ -170,6 +177,7 @@ def deterministic_plan(question: str, site: SiteProfile, *, photos: list[str] | 
                        products: list[str] | None = None, scope_zone: str | None = None,
                        scope_asset: str | None = None, lang: str = "en") -> RoutePlan:
     photos = photos or []
+    events = _LIMIT_PHRASE.sub(" ", question)  # what the question reports, without the settings it names
     zones, assets, named_sensors = named_in(question, site)
     if not zones and not assets and scope_zone:
         zones = [z for z in site.zones if z.id == scope_zone]
@@ -189,6 +197,9 @@ def deterministic_plan(question: str, site: SiteProfile, *, photos: list[str] | 
     # A measurement word alone ("what soil moisture triggers irrigation?") is a knowledge
     # question; live data needs a place (zone, asset, sensor) or words like "now".
     live = bool(zones or assets or named_sensors) or bool(_LIVE.search(question))
+    reference_only = bool(_REFERENCE.search(question)) and not (_LIVE.search(question) or history or _FAULT.search(events))
+    if reference_only:
+        live = False
     targets = [s.id for s in sensors][:3] or [x.id for x in (*assets, *zones)][:2]
     if not live:
         targets, sensors = [], []
@@ -196,10 +207,10 @@ def deterministic_plan(question: str, site: SiteProfile, *, photos: list[str] | 
         calls += [ToolCall(tool="sensor_history", args={"sensor_id": s.id, "hours": _hours(question)}) for s in sensors[:2]]
     elif targets and (_NOW.search(question) or sensors or metrics):
         calls += [ToolCall(tool="sensor_latest", args={"target": t}) for t in targets[:2]]
-    if _CHECK.search(question):
+    if _CHECK.search(events) and not reference_only:
         target = (assets or zones or [None])[0]
         calls.append(ToolCall(tool="site_check", args={"hours": _hours(question), **({"target": target.id} if target else {})}))
-    if assets and (_FAULT.search(question) or _ORDER_CREATE.search(question)):
+    if assets and (_FAULT.search(events) or _ORDER_CREATE.search(question)):
         if not any(c.tool in ("sensor_latest", "sensor_history") for c in calls):
             calls.append(ToolCall(tool="sensor_latest", args={"target": assets[0].id}))
         calls.append(ToolCall(tool="create_work_order", args={
@@ -225,7 +236,7 @@ def rules_undecided(question: str, rules: RoutePlan, photos: list[str]) -> bool:
     without a place the site profile names ("is the tomato house warm enough now?")."""
     if rules.calls or photos:
         return False
-    return bool(_LIVE.search(question) or _CHECK.search(question) or _ORDER_CREATE.search(question))
+    return bool(_LIVE.search(question) or _CHECK.search(_LIMIT_PHRASE.sub(" ", question)) or _ORDER_CREATE.search(question))
 
 
 def constrain_model_plan(plan: RoutePlan, question: str, site: SiteProfile) -> RoutePlan:
@@ -235,7 +246,7 @@ def constrain_model_plan(plan: RoutePlan, question: str, site: SiteProfile) -> R
     order is only proposed when the question reports a fault or asks for an order, for an asset
     the question names."""
     _, assets, _ = named_in(question, site)
-    reports_fault = bool(_FAULT.search(question) or _ORDER_CREATE.search(question))
+    reports_fault = bool(_FAULT.search(_LIMIT_PHRASE.sub(" ", question)) or _ORDER_CREATE.search(question))
     calls: list[ToolCall] = []
     for call in plan.calls:
         args = {k: v for k, v in call.args.items() if k not in ("end", "bucket_minutes")}

@@ -34,9 +34,13 @@ OVERLAP_WEIGHT = 1.0  # word overlap added to the embedder's cosine
 QUANTITY_BONUS = 0.25
 _QUANTITY_QUESTION = re.compile(
     r"\b(how (often|long|much|many|high|low|hot|cold|warm|far|frequent\w*)|what (is the |are the )?(temperature|"
-    r"limit|range|interval|value|pressure|dose|rate|level|setting|concentration|ec|ph|time)|at what|when)\b"
+    r"limits?|ranges?|interval|values?|pressure|dose|rate|level|setting|concentration|ec|ph|time)|at what|when|"
+    r"(alarm|trip) (limits?|values?|settings?))\b"
     r"|多少|多久|多长|多高|多低|几[次天小个周月度]|什么时候|范围|间隔|频率|周期|温度|限值|浓度|多大", re.I)
 _DIGIT = re.compile(r"\d")
+_INTERVAL_QUESTION = re.compile(r"\bhow (often|frequent\w*)\b|\bat what interval|多久|多长时间.{0,4}一次|频率|间隔|周期", re.I)
+_INTERVAL = re.compile(r"\b(every|each|once|twice|per|interval)\b.{0,30}\d|\d.{0,20}\b(per|a|each) (day|week|month|year|shift|hour)\b"
+                       r"|每.{0,12}\d|\d.{0,12}一次|间隔|周期", re.I)
 
 
 @dataclass
@@ -73,8 +77,9 @@ class ExtractiveModel:
         if not candidates:
             return Extract(text=label, lang=lang)
         scores = self._scores(question, matched, lang)
-        if asks_for_quantity(question):  # "how often / 多少": the sentence with the number answers it
-            scores = scores + np.array([QUANTITY_BONUS * bool(_DIGIT.search(c[2])) for c in candidates])
+        wanted = answer_kind(question)  # "how often / 多少": the sentence with such a number answers it
+        if wanted is not None:
+            scores = scores + np.array([QUANTITY_BONUS * bool(wanted.search(c[2])) for c in candidates])
         # A small prior for the better-ranked passage: retrieval already judged it more relevant.
         scores = scores + np.array([PASSAGE_PRIOR * (len(passages) - c[0]) / len(passages) for c in candidates])
         chosen = sorted(np.argsort(-scores)[: self.max_sentences].tolist(), key=lambda i: candidates[i][:2])
@@ -131,8 +136,12 @@ def answer_units(text: str) -> list[tuple[str, str]]:
     return units
 
 
-def asks_for_quantity(question: str) -> bool:
-    return bool(_QUANTITY_QUESTION.search(question))
+def answer_kind(question: str) -> re.Pattern | None:
+    """What a sentence answering the question contains: an interval for "how often / 多久",
+    any number for other amounts, limits and times; None when the question asks for neither."""
+    if _INTERVAL_QUESTION.search(question):
+        return _INTERVAL
+    return _DIGIT if _QUANTITY_QUESTION.search(question) else None
 
 
 def _terms(text: str) -> set[str]:

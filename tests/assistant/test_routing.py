@@ -136,3 +136,17 @@ def test_a_model_plan_keeps_its_targets_but_not_its_dates_or_unasked_work_orders
     assert calls(reported)[1] == ("create_work_order", {"asset": "P-101", "problem": "P-101 is leaking at the seal",
                                                         "priority": "high"})
     assert calls(reported)[0][1]["hours"] == 24  # no window stated: the default, ending now
+
+
+@pytest.mark.parametrize("question", [
+    "What are the vibration alarm and trip limits of P-101?",
+    "温室2号的温度范围是多少？",
+    "How often should P-101 be lubricated?",
+])
+def test_a_question_about_limits_or_intervals_is_answered_from_the_documents(question):
+    assert deterministic_plan(question, SITE).calls == []
+
+
+def test_limits_with_a_live_word_still_read_the_sensor():
+    plan = deterministic_plan("Is P-101 vibration within its alarm limits now?", SITE)
+    assert ("sensor_latest", {"target": "VT-101"}) in calls(plan)
