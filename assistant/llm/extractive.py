@@ -32,6 +32,7 @@ OVERLAP_WEIGHT = 1.0  # word overlap added to the embedder's cosine
 # A question asking for an amount, a limit, an interval or a time is answered by a sentence with a
 # number in it: such sentences get this bonus (the interval line, not the grease brand).
 QUANTITY_BONUS = 0.25
+INTERVAL_BONUS = 0.6  # "how often": the line giving an interval is the answer, whatever else matches
 _QUANTITY_QUESTION = re.compile(
     r"\b(how (often|long|much|many|high|low|hot|cold|warm|far|frequent\w*)|what (is the |are the )?(temperature|"
     r"limits?|ranges?|interval|values?|pressure|dose|rate|level|setting|concentration|ec|ph|time)|at what|when|"
@@ -39,8 +40,10 @@ _QUANTITY_QUESTION = re.compile(
     r"|多少|多久|多长|多高|多低|几[次天小个周月度]|什么时候|范围|间隔|频率|周期|温度|限值|浓度|多大", re.I)
 _DIGIT = re.compile(r"\d")
 _INTERVAL_QUESTION = re.compile(r"\bhow (often|frequent\w*)\b|\bat what interval|多久|多长时间.{0,4}一次|频率|间隔|周期", re.I)
-_INTERVAL = re.compile(r"\b(every|each|once|twice|per|interval)\b.{0,30}\d|\d.{0,20}\b(per|a|each) (day|week|month|year|shift|hour)\b"
-                       r"|每.{0,12}\d|\d.{0,12}一次|间隔|周期", re.I)
+_TIME_UNIT = r"\b(?:months?|weeks?|days?|hours?|h|years?|shifts?|minutes?|min)\b"
+_INTERVAL = re.compile(rf"\b(?:every|each|once|twice|per|interval|quarterly|monthly|weekly|daily|yearly|annually)\b"
+                       rf"[^.;。；]{{0,30}}?(?:\d[^.;。；]{{0,12}}?{_TIME_UNIT}|{_TIME_UNIT})"
+                       r"|每.{0,10}(?:天|日|周|月|年|小时|班|季度)|\d+\s*(?:个月|周|天|小时|年).{0,6}一次|每季度|每年|每月|每周|每班|周期|间隔", re.I)
 
 
 @dataclass
@@ -79,7 +82,8 @@ class ExtractiveModel:
         scores = self._scores(question, matched, lang)
         wanted = answer_kind(question)  # "how often / 多少": the sentence with such a number answers it
         if wanted is not None:
-            scores = scores + np.array([QUANTITY_BONUS * bool(wanted.search(c[2])) for c in candidates])
+            bonus = INTERVAL_BONUS if wanted is _INTERVAL else QUANTITY_BONUS
+            scores = scores + np.array([bonus * bool(wanted.search(c[2])) for c in candidates])
         # A small prior for the better-ranked passage: retrieval already judged it more relevant.
         scores = scores + np.array([PASSAGE_PRIOR * (len(passages) - c[0]) / len(passages) for c in candidates])
         chosen = sorted(np.argsort(-scores)[: self.max_sentences].tolist(), key=lambda i: candidates[i][:2])
