@@ -198,14 +198,48 @@ def eval_scenarios(
 def bench_llm(
     shape: str = typer.Option("qwen2.5-1.5b", "--shape", help="Model shape: qwen2.5-0.5b or qwen2.5-1.5b."),
     quant: str = typer.Option("Q4_K_M", "--quant"),
+    model: Optional[str] = typer.Option(None, "--model", help="A real GGUF (catalogue name or path) instead of "
+                                        "random weights of a shape."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Prefill/decode speed, time to first token with and without the shared prefix, peak RSS,
-    on a random-weight model of a real model's exact shape."""
+    on a random-weight model of a real model's exact shape (or a real model), with a bare
+    llama-cpp-python loop as the decode baseline in the same run."""
     from evals.bench_llm import run_llm_bench
 
     try:
-        result = run_llm_bench(shape=shape, quant=quant)
+        path = None
+        if model:
+            from assistant.llm.management import check_model
+            from evals.model_choice import settings_for
+
+            path = check_model(settings_for(Settings(), model)).path
+        result = run_llm_bench(shape=shape, quant=quant, model_path=path)
+    except OnsiteError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))
+
+
+@bench_app.command("agent")
+def bench_agent(
+    model: Optional[str] = typer.Option(None, "--model", help="Catalogue name or .gguf path (default: the "
+                                        "configured model)."),
+    questions: int = typer.Option(10, "--questions", min=1, max=45),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Time to the first answer token through the whole agent, for fresh questions of the sample
+    site and a follow-up in the same conversation."""
+    from evals.bench_agent import run_agent_bench
+    from evals.model_choice import load_eval_model
+    from knowledge.embedding import make_embedder
+
+    settings = Settings()
+    try:
+        embedder = make_embedder(settings.embedding, settings.home)
+        settings, loaded = load_eval_model(settings, model, embedder)
+        result = run_agent_bench(settings, loaded, embedder, questions=questions, seed=seed,
+                                 progress=lambda m: typer.echo(m, err=True))
     except OnsiteError as exc:
         _fail(exc)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))

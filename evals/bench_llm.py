@@ -155,12 +155,13 @@ def _bare_decode_tps(llm: Any, tokens: list[int], n: int, temperature: float) ->
 
 def run_llm_bench(shape: str = "qwen2.5-1.5b", quant: str = "Q4_K_M", *, decode_tokens: int = 64,
                   repeats: int = 5, prompt_tokens: int = 1500, temperature: float = 0.2,
-                  threads: int | None = None, cache_dir: Path | None = None,
+                  threads: int | None = None, cache_dir: Path | None = None, model_path: Path | None = None,
                   progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """``model_path``: a real GGUF instead of the random-weight one (``shape`` is then only a label)."""
     from assistant.llm.llamacpp import LlamaCppChatModel
 
     cache = Path(cache_dir) if cache_dir else Settings().home / "bench-models"
-    path = ensure_bench_model(shape, quant, cache, progress)
+    path = Path(model_path) if model_path else ensure_bench_model(shape, quant, cache, progress)
     settings = LLMSettings(llamacpp={"n_ctx": 4096, "n_batch": 512, "threads": threads}, max_tokens=decode_tokens,
                            temperature=temperature, deadline_s=3600, queue_depth=2)
     opts = GenerationOptions(max_tokens=decode_tokens, temperature=temperature)
@@ -191,8 +192,9 @@ def run_llm_bench(shape: str = "qwen2.5-1.5b", quant: str = "Q4_K_M", *, decode_
 
     ratio = statistics.median(o / b for o, b in zip(ours, bare))
     return {
-        "shape": shape,
-        "quant": quant,
+        "shape": shape if model_path is None else None,
+        "model": path.name,
+        "quant": quant if model_path is None else None,
         "prefill_tps": round(first.usage.prefill_tokens / first.timings.prefill_s, 1),
         "decode_tps": round(statistics.median(ours), 2),
         "ttft_first_s": round(first.timings.ttft_s, 3),
