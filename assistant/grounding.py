@@ -163,20 +163,28 @@ def check_safety(text: str) -> Check:
 # Status claims about live data. A negation or a doubt just before the word ("not normal",
 # "不正常", "无法确定…是否正常") is not a claim.
 _CLAIM = {
-    "normal": re.compile(r"\b(normal|within (?:the )?(?:normal )?(?:limits|range)|in range|fine|ok|okay)\b|正常|在范围内|范围之内|没有问题|无异常", re.I),
+    "normal": re.compile(r"\b(normal(?:ly)?|within (?:the )?(?:normal )?(?:limits|range)|in range|fine|ok|okay)\b|正常|在范围内|范围之内|没有问题|无异常", re.I),
     "high": re.compile(r"\b(too (?:high|hot|warm)|high|above|exceeds?|exceeding|over the limit)\b|偏高|过高|超过|超出|超标|高于|太高|太热", re.I),
     "low": re.compile(r"\b(too (?:low|cold)|low|below|under the limit)\b|偏低|过低|低于|太低|太冷", re.I),
     "no_data": re.compile(r"\bno (?:data|readings?)\b|没有数据|无数据|没有读数|无读数|暂无数据", re.I),
+    # equipment that is off: "P-101 is stopped", "泵处于停机状态" (not "a normal stop" in a procedure)
+    "stopped": re.compile(r"\b(?:is|are|was|has|has been|appears to be|seems to be)\s+(?:currently\s+|now\s+)?"
+                          r"(?:stopped|shut down)\b|\bnot running\b"
+                          r"|已停机|停机状态|处于停机|停机了|停止运行|停运|未运行|没有运行|没在运行|不在运行", re.I),
 }
 _DOUBT = re.compile(r"(\b(not|no|n't|never|cannot|can't|whether|if|unknown|unclear)\b|不|没|未|无法|是否|能否)[^.。;；,，]{0,12}$", re.I)
-_BAD_STATUSES = {"warning", "alarm", "trip", "emergency", "no_data", "bad_quality"}
+# a reading in any of these is a reason "normal" / "ok" / "running normally" is not true: beyond a
+# limit, missing, bad, or from equipment that is stopped (its readings are not judged)
+_BAD_STATUSES = {"warning", "alarm", "trip", "emergency", "no_data", "bad_quality", "stopped"}
 
 
 def live_statuses(sources: list[Source]) -> dict[str, set[str]]:
     """What the tool results say about live data: per claim kind, the evidence for it
     ("normal" → readings within limits, "high"/"low" → readings beyond a limit or excursions,
-    "no_data" → sensors or windows with nothing, "bad" → any reason "normal" is not true)."""
-    seen: dict[str, set[str]] = {"normal": set(), "high": set(), "low": set(), "no_data": set(), "bad": set()}
+    "no_data" → sensors or windows with nothing, "stopped" → readings of stopped equipment,
+    "bad" → any reason "normal" is not true)."""
+    seen: dict[str, set[str]] = {"normal": set(), "high": set(), "low": set(), "no_data": set(), "stopped": set(),
+                                 "bad": set()}
     for s in sources:
         if s.kind != "tool" or not isinstance(s.data, dict):
             continue
@@ -188,6 +196,8 @@ def live_statuses(sources: list[Source]) -> dict[str, set[str]]:
                 seen["bad"].add(sid)
             if status == "no_data" or r.get("stale"):
                 seen["no_data"].add(sid)
+            if status == "stopped":
+                seen["stopped"].add(sid)
             if r.get("direction") in ("high", "low"):
                 seen[r["direction"]].add(sid)
         for x in s.data.get("excursions") or []:
@@ -217,8 +227,9 @@ def claims(sentence: str) -> set[str]:
 def check_status(text: str, sources: list[Source]) -> Check:
     """A status the answer claims about live data must be what the tool results say. Checked:
     every sentence that cites a tool result, and every uncited sentence (a bare "it is normal" is
-    about the live data). "normal" fails when a reading is missing, stale or beyond a limit;
-    "high", "low" and "no data" fail when no tool result shows them."""
+    about the live data). "normal" (also "ok", "running normally") fails when a reading is
+    missing, stale, beyond a limit or from stopped equipment; "high", "low", "no data" and
+    "stopped" fail when no tool result shows them."""
     tools = {s.n: s for s in sources if s.kind == "tool"}
     if not tools:
         return Check("status", True, "no live data in this answer")
@@ -231,7 +242,7 @@ def check_status(text: str, sources: list[Source]) -> Check:
         for kind in claims(MARKER.sub(" ", sentence)):
             wrong = (kind == "normal" and bool(seen["bad"])) or (kind != "normal" and not seen[kind])
             if wrong:
-                truth = ", ".join(sorted(k for k in ("high", "low", "no_data") if seen[k])) or (
+                truth = ", ".join(sorted(k for k in ("high", "low", "no_data", "stopped") if seen[k])) or (
                     "normal" if seen["normal"] else "nothing")
                 problems.append(f"“{sentence[:80]}” says {kind.replace('_', ' ')}, the live data shows {truth.replace('_', ' ')}")
                 break

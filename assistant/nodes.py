@@ -39,6 +39,7 @@ from assistant import grounding, prompts
 from assistant.llm.base import (ChatMessage, ChatModel, DeadlineExceededError, GenerationOptions, InvalidDecisionError,
                                 ModelBusyError, ModelError)
 from assistant.llm.extractive import ExtractiveModel
+from assistant.conversation import borrowed_question, follow_up_question, merge_sources, next_context
 from assistant.numbered_sources import abstention, build_sources, extract_answer, render_for_prompt
 from assistant.reattribution import reattribute
 from assistant.routing import (RoutePlan, ToolCall, add_photo_calls, constrain_model_plan, deterministic_plan, named_in,
@@ -83,6 +84,12 @@ class TurnState(TypedDict, total=False):
     mode: str
     mode_reason: str | None
     timings: dict
+    # Carried across turns (new_turn leaves it alone): what the model already read of this
+    # conversation — {"exchange": [messages], "sources": [source dicts], "question": standalone}.
+    context: dict
+    borrowed: str  # the earlier question a short follow-up is searched with ("Why is that?")
+    prompt: str  # this turn's first answer prompt as sent (kept in ``context`` for the next turn)
+    generated: str  # the model's first draft as generated (what its KV cache holds)
 
 
 def _no_emit(kind: str, **data: Any) -> None:
@@ -138,8 +145,8 @@ def _shown(label: str, draft: str) -> str:
 def contextualize(state: TurnState, deps: AgentDeps) -> dict:
     question = state["question"]
     history = _history(state, deps.settings.agent.history_turns)
-    standalone = question
-    if history and deps.has_model:
+    standalone, borrowed = question, ""
+    if history and deps.has_model and deps.settings.agent.rewrite_follow_ups:
         convo = "\n".join(f"{m['role']}: {m['content'][:400]}" for m in history)
         try:
             standalone = deps.model.decide(
@@ -148,10 +155,15 @@ def contextualize(state: TurnState, deps: AgentDeps) -> dict:
         except (InvalidDecisionError, DeadlineExceededError):
             standalone = question
     elif history:
-        standalone = carry_entities(question, [m["content"] for m in history if m["role"] == "user"], deps.site)
+        # Rules, not a model call: a rewrite costs seconds and evicts the conversation from the
+        # model's KV cache, which the answer would then have to read again.
+        earlier = [m["content"] for m in history if m["role"] == "user"]
+        standalone = follow_up_question(question, earlier, deps.site)
+        previous = (state.get("context") or {}).get("question") or (earlier[-1] if earlier else "")
+        borrowed = borrowed_question(question, standalone, previous)
     if standalone != question:
         deps.emit("status", stage="contextualize", standalone=standalone)
-    return {"standalone": standalone}
+    return {"standalone": standalone, "borrowed": borrowed}
 
 
 def route(state: TurnState, deps: AgentDeps, decision_schema: type[BaseModel]) -> dict:
@@ -182,8 +194,9 @@ def route(state: TurnState, deps: AgentDeps, decision_schema: type[BaseModel]) -
     if checked.rejected:
         checks.append(Check("route", False, "rejected: " + "; ".join(
             f"{r['tool']}: {r['reason']}" for r in checked.rejected)).to_dict())
+    search = " ".join(x for x in (state.get("borrowed"), checked.search or question) if x)
     return {"plan": {"calls": [c.model_dump() for c in checked.calls], "rejected": checked.rejected,
-                     "search": checked.search or question, "router": router}, "checks": checks}
+                     "search": search, "router": router}, "checks": checks}
 
 
 def act(state: TurnState, deps: AgentDeps) -> dict:
@@ -204,7 +217,7 @@ def act(state: TurnState, deps: AgentDeps) -> dict:
 
 def retrieve(state: TurnState, deps: AgentDeps) -> dict:
     deps.emit("status", stage="retrieve")
-    question = state.get("standalone") or state["question"]
+    question = " ".join(x for x in (state.get("borrowed"), state.get("standalone") or state["question"]) if x)
     filters = {**scope_filters(state.get("scope") or {}), **(state.get("filters") or {})}
     evidence = deps.retriever.search(state["plan"]["search"], k=5, per_doc=2, filters=filters or None,
                                      lang=state["lang"])
@@ -246,13 +259,19 @@ def judge(state: TurnState, deps: AgentDeps, sources: list[Source], verdict: dic
 
 
 def evidence_messages(state: TurnState, deps: AgentDeps, sources: list[Source], last: prompts.Prompt,
-                      values: dict) -> list[ChatMessage]:
-    """System prompt, earlier turns, then the sources and the question, then ``last``'s line."""
+                      values: dict, prior: int = 0) -> list[ChatMessage]:
+    """System prompt, what the model already read of this conversation, then the sources it has
+    not seen and the question, then ``last``'s line. ``prior``: sources [1]…[prior] were shown in
+    earlier turns (they stay citable and are not repeated)."""
     s = deps.settings.agent
-    block = prompts.EVIDENCE.render(
-        sources=render_for_prompt(sources, s.evidence_tokens, state["plan"]["search"], s.prompt_documents),
-        question=state["question"])
-    return [deps.system, *[ChatMessage(m["role"], m["content"]) for m in _history(state, s.history_turns)],
+    shown = render_for_prompt([x for x in sources if x.n > prior], s.evidence_tokens, state["plan"]["search"],
+                              s.prompt_documents)
+    if prior:
+        shown = f"{shown}\n{prompts.EARLIER_SOURCES.render(last=prior)}".strip()
+    block = prompts.EVIDENCE.render(sources=shown, question=state["question"])
+    exchange = (state.get("context") or {}).get("exchange") or [] if prior else []
+    earlier = exchange or _history(state, s.history_turns)
+    return [deps.system, *[ChatMessage(m["role"], m["content"]) for m in earlier],
             ChatMessage("user", last.render(evidence=block, **values))]
 
 
@@ -267,6 +286,13 @@ def answer(state: TurnState, deps: AgentDeps) -> dict:
     answerable = bool(judged.get("answerable")) or not s.abstain
     evidence = (state.get("evidence") or []) if (answerable or any(r.get("ok") for r in tools_ran)) else []
     sources = build_sources(evidence, tools_ran)
+    context = state.get("context") or {}
+    prior = 0
+    if deps.has_model and context.get("exchange") and s.history_turns and (evidence or tools_ran):
+        # a follow-up: the model continues what it has read; earlier sources keep their numbers
+        earlier = [Source.from_dict(x) for x in context.get("sources") or []]
+        sources, _ = merge_sources(earlier, sources)
+        prior = len(earlier)
     attempts = state.get("attempts", 0) + 1
     shown = [x.to_dict() for x in sources]
     if attempts == 1:
@@ -288,7 +314,8 @@ def answer(state: TurnState, deps: AgentDeps) -> dict:
                 "status": "answered", "mode": "extractive",
                 "mode_reason": getattr(deps.model, "reason", None) or deps.mode_reason,
                 "attempts": attempts, "checks": checks}
-    messages = evidence_messages(state, deps, sources, prompts.ANSWER, {"language": prompts.language_name(lang)})
+    messages = evidence_messages(state, deps, sources, prompts.ANSWER, {"language": prompts.language_name(lang)}, prior)
+    prompt = messages[-1].content
     if attempts > 1:
         failed = grounding.describe_failures([Check(**c) for c in checks if c["name"] in VERIFIED])
         messages += [ChatMessage("assistant", state.get("draft", "")),
@@ -309,7 +336,8 @@ def answer(state: TurnState, deps: AgentDeps) -> dict:
         return _extract_instead(state, deps, sources, reason, attempts, checks)
     draft = "".join(parts).strip()
     return {"sources": shown, "draft": draft, "label": "", "answer": draft, "status": "answered", "mode": "llm",
-            "attempts": attempts, "checks": checks}
+            "attempts": attempts, "checks": checks, "prompt": prompt if attempts == 1 else state.get("prompt", prompt),
+            "generated": draft if attempts == 1 else state.get("generated", draft)}
 
 
 def _extract_instead(state: TurnState, deps: AgentDeps, sources: list[Source], reason: str, attempts: int,
@@ -384,7 +412,25 @@ def finish(state: TurnState, deps: AgentDeps) -> dict:
     status = state.get("status") or "answered"
     if status == "answered" and (failed_tools or state["plan"].get("rejected")):
         status = "partial"
-    return {"status": status, "messages": [{"role": "assistant", "content": state.get("answer", "")}]}
+    text = state.get("answer", "")
+    # A call the checks refused ("the site has no zone 温室3号 …") is told, whatever answered.
+    refused = [r for r in state["plan"].get("rejected") or []
+               if r["reason"] not in text and r["reason"] != "duplicate call"]
+    if refused and status != "abstained":
+        note = "".join(f"\n{r['tool']}: {r['reason']}" for r in refused)
+        deps.emit("token", text=note)
+        text += note
+    update: dict = {"status": status, "answer": text, "messages": [{"role": "assistant", "content": text}]}
+    # What the model read and wrote stays in its KV cache: the next turn continues from it. A turn
+    # the model did not answer (extract, abstention) starts the next one afresh.
+    if state.get("mode") == "llm" and status != "abstained" and state.get("prompt"):
+        update["context"] = next_context(state.get("context") or {}, state["prompt"], state.get("generated", ""),
+                                         state.get("sources") or [],
+                                         " ".join(x for x in (state.get("borrowed"), state.get("standalone") or state["question"]) if x),
+                                         deps.settings.agent.context_tokens)
+    else:
+        update["context"] = {}
+    return update
 
 
 def route_prompt(deps: AgentDeps, question: str, photos: list[str]) -> str:
@@ -420,18 +466,6 @@ def evidence_lines(state: TurnState) -> list[str]:
     return lines[:10]
 
 
-def carry_entities(question: str, earlier: list[str], site: SiteProfile) -> str:
-    """Without a model: a follow-up that names no zone, asset or sensor inherits the ones the
-    previous question named ("那湿度呢？" after "温室2号现在温度正常吗？")."""
-    def named(text: str) -> list[str]:
-        return [x.id for group in named_in(text, site) for x in group]
-
-    if named(question) or not earlier:
-        return question
-    carried = named(earlier[-1])
-    return f"{' '.join(carried)} {question}" if carried else question
-
-
 def new_turn(question: str, *, thread_id: str, scope: dict, photos: list[str], user: str, deadline_s: float,
              max_tokens: int, filters: dict | None = None) -> TurnState:
     """The input of one turn: every per-turn field is reset (the checkpoint keeps the last turn's)."""
@@ -440,7 +474,7 @@ def new_turn(question: str, *, thread_id: str, scope: dict, photos: list[str], u
         lang=detect_lang(question), scope=scope, photos=photos, user=user, thread_id=thread_id, filters=filters or {},
         deadline_at=time.time() + deadline_s, max_tokens=max_tokens, plan={}, tool_results=[], pending=[],
         evidence=[], answerability={}, sources=[], label="", draft="", answer="", attempts=0, checks=[], status="",
-        mode="", mode_reason=None, timings={},
+        mode="", mode_reason=None, timings={}, prompt="", generated="", borrowed="",
     )
 
 

@@ -72,6 +72,8 @@ STANDALONE = Prompt("standalone", (
 # judge and the answer share the evidence block, so after the judge only the last line is new.
 EVIDENCE = Prompt("evidence", "Sources:\n{sources}\n\nQuestion: {question}\n")
 
+EARLIER_SOURCES = Prompt("earlier_sources", "Sources [1] to [{last}] above still apply.")
+
 ANSWER = Prompt("answer", "{evidence}Answer in {language}, citing a source number after every statement.")
 
 JUDGE = Prompt("judge", (

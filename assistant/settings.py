@@ -54,7 +54,12 @@ class AgentSettings(_Section):
         "sentences that share most words with the question (prompt tokens cost most on CPU)."
     )
     prompt_documents: int = Field(3, ge=1, le=20, description="Document passages shown to the model (of `passages`).")
-    history_turns: int = Field(4, ge=0, le=50, description="Earlier turns of the conversation shown to the model.")
+    history_turns: int = Field(4, ge=0, le=50, description="Earlier turns of the conversation shown to the model "
+                               "(0: every question on its own).")
+    context_tokens: int = Field(1500, ge=0, le=100000, description="About this many tokens of earlier questions, "
+                                "sources and answers the model keeps reading in a conversation (oldest dropped first).")
+    rewrite_follow_ups: bool = Field(False, description="Let the model rewrite a follow-up into a standalone question "
+                                     "(costs a model call and evicts the conversation from its cache; off: rules).")
     answer_max_tokens: int = Field(
         384, ge=16, le=8192,
         description="Tokens generated for one answer; a caller (e.g. /v1 max_tokens) may ask for fewer, never more.")

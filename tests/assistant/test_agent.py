@@ -89,7 +89,7 @@ def test_rules_route_what_they_can_and_the_model_is_not_asked(make_service):
 def test_invalid_route_decision_falls_back_to_the_rule_router(make_service):
     # live words but no place the site profile names: the rules cannot decide, the model is asked
     fake = FakeChatModel([InvalidDecisionError("bad json twice"), "Check the vent settings [1]."])
-    _, answer = run(make_service(fake, simulate_hours=6).turns.ask("Is it too warm in the tomato house right now?"))
+    _, answer = run(make_service(fake, simulate_hours=6).turns.ask("Is everything fine in the tomato house right now?"))
     assert any(c["name"] == "route" and "rule-based router" in c["detail"] for c in answer["checks"])
     assert answer["tool_results"] == []
 
@@ -179,7 +179,7 @@ def test_a_new_question_supersedes_an_undecided_proposal(make_service):
 def test_follow_up_is_rewritten_from_the_conversation(make_service):
     standalone = "What night temperature does tomato need at flowering in GH-2?"
     fake = FakeChatModel(["Up to 70 °C [1].", {"question": standalone}, "See the table [1]."])
-    svc = make_service(fake)
+    svc = make_service(fake, agent={"rewrite_follow_ups": True})
     run(svc.turns.ask(LIMIT_Q, thread_id="t-1"))
     _, second = run(svc.turns.ask("and for tomatoes at night?", thread_id="t-1"))
     assert LIMIT_Q in fake.calls[1][-1].content  # the rewrite saw the conversation
@@ -249,3 +249,22 @@ def test_a_sure_score_is_not_judged(make_service):
     fake = FakeChatModel([])
     _, answer = run(make_service(fake, agent={"judge_band": (0.99, 1.0)}).turns.ask("What is the capital of France?"))
     assert answer["status"] == "abstained" and fake.calls == []
+
+
+def test_a_follow_up_continues_what_the_model_has_read_and_earlier_sources_stay_citable(make_service):
+    question = "How often should the pump bearings be lubricated?"
+    fake = FakeChatModel(["Every 3 months or every 2,000 operating hours [1].", "Because grease ages [1]."])
+    svc = make_service(fake)
+    _, first = run(svc.turns.ask(question, thread_id="f-1"))
+    _, second = run(svc.turns.ask("Why is that?", thread_id="f-1"))
+    first_prompt = fake.calls[0][-1].content
+    system, user1, answer1, user2 = fake.calls[1]
+    assert (user1.role, user1.content) == ("user", first_prompt)  # byte for byte: its tokens are cached
+    assert (answer1.role, answer1.content) == ("assistant", "Every 3 months or every 2,000 operating hours [1].")
+    shown_before = len(first["sources"])
+    assert f"Sources [1] to [{shown_before}] above still apply." in user2.content
+    assert "<<<" not in user2.content or all(f"[{n}] «" not in user2.content for n in range(1, shown_before + 1))
+    assert second["searched"].startswith(question)  # a short follow-up is searched with the question before it
+    assert second["status"] == "answered" and second["mode"] == "llm" and second["cited"] == [1]
+    assert [s["n"] for s in second["sources"]][:shown_before] == list(range(1, shown_before + 1))
+    assert all(c["ok"] for c in second["checks"] if c["name"] in ("citations", "numbers"))

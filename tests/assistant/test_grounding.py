@@ -89,6 +89,29 @@ def test_status_claims_must_match_the_readings_they_cite():
     assert check_status("Above 30 °C fruit set suffers [2].", [_latest(1, NORMAL), CROP.__class__(2, "document", "c", "x")]).ok
 
 
+STOPPED = {"sensor_id": "FT-101", "status": "stopped", "value": 0.0, "stale": False}
+RUNNING = {"sensor_id": "FT-101", "status": "normal", "value": 46.2, "stale": False}
+
+
+def _pump(n: int, *readings: dict) -> Source:
+    return Source(n, "tool", "sensor_latest(target=P-101)", "P-101 readings", data={"readings": list(readings)})
+
+
+def test_a_stopped_pump_is_not_ok_or_running_normally():
+    from assistant.grounding import check_status
+
+    for claim in ("Yes, the irrigation pump is OK right now. [1]", "P-101 is running normally [1].",
+                  "灌溉泵现在运行正常 [1]。", "P-101 is fine [1]."):
+        bad = check_status(claim, [_pump(1, STOPPED)])
+        assert not bad.ok and "stopped" in bad.detail, claim
+    for claim in ("P-101 is stopped [1].", "P-101 is not running, so its readings are not judged [1].",
+                  "灌溉泵目前处于停机状态 [1]。", "P-101 is not running normally: it is stopped [1]."):
+        assert check_status(claim, [_pump(1, STOPPED)]).ok, claim
+    # and the other way round: a running pump is not "stopped"
+    assert check_status("P-101 is running normally [1].", [_pump(1, RUNNING)]).ok
+    assert not check_status("P-101 is stopped [1].", [_pump(1, RUNNING)]).ok
+
+
 def test_an_answer_of_markers_only_fails():
     from assistant.grounding import check_content
 

@@ -150,5 +150,59 @@ def test_site_check_filters_warnings_and_silence(registry, site, tmp_path):
     assert not bad.ok and "the site has" in bad.error
     empty = SensorStore(tmp_path / "empty.sqlite")
     silent = ToolRegistry(_sensor_tools(site, empty, lambda: NIGHT)).call("site_check", {})
-    assert silent.ok and len(silent.data["no_data"]) == len(site.sensors) and "No data from 26 sensor(s)" in silent.summary
+    assert silent.ok and len(silent.data["no_data"]) == len(site.sensors) and "No data from all 26 sensor(s)" in silent.summary
     empty.close()
+
+
+def test_site_check_does_not_call_silence_a_clean_bill(site, tmp_path):
+    """Sensors that sent nothing were not checked: all silent is "no data", not "no excursions"."""
+    store = SensorStore(tmp_path / "s.sqlite")
+    now = START + timedelta(hours=24)
+    tools = ToolRegistry(_sensor_tools(site, store, lambda: now))
+    silent = tools.call("site_check", {"target": "GH-2"})
+    assert silent.ok and silent.summary.startswith("No data from all 9 sensor(s) in GH-2 in the 24 h to")
+    assert "nothing to check" in silent.summary and "No excursions" not in silent.summary
+    assert set(silent.data) == {"window", "sensors_checked", "count", "by_severity", "excursions", "no_data"}
+    assert silent.data["sensors_checked"] == 9 and len(silent.data["no_data"]) == 9 and silent.data["count"] == 0
+    # two of nine report, within limits: no excursions among those, the others named
+    store.insert([Reading(sid, to_ms(now - timedelta(minutes=m)), value) for sid, value in
+                  (("GH-2-TEMP", 21.0), ("GH-2-RH", 75.0)) for m in range(0, 60, 5)])
+    some = tools.call("site_check", {"target": "GH-2"})
+    assert some.summary.startswith("No excursions beyond alarm limits in GH-2 in the 24 h to")
+    assert "among the 2 sensor(s) that reported; no data from 7: GH-2-CO2" in some.summary
+    assert some.data["sensors_checked"] == 9 and len(some.data["no_data"]) == 7
+    store.close()
+
+
+def test_a_reading_stamped_now_is_in_every_tool(site, tmp_path):
+    """sensor_latest (ts <= now), sensor_history and site_check agree at the same clock: the
+    window is (start, end], so the reading stamped exactly now is the history's last."""
+    store = SensorStore(tmp_path / "s.sqlite")
+    now = START + timedelta(hours=6)
+    store.insert([Reading("VT-101", to_ms(now - timedelta(minutes=10 * i)), 2.0 + 0.1 * (i == 0) + (i == 0) * 5)
+                  for i in range(37)])  # every 10 min for 6 h at 2.0; the one stamped now is 7.1
+    tools = ToolRegistry(_sensor_tools(site, store, lambda: now))
+    latest = tools.call("sensor_latest", {"target": "VT-101"}).data["readings"][0]
+    history = tools.call("sensor_history", {"sensor_id": "VT-101", "hours": 6})
+    assert latest["value"] == history.data["overall"]["last"] == pytest.approx(7.1)
+    assert history.data["overall"]["count"] == 36  # (now - 6 h, now]: not the one at the start
+    assert history.data["buckets"][0]["start"] == history.data["window"]["start"]  # labels stay on the grid
+    assert "last 7.10" in history.summary
+    check = tools.call("site_check", {"target": "VT-101", "hours": 1, "include_warnings": True})
+    assert check.data["count"] == 1 and check.data["excursions"][0]["worst_value"] == pytest.approx(7.1)
+    store.close()
+
+
+def test_a_planned_call_for_an_id_the_site_lacks_is_refused_with_its_zones(registry):
+    from tools.base import PlanContext
+
+    for tool, args in (("sensor_latest", {"target": "GH-3"}), ("site_check", {"target": "温室3号"}),
+                       ("sensor_history", {"sensor_id": "GH-3-TEMP"})):
+        _, reason = registry.check(tool, args, PlanContext())
+        assert reason.startswith("the site has no ") and f"'{next(iter(args.values()))}'" in reason
+        assert "its zones are GH-1 (温室1号 / glasshouse 1), GH-2 (温室2号 / glasshouse 2), PH-1 (泵房 / pump house)" in reason
+    _, reason = registry.check("sensor_history", {"sensor_id": "GH-1"}, PlanContext())
+    assert reason.startswith("GH-1 is not a sensor; its sensors are GH-1-TEMP")
+    assert registry.check("sensor_latest", {"target": "gh-2"}, PlanContext()) == ({"target": "GH-2"}, None)
+    _, too_long = registry.check("sensor_history", {"sensor_id": "VT-101", "hours": 800}, PlanContext())
+    assert too_long.startswith("invalid arguments")  # other problems: the validator's words

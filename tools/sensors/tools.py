@@ -82,8 +82,52 @@ class _SensorTool:
                 "ongoing": x.ongoing, "worst_value": x.worst_value, "worst_at": self._iso(x.worst_ts),
                 "period": x.period, "reached": {k: self._iso(v) for k, v in x.reached.items()}}
 
+    # the argument naming what to read, and what it may name
+    _id_field: ClassVar[str] = "target"
+
+    def _choices(self) -> list[str]:
+        return self._targets()
+
+    def check(self, args: dict[str, Any], context: Any = None) -> str | None:
+        """The reason a planned call must not run: an id the site does not have, said plainly with
+        the zones the site has ("温室3号", "GH-3" on a site with GH-1 and GH-2). Other invalid
+        arguments are left to the argument validation."""
+        value = args.get(self._id_field) if isinstance(args, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            return None
+        if value.strip().casefold() in {c.casefold() for c in self._choices()}:
+            return None
+        return self.unknown_reason(value.strip())
+
+    def unknown_reason(self, value: str) -> str:
+        def named(z) -> str:
+            zh = next((a for a in z.aliases if not a.isascii()), None)
+            en = next((a for a in z.aliases if a.isascii()), None)
+            names = " / ".join(n for n in (zh, en) if n)
+            return f"{z.id} ({names})" if names else z.id
+
+        what = "sensor" if self._id_field == "sensor_id" else "zone, asset or sensor"
+        reason = f"the site has no {what} {value!r}; its zones are {', '.join(named(z) for z in self.site.zones)}"
+        if self.site.assets:
+            reason += f"; its assets {', '.join(a.id for a in self.site.assets)}"
+        if self._id_field == "sensor_id":
+            zone_or_asset = next((x for x in (*self.site.zones, *self.site.assets)
+                                  if x.id.casefold() == value.casefold()), None)
+            if zone_or_asset is not None:
+                sensors = [s.id for s in self.site.sensors_of(zone_or_asset.id)]
+                reason = f"{zone_or_asset.id} is not a sensor; its sensors are {', '.join(sensors)}"
+        return reason
+
     def _fail(self, args: BaseModel, error: str) -> ToolResult:
         return ToolResult(self.name, args.model_dump(mode="json"), False, summary=f"{self.name}: {error}", error=error)
+
+
+def _window_ms(start: datetime, end: datetime) -> tuple[int, int]:
+    """The store's half-open [lo, hi) in ms for the window (start, end]: a reading stamped
+    exactly at ``end`` (now) is in it, as ``sensor_latest`` (ts <= now) shows it, so two tools
+    asked at the same clock agree on the last value; one stamped exactly at ``start`` belongs
+    to the window before."""
+    return to_ms(start) + 1, to_ms(end) + 1
 
 
 def _reading_phrase(row: dict[str, Any]) -> str:
@@ -192,6 +236,11 @@ class SensorHistory(_SensorTool):
         super().__init__(site, store, clock=clock)
         self.Args = _with_choices(SensorHistory.Args, "sensor_id", [s.id for s in site.sensors], "sensor")
 
+    _id_field: ClassVar[str] = "sensor_id"
+
+    def _choices(self) -> list[str]:
+        return [s.id for s in self.site.sensors]
+
     def run(self, args: "SensorHistory.Args") -> ToolResult:
         try:
             s = self.site.sensor(args.sensor_id)
@@ -204,15 +253,16 @@ class SensorHistory(_SensorTool):
         if args.hours * 60 / minutes > MAX_BUCKETS:
             minutes = next(m for m in NICE_BUCKETS_MIN if args.hours * 60 / m <= MAX_BUCKETS)
             note = f"bucket widened to {minutes} min to keep at most {MAX_BUCKETS} buckets"
-        buckets = self.store.buckets(s.id, start, end, minutes * 60)
-        trend = self.store.trend(s.id, start, end)
-        excursions = self.store.excursions(self.site, [s.id], start, end, "alarm")
+        lo, hi = _window_ms(start, end)
+        buckets = self.store.buckets(s.id, lo, hi, minutes * 60)
+        trend = self.store.trend(s.id, lo, hi)
+        excursions = self.store.excursions(self.site, [s.id], lo, hi, "alarm")
         active = self.site.limits_for(s, end)
         window = {"start": self._iso(to_ms(start)), "end": self._iso(to_ms(end)), "hours": args.hours,
                   "bucket_minutes": minutes}
         data: dict[str, Any] = {
             "sensor_id": s.id, "name": s.name, "unit": s.unit, "window": window,
-            "buckets": [{"start": self._iso(b.start), "count": b.count, "min": b.min, "mean": round(b.mean, 4),
+            "buckets": [{"start": self._iso(b.start - 1), "count": b.count, "min": b.min, "mean": round(b.mean, 4),
                          "max": b.max, "last": b.last} for b in buckets],
             "trend_per_hour": None if trend.slope_per_hour is None else round(trend.slope_per_hour, 5),
             "trend_r2": None if trend.r2 is None else round(trend.r2, 3),
@@ -266,9 +316,10 @@ class SiteCheck(_SensorTool):
         end = self._end(args.end)
         start = end - timedelta(hours=args.hours)
         ids = [s.id for s in sensors]
-        found = self.store.excursions(self.site, ids, start, end, "warning" if args.include_warnings else "alarm")
+        lo, hi = _window_ms(start, end)
+        found = self.store.excursions(self.site, ids, lo, hi, "warning" if args.include_warnings else "alarm")
         latest = self.store.latest(ids, before=end)
-        silent = [i for i in ids if i not in latest or latest[i].ts < to_ms(start)]
+        silent = [i for i in ids if i not in latest or latest[i].ts < lo]
         counts: dict[str, int] = {}
         for x in found:
             counts[x.severity] = counts.get(x.severity, 0) + 1
@@ -278,7 +329,14 @@ class SiteCheck(_SensorTool):
                 "sensors_checked": len(ids), "count": len(found), "by_severity": counts,
                 "excursions": [self._excursion(x) for x in found[:args.limit]], "no_data": silent}
         level = "the normal range" if args.include_warnings else "alarm limits"
-        if not found:
+        listed = f"{', '.join(silent[:5])}{' …' if len(silent) > 5 else ''}"
+        if not found and len(silent) == len(ids):
+            # nothing was read, so nothing was checked: not "no excursions", which reads as "all normal"
+            summary = f"No data from all {len(ids)} sensor(s){where} in {span}: nothing to check against {level} ({listed})"
+        elif not found and silent:
+            summary = (f"No excursions beyond {level}{where} in {span} among the {len(ids) - len(silent)} sensor(s) "
+                       f"that reported; no data from {len(silent)}: {listed}")
+        elif not found:
             summary = f"No excursions beyond {level}{where} in {span} ({len(ids)} sensors)"
         else:
             parts = [f"{x.severity} {x.sensor_id} {x.direction} {_num(x.worst_value)} {x.unit} "
@@ -287,6 +345,6 @@ class SiteCheck(_SensorTool):
             tally = ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -LEVEL_ORDER[kv[0]]))
             summary = f"{len(found)} excursion(s){where} in {span} ({tally}): " + "; ".join(parts)
             summary += " …" if len(found) > 3 else ""
-        if silent:
-            summary += f". No data from {len(silent)} sensor(s): {', '.join(silent[:5])}{' …' if len(silent) > 5 else ''}"
+        if silent and found:
+            summary += f". No data from {len(silent)} sensor(s): {listed}"
         return ToolResult(self.name, args.model_dump(mode="json"), True, data=data, summary=summary)
