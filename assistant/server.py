@@ -427,6 +427,14 @@ def _server_class():
     return Server
 
 
+def warm_up(services: Any) -> None:
+    """Load the index and the embedder now, not on the first question (seconds on 2 cores)."""
+    try:
+        services.parts.retriever.search("warm up", k=1)
+    except Exception as exc:  # noqa: BLE001 - an empty or broken index is reported by /readyz, not here
+        log.warning("warm-up search failed: %s", exc)
+
+
 def serve(settings: Settings | None = None, host: str | None = None, port: int | None = None, *,
           feed: FeedMode = "auto", echo: Callable[[str], None] = print, allow_open: bool = False) -> None:
     """Run everything on one port until interrupted (port 0: a free port, printed). Without API keys
@@ -458,6 +466,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         ensure_index(settings, embedder, echo)
         loaded, fetch = model_for_serving(settings, embedder)
         services = build_services(settings, embedder=embedder, loaded=loaded)
+        warm_up(services)
         feed_ = SensorFeed(services.site, services.parts.sensor_store, settings.home / "run", feed).start()
         app = build_app(settings, services)
         port = sock.getsockname()[1]
