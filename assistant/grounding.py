@@ -87,8 +87,32 @@ def cited(text: str) -> list[int]:
     return seen
 
 
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+# A Chinese numeral directly before a unit ("每两个月", "三十度"). A lone 一 is left alone: "一天",
+# "一次" are mostly idiom ("one day", "once"), not a quantity to check.
+_CN_QUANTITY = re.compile(r"([零〇一二两三四五六七八九十百千]+)(?=\s*(?:个月|天|小时|分钟|秒|周|度|倍|年|米|升|克|公斤|千克|毫升|毫米|厘米|℃|°C|%))")
+
+
+def _cn_value(numeral: str) -> int | None:
+    total, digit = 0, None
+    for ch in numeral:
+        if ch in _CN_DIGITS:
+            digit = _CN_DIGITS[ch]
+        elif ch in _CN_UNITS:
+            total += (1 if digit is None else digit) * _CN_UNITS[ch]
+            digit = None
+    return total + (digit or 0) if numeral else None
+
+
+def arabic_numerals(text: str) -> str:
+    """Chinese numerals before a unit written as digits ("每两个月" → "每2个月"), so that a
+    model writing numbers in words is checked like one writing digits."""
+    return _CN_QUANTITY.sub(lambda m: m.group(1) if m.group(1) == "一" else str(_cn_value(m.group(1))), text)
+
+
 def _floats(text: str) -> list[float]:
-    return [float(m.replace(",", "")) for m in _NUMBER_RE.findall(text)]
+    return [float(m.replace(",", "")) for m in _NUMBER_RE.findall(arabic_numerals(text))]
 
 
 def _data_numbers(data: object) -> Iterable[float]:
@@ -137,7 +161,7 @@ def check_numbers(text: str, sources: list[Source]) -> Check:
     problems: list[str] = []
     checked = 0
     for sentence, refs in statements(text):
-        for m in QUANTITY.finditer(MARKER.sub(" ", sentence)):
+        for m in QUANTITY.finditer(arabic_numerals(MARKER.sub(" ", sentence))):
             checked += 1
             quantity = f"{m.group('nums')} {m.group('unit')}".strip()
             if not refs:

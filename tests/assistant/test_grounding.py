@@ -145,3 +145,12 @@ def test_an_uncited_or_dangling_statement_gets_the_source_holding_its_words():
     assert text == "开花坐果期白天气温20–24 °C [3]。\nLubricate every 500 running hours [1]."
     unrelated, notes = reattribute("Call the supervisor.", [MANUAL, READING, CROP])
     assert unrelated == "Call the supervisor." and notes == []
+
+
+def test_numbers_written_in_chinese_words_are_checked_like_digits():
+    guide = Source(1, "document", "P-101 > 7.2", "周期：每3个月或每运行2000小时，以先到者为准。夜温不低于十六度。")
+    wrong = check_numbers("P-101水泵轴承每两个月加一次润滑脂。[1]", [guide])
+    assert not wrong.ok and "2 个月" in wrong.detail
+    assert check_numbers("每三个月加一次润滑脂 [1]。", [guide]).ok
+    assert check_numbers("夜温不低于16度 [1]。", [guide]).ok  # the source's own words count too
+    assert check_numbers("一天检查一次 [1]。", [guide]).ok  # "一天" is idiom, not a quantity
