@@ -276,10 +276,14 @@ def check_status(text: str, sources: list[Source]) -> Check:
 
 
 def check_content(text: str) -> Check:
-    """An answer must say something besides source numbers ("[1]" alone is not an answer)."""
+    """An answer must say something besides source numbers ("[1]" alone is not an answer), and
+    no statement may be a bare number ("1 [5]." — a small model's stray fragment)."""
     words = MARKER.sub(" ", text)
     if len(re.findall(r"\w", words)) < 3:
         return Check("content", False, "the answer has no text besides citation markers")
+    bare = [x for x, _ in statements(text) if not re.search(r"[^\W\d_]", MARKER.sub(" ", x))]
+    if bare:
+        return Check("content", False, f"“{bare[0][:40]}” is not a statement")
     return Check("content", True, "the answer has text")
 
 

@@ -116,6 +116,7 @@ def test_an_answer_of_markers_only_fails():
     from assistant.grounding import check_content
 
     assert not check_content("[1]").ok and not check_content(" [1][2]. ").ok
+    assert not check_content("1 [5]. Harvested tomatoes keep at 85–90 % RH [1].").ok
     assert check_content("Lubricate every 500 h [1].").ok
 
 
