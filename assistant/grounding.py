@@ -187,7 +187,10 @@ def check_safety(text: str) -> Check:
 # Status claims about live data. A negation or a doubt just before the word ("not normal",
 # "不正常", "无法确定…是否正常") is not a claim.
 _CLAIM = {
-    "normal": re.compile(r"\b(normal(?:ly)?|within (?:the )?(?:normal )?(?:limits|range)|in range|fine|ok|okay)\b|正常|在范围内|范围之内|没有问题|无异常", re.I),
+    "normal": re.compile(r"\b(normal(?:ly)?|within (?:the )?(?:normal )?(?:limits|range)|in range|fine|ok|okay|"
+                        r"no alarms?)\b|正常|在范围内|范围之内|没有问题|无异常|没有报警|无报警|没有告警", re.I),
+    # "there are alarms", "有报警": some reading went beyond a limit (high or low)
+    "alarm": re.compile(r"\bthere (?:are|were|is|was) (?:an? |some |\d+ )?(?:alarms?|excursions?)\b|有报警|出现报警|发生报警|有告警", re.I),
     "high": re.compile(r"\b(too (?:high|hot|warm)|high|above|exceeds?|exceeding|over the limit)\b|偏高|过高|超过|超出|超标|高于|太高|太热", re.I),
     "low": re.compile(r"\b(too (?:low|cold)|low|below|under the limit)\b|偏低|过低|低于|太低|太冷", re.I),
     "no_data": re.compile(r"\bno (?:data|readings?)\b|没有数据|无数据|没有读数|无读数|暂无数据", re.I),
@@ -199,6 +202,7 @@ _CLAIM = {
 _DOUBT = re.compile(r"(\b(not|no|n't|never|cannot|can't|whether|if|unknown|unclear)\b|不|没|未|无法|是否|能否)[^.。;；,，]{0,12}$", re.I)
 # a reading in any of these is a reason "normal" / "ok" / "running normally" is not true: beyond a
 # limit, missing, bad, or from equipment that is stopped (its readings are not judged)
+_NOW_WORDS = re.compile(r"\b(now|currently|right now|at the moment|at present)\b|现在|当前|目前|此刻|实时", re.I)
 _BAD_STATUSES = {"warning", "alarm", "trip", "emergency", "no_data", "bad_quality", "stopped"}
 
 
@@ -255,16 +259,27 @@ def check_status(text: str, sources: list[Source]) -> Check:
     missing, stale, beyond a limit or from stopped equipment; "high", "low", "no data" and
     "stopped" fail when no tool result shows them."""
     tools = {s.n: s for s in sources if s.kind == "tool"}
-    if not tools:
-        return Check("status", True, "no live data in this answer")
     problems = []
     for sentence, refs in statements(text):
-        if refs and not set(refs) & tools.keys():
+        bare = MARKER.sub(" ", sentence)
+        now = bool(_NOW_WORDS.search(bare))  # "… is normal now [2]" is about live data, whatever it cites
+        if refs and not set(refs) & tools.keys() and not now:
             continue  # about a document: "above 30 °C the fruit set suffers" is not a status claim
-        # a sentence citing tool results is judged by those; an uncited one by all of them
+        found = claims(bare)
+        if not found:
+            continue
+        if not tools:
+            problems.append(f"“{sentence[:80]}” states a live status, but no live data was read")
+            continue
+        # a sentence citing tool results is judged by those; any other by all of them
         seen = live_statuses([tools[n] for n in refs if n in tools] or list(tools.values()))
-        for kind in claims(MARKER.sub(" ", sentence)):
-            wrong = (kind == "normal" and bool(seen["bad"])) or (kind != "normal" and not seen[kind])
+        for kind in found:
+            if kind == "normal":
+                wrong = bool(seen["bad"])
+            elif kind == "alarm":
+                wrong = not (seen["high"] or seen["low"])
+            else:
+                wrong = not seen[kind]
             if wrong:
                 truth = ", ".join(sorted(k for k in ("high", "low", "no_data", "stopped") if seen[k])) or (
                     "normal" if seen["normal"] else "nothing")

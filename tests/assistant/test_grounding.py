@@ -155,3 +155,23 @@ def test_numbers_written_in_chinese_words_are_checked_like_digits():
     assert check_numbers("每三个月加一次润滑脂 [1]。", [guide]).ok
     assert check_numbers("夜温不低于16度 [1]。", [guide]).ok  # the source's own words count too
     assert check_numbers("一天检查一次 [1]。", [guide]).ok  # "一天" is idiom, not a quantity
+
+
+def test_a_live_status_citing_only_a_document_is_still_checked_against_the_readings():
+    from assistant.grounding import check_status
+
+    doc = Source(1, "document", "guide", "Day air temperature 20–24 °C.")
+    assert not check_status("GH-2 temperature is normal now. [1]", [doc, _latest(2, NO_DATA)]).ok
+    assert not check_status("The temperature in greenhouse 3 is normal now [1].", [doc]).ok  # nothing was read
+    assert check_status("Keep the day temperature at 20–24 °C [1].", [doc]).ok  # no status claim
+
+
+def test_alarm_claims_must_match_the_excursions():
+    from assistant.grounding import check_status
+
+    alarms = Source(1, "tool", "site_check(hours=24)", "1 excursion", data={"excursions": [
+        {"sensor_id": "VT-101", "direction": "high"}], "no_data": []})
+    quiet = Source(1, "tool", "site_check(hours=24)", "No excursions", data={"excursions": [], "no_data": []})
+    assert not check_status("没有报警。[1]", [alarms]).ok
+    assert check_status("有报警：VT-101 偏高 [1]。", [alarms]).ok
+    assert not check_status("Yes, there are alarms in the last 24 hours. [1]", [quiet]).ok
