@@ -203,6 +203,7 @@ _DOUBT = re.compile(r"(\b(not|no|n't|never|cannot|can't|whether|if|unknown|uncle
 # a reading in any of these is a reason "normal" / "ok" / "running normally" is not true: beyond a
 # limit, missing, bad, or from equipment that is stopped (its readings are not judged)
 _NOW_WORDS = re.compile(r"\b(now|currently|right now|at the moment|at present)\b|现在|当前|目前|此刻|实时", re.I)
+_LIVE_ONLY = {"normal", "alarm", "no_data", "stopped"}  # claims a document cannot support about now
 _BAD_STATUSES = {"warning", "alarm", "trip", "emergency", "no_data", "bad_quality", "stopped"}
 
 
@@ -263,9 +264,11 @@ def check_status(text: str, sources: list[Source]) -> Check:
     for sentence, refs in statements(text):
         bare = MARKER.sub(" ", sentence)
         now = bool(_NOW_WORDS.search(bare))  # "… is normal now [2]" is about live data, whatever it cites
-        if refs and not set(refs) & tools.keys() and not now:
-            continue  # about a document: "above 30 °C the fruit set suffers" is not a status claim
         found = claims(bare)
+        if refs and not set(refs) & tools.keys() and not now:
+            # About a document ("above 30 °C the fruit set suffers") — unless live data was read and
+            # the sentence says a state only live data can tell ("正常 [3]", "没有报警。[1]").
+            found &= _LIVE_ONLY if tools else set()
         if not found:
             continue
         if not tools:

@@ -175,3 +175,13 @@ def test_alarm_claims_must_match_the_excursions():
     assert not check_status("没有报警。[1]", [alarms]).ok
     assert check_status("有报警：VT-101 偏高 [1]。", [alarms]).ok
     assert not check_status("Yes, there are alarms in the last 24 hours. [1]", [quiet]).ok
+
+
+def test_with_live_data_read_a_bare_state_citing_a_document_is_checked_against_it():
+    from assistant.grounding import check_status
+
+    doc = Source(1, "document", "rules", "Alarms are shown on the panel. Above 30 °C fruit set suffers.")
+    alarms = Source(2, "tool", "site_check(hours=24)", "1 excursion", data={"excursions": [
+        {"sensor_id": "VT-101", "direction": "high"}], "no_data": []})
+    assert not check_status("过去24小时没有报警。[1]", [doc, alarms]).ok
+    assert check_status("Above 30 °C fruit set suffers [1]. VT-101 is above its alarm limit [2].", [doc, alarms]).ok
