@@ -203,6 +203,15 @@ _DOUBT = re.compile(r"(\b(not|no|n't|never|cannot|can't|whether|if|unknown|uncle
 # a reading in any of these is a reason "normal" / "ok" / "running normally" is not true: beyond a
 # limit, missing, bad, or from equipment that is stopped (its readings are not judged)
 _NOW_WORDS = re.compile(r"\b(now|currently|right now|at the moment|at present)\b|现在|当前|目前|此刻|实时", re.I)
+_TIME_UNITS = {"h", "hrs", "hr", "hours", "hour", "min", "minutes", "minute", "s", "sec", "seconds", "days", "day",
+               "weeks", "week", "months", "小时", "分钟", "秒", "天", "周", "个月"}
+
+
+def _states_a_limit(sentence: str) -> bool:
+    """A quantity other than a time window ("not above 70 °C"; "in the last 24 h" does not count)."""
+    return any(m.group("unit") not in _TIME_UNITS for m in QUANTITY.finditer(arabic_numerals(sentence)))
+
+
 _LIVE_ONLY = {"normal", "alarm", "no_data", "stopped"}  # claims a document cannot support about now
 _BAD_STATUSES = {"warning", "alarm", "trip", "emergency", "no_data", "bad_quality", "stopped"}
 
@@ -266,9 +275,10 @@ def check_status(text: str, sources: list[Source]) -> Check:
         now = bool(_NOW_WORDS.search(bare))  # "… is normal now [2]" is about live data, whatever it cites
         found = claims(bare)
         if refs and not set(refs) & tools.keys() and not now:
-            # About a document ("above 30 °C the fruit set suffers") — unless live data was read and
-            # the sentence says a state only live data can tell ("正常 [3]", "没有报警。[1]").
-            found &= _LIVE_ONLY if tools else set()
+            # About a document ("above 30 °C the fruit set suffers", "up to 70 °C is normal") — unless
+            # live data was read and the sentence states a bare state, with no limit or range of its
+            # own, that only live data can tell ("正常 [3]", "没有报警。[1]").
+            found &= _LIVE_ONLY if tools and not _states_a_limit(bare) else set()
         if not found:
             continue
         if not tools:

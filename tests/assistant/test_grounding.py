@@ -185,3 +185,5 @@ def test_with_live_data_read_a_bare_state_citing_a_document_is_checked_against_i
         {"sensor_id": "VT-101", "direction": "high"}], "no_data": []})
     assert not check_status("过去24小时没有报警。[1]", [doc, alarms]).ok
     assert check_status("Above 30 °C fruit set suffers [1]. VT-101 is above its alarm limit [2].", [doc, alarms]).ok
+    reference = "A bearing temperature up to 40 K above ambient and not above 70 °C is normal [1]."
+    assert check_status(reference, [doc, _latest(2, NO_DATA)]).ok  # a stated limit, not a live claim
