@@ -12,6 +12,19 @@ from assistant.cli_common import fail as _fail
 from assistant.errors import OnsiteError
 from assistant.settings import Settings
 
+def _model_and_embedder(settings: Settings, model: str | None, configured: bool):
+    """(settings, embedder, loaded model) for a measurement: ``--model`` when given; otherwise the
+    configured model (``configured``) or None, which the evaluation takes as extractive mode."""
+    from evals.model_choice import load_eval_model
+    from knowledge.embedding import make_embedder
+
+    embedder = make_embedder(settings.embedding, settings.home)
+    if not model and not configured:
+        return settings, embedder, None
+    settings, loaded = load_eval_model(settings, model, embedder)
+    return settings, embedder, loaded
+
+
 eval_app = typer.Typer(no_args_is_help=True, help="Measure quality on evaluation sets.")
 bench_app = typer.Typer(no_args_is_help=True, help="Measure speed.")
 
@@ -57,13 +70,11 @@ def eval_answers(
     """Through the whole agent: answers from the model that passed the checks, fallbacks, token
     recall, citation hit, abstention, time to first answer token and turn time."""
     from evals.answers import agent_asker, evaluate_answers
-    from evals.model_choice import load_eval_model, model_label
-    from knowledge.embedding import make_embedder
+    from evals.model_choice import model_label
 
     settings = Settings()
     try:
-        embedder = make_embedder(settings.embedding, settings.home)
-        settings, loaded = load_eval_model(settings, model, embedder)
+        settings, embedder, loaded = _model_and_embedder(settings, model, configured=True)
         result = evaluate_answers(dataset_dir, settings, embedder=embedder, mode=loaded.mode, unanswerable=unanswerable,
                                   asker=agent_asker(settings, loaded), limit=limit, seed=seed,
                                   model=model_label(settings, loaded))
@@ -121,16 +132,11 @@ def eval_site(
     """The bundled sample site's own questions (evals/site_questions.jsonl, zh and en) through the
     agent: answered rate, abstention on unanswerable ones, citation hit, key facts, token recall,
     latency, and each failure with why."""
-    from evals.model_choice import load_eval_model
     from evals.site_questions import evaluate_site_questions
-    from knowledge.embedding import make_embedder
 
     settings = Settings()
     try:
-        embedder = make_embedder(settings.embedding, settings.home)
-        loaded = None
-        if model:
-            settings, loaded = load_eval_model(settings, model, embedder)
+        settings, embedder, loaded = _model_and_embedder(settings, model, configured=False)
         result = evaluate_site_questions(settings, loaded, limit, embedder=embedder,
                                          progress=lambda i, n, qid: typer.echo(f"[{i + 1}/{n}] {qid}", err=True))
     except OnsiteError as exc:
@@ -164,16 +170,11 @@ def eval_scenarios(
     """Live-data scenarios (evals/scenarios/scenarios.jsonl, zh and en) on the simulated sample
     site: does each answer claim the status the sensor tools give (normal / high / low / no data /
     stopped), state the value, and call the right tools; status claims the data does not support."""
-    from evals.model_choice import load_eval_model
     from evals.scenarios import evaluate_scenarios
-    from knowledge.embedding import make_embedder
 
     settings = Settings()
     try:
-        embedder = make_embedder(settings.embedding, settings.home)
-        loaded = None
-        if model:
-            settings, loaded = load_eval_model(settings, model, embedder)
+        settings, embedder, loaded = _model_and_embedder(settings, model, configured=False)
         result = evaluate_scenarios(settings, loaded, limit, embedder=embedder)
     except (OnsiteError, ValueError) as exc:
         _fail(exc)
@@ -231,13 +232,10 @@ def bench_agent(
     """Time to the first answer token through the whole agent, for fresh questions of the sample
     site and a follow-up in the same conversation."""
     from evals.bench_agent import run_agent_bench
-    from evals.model_choice import load_eval_model
-    from knowledge.embedding import make_embedder
 
     settings = Settings()
     try:
-        embedder = make_embedder(settings.embedding, settings.home)
-        settings, loaded = load_eval_model(settings, model, embedder)
+        settings, embedder, loaded = _model_and_embedder(settings, model, configured=True)
         result = run_agent_bench(settings, loaded, embedder, questions=questions, seed=seed,
                                  progress=lambda m: typer.echo(m, err=True))
     except OnsiteError as exc:
