@@ -1,4 +1,5 @@
-"""PDF files: page texts from a limited child process, OCR for pages with no text layer.
+"""PDF files: page texts and tables from a limited child process, OCR for pages with no
+text layer or a garbled one.
 
 The parent never parses PDF bytes itself. ``pdf_worker`` runs under an address-space limit
 (``pdf_memory_mb``) and a CPU-time backstop, and is killed with its whole process group when
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from knowledge.errors import IngestError
 from knowledge.loaders.metadata import Parsed
 from knowledge.loaders.ocr import OCR_MEMORY_MB
-from knowledge.loaders.pdf_clean import clean_pages
+from knowledge.loaders.pdf_clean import clean_pages, table_index
 from knowledge.loaders.pdf_worker import MAX_TOTAL_CHARS, MIN_TEXT_CHARS
 from knowledge.types import Block
 
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 
 _ROOT = Path(__file__).resolve().parents[2]  # the folder holding the knowledge package
 _DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: any download attempt fails at once
+# Share of pdf_timeout_s the worker may spend finding tables: pdfplumber lays a page out several
+# times slower than pypdf reads it; past the budget, tables stay flat text (with a warning).
+TABLE_SHARE = 0.35
 
 
 @dataclass
@@ -128,8 +133,9 @@ def extract(path: Path, source: str, settings: IngestSettings) -> dict[str, Any]
     timeout = settings.pdf_timeout_s
     mem = settings.pdf_memory_mb
     # An absolute path: a relative name starting with "-" would read as an option.
-    run = run_worker(["extract", os.path.abspath(path), "--max-pages", str(settings.max_pages)],
-                     mem, timeout, cpu_s=math.ceil(timeout) + 5)
+    args = ["extract", os.path.abspath(path), "--max-pages", str(settings.max_pages),
+            "--table-seconds", f"{TABLE_SHARE * timeout:.1f}"]
+    run = run_worker(args, mem, timeout, cpu_s=math.ceil(timeout) + 5)
     if run.timed_out:
         raise IngestError(source, f"timed out after {timeout:g} s")
     result = next((r for r in run.records if "ok" in r or "error" in r), None)
@@ -149,15 +155,25 @@ def extract(path: Path, source: str, settings: IngestSettings) -> dict[str, Any]
     return result
 
 
-def _ocr(path: Path, pages: list[int], texts: list[str], settings: IngestSettings,
+def _ocr(path: Path, reasons: dict[int, str], texts: list[str], settings: IngestSettings,
          warnings: list[str]) -> list[int]:
-    """OCR ``pages`` (1-based) and put the text into ``texts``; returns the pages OCR'd."""
+    """OCR the pages in ``reasons`` (1-based page -> why: "no text layer", "garbled text layer
+    (…)") and put the text into ``texts``; returns the pages OCR'd."""
+    pages = sorted(reasons)
+
+    def say(pages: list[int], what: str) -> None:  # one warning per reason, pages grouped
+        by_reason: dict[str, list[int]] = {}
+        for page in pages:
+            by_reason.setdefault(reasons[page], []).append(page)
+        for reason, group in by_reason.items():
+            warnings.append(f"{_pages_label(group)}: {reason}{what}")
+
     if not settings.ocr or settings.ocr_max_pages == 0:
-        warnings.append(f"{_pages_label(pages)}: no text layer, and OCR is off")
+        say(pages, ", and OCR is off")
         return []
     to_ocr, rest = pages[: settings.ocr_max_pages], pages[settings.ocr_max_pages:]
     if rest:
-        warnings.append(f"{_pages_label(rest)}: no text layer; not OCR'd (ocr_max_pages={settings.ocr_max_pages})")
+        say(rest, f"; not OCR'd (ocr_max_pages={settings.ocr_max_pages})")
     threads = min(4, os.cpu_count() or 1)
     mem = max(settings.pdf_memory_mb, OCR_MEMORY_MB)
     timeout = settings.pdf_timeout_s
@@ -168,7 +184,7 @@ def _ocr(path: Path, pages: list[int], texts: list[str], settings: IngestSetting
     for record in run.records:
         if "page" not in record and record.get("error"):  # no OCR at all: rapidocr missing, bad file
             why = "OCR unavailable" if record["error"] == "ocr_unavailable" else "OCR failed"
-            warnings.append(f"{_pages_label(to_ocr)}: no text layer; {why}: {record.get('detail') or record['error']}")
+            say(to_ocr, f"; {why}: {record.get('detail') or record['error']}")
             return []
         page = record.get("page")
         if not isinstance(page, int):
@@ -181,19 +197,74 @@ def _ocr(path: Path, pages: list[int], texts: list[str], settings: IngestSetting
     missing = [p for p in to_ocr if p not in done and p not in failed]
     if missing:
         why = f"timed out after {timeout:g} s" if run.timed_out else _failure(run, "OCR", mem)
-        warnings.append(f"{_pages_label(missing)}: no text layer; OCR stopped: {why}")
+        say(missing, f"; OCR stopped: {why}")
     blank = [page for page, text in done.items() if not text.strip()]
     if blank:
-        warnings.append(f"{_pages_label(blank)}: no text layer, and OCR found no text")
+        say(blank, ", and OCR found no text")
     ocr_pages = []
     for page, text in sorted(done.items()):
         # Rendering includes any text layer, so the OCR text is a superset when it is longer.
-        if _visible(text) > _visible(texts[page - 1]):
-            texts[page - 1] = text
+        # (A garbled layer was dropped by the worker: only its table marks are left.)
+        if _visible(text) > _visible(_without_marks(texts[page - 1])):
+            marks = [line for line in texts[page - 1].split("\n") if table_index(line) is not None]
+            texts[page - 1] = "\n".join([text, *marks])
             ocr_pages.append(page)
     if ocr_pages:
-        warnings.append(f"{_pages_label(ocr_pages)}: text from OCR")
+        say(ocr_pages, "; text from OCR")
     return ocr_pages
+
+
+def _without_marks(text: str) -> str:
+    return "\n".join(line for line in text.split("\n") if table_index(line) is None)
+
+
+def _numeric(cell: str) -> bool:
+    return bool(_NUMBER.fullmatch(cell.strip()))
+
+
+_NUMBER = re.compile(r"[-+−~≤≥<>±]?\s*[$¥€£]?\s*\d[\d,.\s]*(?:%|‰)?")
+
+
+def _header_like(row: list[str], body: list[list[str]]) -> bool:
+    """A first row with no number where the rows above (another page) had a numeric column
+    is a header of its own; anything else continues the table above."""
+    for c, cell in enumerate(row):
+        column = [r[c] for r in body if c < len(r) and r[c].strip()]
+        if column and sum(map(_numeric, column)) >= 0.6 * len(column):
+            return not any(_numeric(x) for x in row)
+    return False
+
+
+def _page_blocks(pages: list[list[tuple[str, str]]], records: list[dict[str, Any]]) -> list[Block]:
+    """Blocks in reading order, tables in place of their marks. A table that opens a page right
+    after one that closed the page before, with as many columns and no header of its own,
+    continues it: it gets the header of the table above."""
+    blocks: list[Block] = []
+    open_table: list[list[str]] | None = None  # rows of a table that ended its page
+    for number, pieces in enumerate(pages, 1):
+        tables = (records[number - 1].get("tables") or []) if number <= len(records) else []
+        carried, open_table = open_table, None
+        for i, (kind, text) in enumerate(pieces):
+            k = table_index(text) if kind == "table" else None
+            if k is None or k >= len(tables):
+                if kind != "table":
+                    blocks.append(Block(kind=kind, text=text, page=number))  # type: ignore[arg-type]
+                continue
+            table = tables[k]
+            rows = [list(map(str, row)) for row in table.get("rows") or []]
+            if not rows:
+                continue
+            if table.get("caption"):
+                blocks.append(Block(kind="paragraph", text=str(table["caption"]), page=number))
+            if (i == 0 and carried and len(rows[0]) == len(carried[0]) and rows[0] != carried[0]
+                    and not _header_like(rows[0], carried[1:])):
+                rows = [carried[0], *rows]
+            blocks.append(Block(kind="table", rows=rows, header=True, page=number))
+            if table.get("notes"):
+                blocks.append(Block(kind="paragraph", text=str(table["notes"]), page=number))
+            elif i == len(pieces) - 1:
+                open_table = rows
+    return blocks
 
 
 def load_pdf(path: Path, source: str, settings: IngestSettings) -> Parsed:
@@ -207,16 +278,29 @@ def load_pdf(path: Path, source: str, settings: IngestSettings) -> Parsed:
             warnings.append(f"page {number}: text extraction failed: {record['error']}")
         if record.get("truncated"):
             warnings.append(f"page {number}: text truncated (implausibly long)")
+    warnings.extend((result.get("tables") or {}).get("notes") or [])
     texts = [str(r.get("text") or "") for r in records]
-    scans = [n for n, r in enumerate(records, 1) if r.get("images") and _visible(texts[n - 1]) < MIN_TEXT_CHARS]
-    ocr_pages = _ocr(path, scans, texts, settings, warnings) if scans else []
-    blocks = [
-        Block(kind=kind, text=text, page=number)  # type: ignore[arg-type]
-        for number, pieces in enumerate(clean_pages(texts), 1)
-        for kind, text in pieces
-    ]
+    reasons: dict[int, str] = {}  # pages to OCR and why
+    garbled: dict[str, str] = {}
+    for number, record in enumerate(records, 1):
+        if record.get("garbled"):
+            garbled[str(number)] = str(record["garbled"])
+            what = f"garbled text layer ({record['garbled']})"
+            if record.get("text_from") == "pdfium":
+                warnings.append(f"page {number}: {what}; read with pdfium instead")
+            else:
+                reasons[number] = what
+        elif record.get("images") and _visible(texts[number - 1]) < MIN_TEXT_CHARS:
+            reasons[number] = "no text layer"
+    ocr_pages = _ocr(path, reasons, texts, settings, warnings) if reasons else []
+    blocks = _page_blocks(clean_pages(texts), records)
     if not blocks:
         hint = f" ({warnings[-1]})" if warnings else ""
         raise IngestError(source, f"no text found in {len(records)} page(s){hint}")
-    extra: dict[str, Any] = {"ocr_pages": ocr_pages} if ocr_pages else {}
+    extra: dict[str, Any] = {}
+    if ocr_pages:
+        extra["ocr_pages"] = ocr_pages
+        extra["ocr_reasons"] = {str(page): reasons[page] for page in ocr_pages}
+    if garbled:
+        extra["garbled_pages"] = garbled
     return Parsed(blocks=blocks, pages=int(result.get("n_pages") or len(records)), warnings=warnings, extra=extra)

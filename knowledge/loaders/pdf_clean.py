@@ -13,6 +13,21 @@ from math import ceil
 
 Piece = tuple[str, str]  # (block kind, text)
 
+# The PDF worker puts this line where a table was cut out of a page's text; clean_pages keeps
+# it in place as a ("table", mark) piece so the table lands in reading order. Private-use
+# characters: no real text contains them, and nothing below strips them.
+_TABLE_MARK = re.compile("^\ue000table (\\d+)\ue000$")
+
+
+def table_mark(index: int) -> str:
+    return f"\ue000table {index}\ue000"
+
+
+def table_index(line: str) -> int | None:
+    """The table number of a mark line, None for any other line."""
+    match = _TABLE_MARK.match(line.strip())
+    return int(match.group(1)) if match else None
+
 _NEWLINES = re.compile(r"\r\n|[\r\f\v\x85\u2028\u2029]")
 # Zero-width characters, bidi controls, word joiners, BOM, interlinear annotation marks.
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]")
@@ -87,7 +102,7 @@ def _edge_key(line: str) -> str:
 
 
 def _edge_indices(lines: list[str], edge: int) -> list[int]:
-    filled = [i for i, line in enumerate(lines) if line.strip()]
+    filled = [i for i, line in enumerate(lines) if line.strip() and table_index(line) is None]
     return sorted(set(filled[:edge] + filled[-edge:]))
 
 
@@ -171,18 +186,17 @@ def starts_block(line: str) -> str | None:
     return None
 
 
-def split_blocks(text: str, use_widths: bool = True) -> list[Piece]:
+def split_blocks(text: str, use_widths: bool = True, tables: bool = False) -> list[Piece]:
     """Group lines into paragraph / list-item blocks.
 
     A block ends at a blank line, before a line that starts a block (clause marker, numbered
     section, bullet), and - when ``use_widths`` (wrapped PDF text) - after a line clearly
     shorter than the page's full lines, which is how the last line of a paragraph looks.
+    With ``tables``, a table mark line (see table_mark) becomes its own ("table", mark) piece.
     """
     lines = [line.strip() for line in text.split("\n")]
-    widths = sorted(_width(line) for line in lines if line)
-    if not widths:
-        return []
-    full = widths[int(0.9 * (len(widths) - 1))]
+    widths = sorted(_width(line) for line in lines if line and not (tables and table_index(line) is not None))
+    full = widths[int(0.9 * (len(widths) - 1))] if widths else 1
     pieces: list[Piece] = []
     current: list[str] = []
     kind = "paragraph"
@@ -198,6 +212,11 @@ def split_blocks(text: str, use_widths: bool = True) -> list[Piece]:
     for line in lines:
         if not line:
             flush()
+            ended = False
+            continue
+        if tables and table_index(line) is not None:
+            flush()
+            pieces.append(("table", line))
             ended = False
             continue
         starter = starts_block(line)
@@ -226,4 +245,4 @@ def clean_text(text: str) -> str:
 def clean_pages(pages: list[str]) -> list[list[Piece]]:
     """The whole pipeline for one PDF: per page, the blocks in reading order."""
     texts = remove_headers_footers([clean_text(page) for page in pages])
-    return [split_blocks(dehyphenate(text)) for text in texts]
+    return [split_blocks(dehyphenate(text), tables=True) for text in texts]

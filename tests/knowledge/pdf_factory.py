@@ -7,6 +7,7 @@ Chinese PDFs need a CJK TrueType font from Debian: ``apt-get install fonts-wqy-m
 from __future__ import annotations
 
 import io
+import re
 import zlib
 from pathlib import Path
 
@@ -174,3 +175,146 @@ def flate_bomb_pdf_bytes(decompressed_mb: int = 60) -> bytes:
     out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+FERTILIZER_HEADER = ["Crop", "Growth stage", "Nitrogen\n(kg/ha)", "Irrigation\ninterval (days)"]
+FERTILIZER_ROWS = [
+    ["Tomato", "Transplanting", "40", "3"],
+    ["Tomato", "Flowering", "60", "2"],
+    ["Cucumber", "Seedling", "", "4"],  # an empty cell
+    ["Pepper", "Fruit set", "55", "3"],
+] + [[f"Lettuce {n}", "Heading", str(20 + n), str(5 + n % 3)] for n in range(1, 40)]
+DOSE_ROWS = [["Copper oxychloride", "Downy mildew", "2.0", "3.0"], ["Mancozeb", "Early blight", "1.5", "2.5"]]
+
+
+def table_pdf(path: Path) -> None:
+    """A ruled fertilizer table with two-line header cells and an empty cell, long enough to run
+    onto page 2 without repeating its header; then a dose table whose header merges "Dose
+    (g/L)" over "Min" and "Max"; prose around both, and a framed one-paragraph note."""
+    pdf = _fpdf()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Fertilizer schedule. The table below gives the nitrogen rate and the irrigation "
+                   "interval for each crop and growth stage in the greenhouse.", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("Helvetica", size=10)
+    with pdf.table(col_widths=(40, 40, 30, 40), repeat_headings=0, line_height=6) as table:
+        for row in [FERTILIZER_HEADER, *FERTILIZER_ROWS]:
+            cells = table.row()
+            for value in row:
+                cells.cell(value)
+    pdf.ln(4)
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Fungicide doses are given per litre of spray solution.", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("Helvetica", size=10)
+    with pdf.table(col_widths=(50, 40, 25, 25), line_height=6, num_heading_rows=2) as table:
+        top = table.row()
+        top.cell("Product", rowspan=2)
+        top.cell("Disease", rowspan=2)
+        top.cell("Dose (g/L)", colspan=2, align="C")
+        sub = table.row()
+        sub.cell("Min")
+        sub.cell("Max")
+        for row in DOSE_ROWS:
+            cells = table.row()
+            for value in row:
+                cells.cell(value)
+    pdf.ln(4)
+    pdf.set_font("Helvetica", size=11)
+    y = pdf.get_y()
+    pdf.multi_cell(0, 6, "Note: wear gloves and a mask when mixing fungicides, and wash the sprayer "
+                   "after use. Keep the spray log next to the chemical store.", border=1,
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.line(20, y - 2, 190, y - 2)  # a rule above the note: rules alone do not make a table
+    pdf.output(str(path))
+
+
+THREE_LINE_HEADER = ["Variety", "Yield (t/ha)", "Brix (%)", "Harvest date"]
+THREE_LINE_ROWS = [["Moneymaker", "82.5", "4.6", "12 June"], ["Ailsa Craig", "76.1", "5.1", "18 June"],
+                   ["San Marzano", "64.8", "5.8", "25 June"]]
+
+
+def three_line_table_pdf(path: Path) -> None:
+    """A booktabs table: rules above the header, below it and below the body; no vertical rules."""
+    pdf = _fpdf()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Table 2: Yield and sugar content of three tomato varieties in the 2023 trial.",
+                   new_x="LMARGIN", new_y="NEXT")
+    xs = [20, 65, 105, 140]
+    y = pdf.get_y() + 3
+    pdf.set_line_width(0.4)
+    pdf.line(20, y, 190, y)
+    pdf.set_font("Helvetica", "B", 10)
+    for x, text in zip(xs, THREE_LINE_HEADER):
+        pdf.text(x, y + 5, text)
+    pdf.line(20, y + 7.5, 190, y + 7.5)
+    pdf.set_font("Helvetica", size=10)
+    for n, row in enumerate(THREE_LINE_ROWS):
+        for x, text in zip(xs, row):
+            pdf.text(x, y + 13 + 6 * n, text)
+    pdf.line(20, y + 15 + 6 * len(THREE_LINE_ROWS), 190, y + 15 + 6 * len(THREE_LINE_ROWS))
+    pdf.set_xy(20, y + 22 + 6 * len(THREE_LINE_ROWS))
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Moneymaker gave the highest yield, San Marzano the sweetest fruit.")
+    pdf.output(str(path))
+
+
+LEFT_COLUMN = ["Pumps are checked", "every Monday morning", "before the first", "watering cycle starts", "and the seals are", "replaced each spring."]
+RIGHT_COLUMN = ["Valves are opened", "slowly after service", "so that pressure", "builds up gently and", "no pipe bursts in", "the cold season."]
+
+
+def two_column_png(size: tuple[int, int] = (1654, 2339), font_px: int = 40) -> bytes:
+    """A page image with a title across the top and two text columns below it, set so that a
+    reader going straight across would mix the columns' lines."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font_file = next((p for p in LATIN_FONT_CANDIDATES if Path(p).is_file()), None)
+    font = ImageFont.truetype(font_file, font_px) if font_file else ImageFont.load_default(size=font_px)
+    title = ImageFont.truetype(font_file, int(font_px * 1.4)) if font_file else font
+    draw.text((150, 200), "GREENHOUSE SERVICE NOTES", font=title, fill="black")
+    for n, (left, right) in enumerate(zip(LEFT_COLUMN, RIGHT_COLUMN)):
+        y = 400 + n * int(font_px * 1.7)
+        draw.text((150, y), left, font=font, fill="black")
+        draw.text((900, y), right, font=font, fill="black")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_pdf(path: Path, png: bytes) -> None:
+    """One page that is only the given image (a scan without text layer)."""
+    pdf = _fpdf()
+    pdf.add_page()
+    pdf.image(io.BytesIO(png), x=0, y=0, w=210, h=297)
+    pdf.output(str(path))
+
+
+GARBLED_LINES = ["Close the main valve", "before the pump service.", "Check the pressure gauge."]
+
+
+def garbled_text_pdf(path: Path) -> None:
+    """Large text whose font's ToUnicode map sends every glyph to a private-use code point: the
+    page renders fine, but every text layer reader gets garbage (as with broken CID fonts)."""
+    font_file = next((p for p in LATIN_FONT_CANDIDATES if Path(p).is_file()), None)
+    if font_file is None:
+        raise RuntimeError("no TrueType font: apt-get install fonts-dejavu-core")
+    pdf = _fpdf()
+    pdf.compress = False  # keep the ToUnicode stream readable so it can be rewritten below
+    pdf.add_font("latin", fname=font_file)
+    pdf.add_page()
+    pdf.set_font("latin", size=28)
+    for line in GARBLED_LINES:
+        pdf.cell(0, 16, line, new_x="LMARGIN", new_y="NEXT")
+    data = bytes(pdf.output())
+    start = data.index(b"beginbfchar")
+    end = data.index(b"endbfchar", start)
+    # "<0001> <0043>" -> "<0001> <E001>": same length, so the xref offsets stay right.
+    body = re.sub(rb"<([0-9A-F]{4})> <(?!0020)([0-9A-F]{4})>", lambda m: b"<%s> <E%s>" % (m[1], m[1][1:]),
+                  data[start:end])
+    path.write_bytes(data[:start] + body + data[end:])

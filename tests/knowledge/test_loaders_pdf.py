@@ -9,7 +9,8 @@ import pytest
 from knowledge.errors import IngestError
 from assistant.settings import IngestSettings
 from knowledge.loaders import load_document
-from knowledge.loaders.ocr import layout_text, model_files
+from knowledge.loaders.pdf import run_worker
+from knowledge.loaders.ocr import column_regions, layout_text, model_files
 from knowledge.loaders.pdf_clean import (
     clean_pages,
     dehyphenate,
@@ -96,6 +97,56 @@ def test_ocr_page_limit_warns_instead_of_ocr(scanned_pdf):
     doc = load_document(scanned_pdf, None, IngestSettings(ocr_max_pages=0))
     assert {b.page for b in doc.blocks} == {1}
     assert any("page 2" in w for w in doc.warnings)
+
+
+def test_garbled_text_layer_is_ocrd_and_the_reason_recorded(tmp_path, ingest):
+    path = tmp_path / "garbled.pdf"
+    pdf_factory.garbled_text_pdf(path)  # every reader gets private-use code points; it renders fine
+    doc = load_document(path, None, ingest)
+    assert "\ue001" not in doc.text
+    text = doc.text.lower()
+    assert "close the main valve" in text and "pressure gauge" in text
+    assert doc.meta.extra["ocr_pages"] == [1]
+    assert doc.meta.extra["ocr_reasons"]["1"].startswith("garbled text layer (")
+    assert "private-use" in doc.meta.extra["garbled_pages"]["1"]
+    assert any(w.startswith("page 1: garbled text layer") and w.endswith("text from OCR") for w in doc.warnings)
+
+
+def test_garbled_text_layer_is_dropped_when_ocr_is_off(tmp_path):
+    path = tmp_path / "garbled.pdf"
+    pdf_factory.garbled_text_pdf(path)
+    with pytest.raises(IngestError) as info:  # nothing readable is left, and garbage is not kept
+        load_document(path, None, IngestSettings(ocr=False))
+    assert "garbled text layer" in info.value.reason and "OCR is off" in info.value.reason
+
+
+def test_two_column_scan_is_read_column_by_column(tmp_path, ingest):
+    path = tmp_path / "two-columns.pdf"
+    pdf_factory.image_pdf(path, pdf_factory.two_column_png())
+    doc = load_document(path, None, ingest)
+    text = " ".join(doc.text.split())
+    assert text.index("GREENHOUSE SERVICE NOTES") < text.index("Pumps are checked")
+    left = " ".join(pdf_factory.LEFT_COLUMN)
+    right = " ".join(pdf_factory.RIGHT_COLUMN)
+    assert left in text and right in text  # each column whole, not interleaved line by line
+    assert text.index(left) < text.index(right)
+
+
+def test_column_regions_split_prose_columns_not_tables():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    page = np.asarray(Image.open(io.BytesIO(pdf_factory.two_column_png())).convert("RGB"))
+    regions = column_regions(page)
+    assert [(left, right) for _, _, left, right in regions] == [(0, 1654), (0, 739), (739, 1654)]
+    assert regions[0][1] <= regions[1][0]  # the title band first, then the columns below it
+    table = np.full((600, 1600, 3), 255, dtype=np.uint8)
+    for row in range(8):  # short cells in aligned columns: a table, read across
+        for col in range(4):
+            table[40 + row * 60: 70 + row * 60, 100 + col * 400: 100 + col * 400 + 90] = 0
+    assert column_regions(table) == [(0, 600, 0, 1600)]
 
 
 def test_headers_footers_and_hyphenation_cleaned(header_footer_pdf, ingest):
@@ -278,6 +329,42 @@ def test_ocr_layout_groups_lines_and_paragraphs():
     assert layout_text(None, None, None) == ""
 
 
+def test_ocr_layout_reads_columns_then_across_again():
+    def box(x, y, w=400, h=30):
+        return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+
+    boxes, texts = [box(100, 20, w=900)], ["Title across both columns"]
+    for n in range(6):  # two columns of running lines sharing baselines
+        boxes += [box(100, 100 + 40 * n), box(600, 100 + 40 * n)]
+        texts += [f"left line {n}", f"right line {n}"]
+    boxes.append(box(100, 400, w=900))
+    texts.append("Footnote across the page")
+    text = layout_text(boxes, texts, [0.9] * len(texts))
+    lines = [line for line in text.splitlines() if line]
+    assert lines == ["Title across both columns", *[f"left line {n}" for n in range(6)],
+                     *[f"right line {n}" for n in range(6)], "Footnote across the page"]
+
+
+def test_ocr_layout_keeps_table_rows_across():
+    def box(x, y, w=60, h=30):
+        return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+
+    boxes, texts = [], []
+    for n in range(6):  # short cells in two columns: a table's rows, not two text columns
+        boxes += [box(100, 100 + 40 * n), box(600, 100 + 40 * n)]
+        texts += [f"k{n}", f"v{n}"]
+    assert layout_text(boxes, texts, [0.9] * 12).splitlines() == [f"k{n} v{n}" for n in range(6)]
+
+
+def test_ocr_layout_vertical_writing_right_to_left():
+    def column(x, y, h=300):
+        return [[x, y], [x + 40, y], [x + 40, y + h], [x, y + h]]
+
+    boxes = [column(500, 50), column(440, 50), column(380, 50), column(500, 500), column(440, 500)]
+    texts = ["わたくしといふ現象は", "假定された有機交流電燈の", "ひとつの青い照明です", "けれどもこれら新世代沖積世の", "巨大に明るい時間の集積のなかで"]
+    assert layout_text(boxes, texts, [0.9] * 5).split("\n") == [*texts[:3], "", *texts[3:]]
+
+
 # --- real sample PDFs (shared corpus) ---------------------------------------------------------
 
 
@@ -312,6 +399,37 @@ def test_pdflatex_four_pages(pdf_samples, ingest):
     assert {b.page for b in doc.blocks} == {1, 2, 3, 4}
     assert all(len(_page_text(doc, n)) > 1000 for n in range(1, 5))
     assert doc.meta.lang == "en"
+
+
+def test_japanese_sample_garbled_by_pypdf_is_read_with_pdfium(pdf_samples, ingest):
+    doc = load_document(pdf_samples / "pdfminer_jo-japanese.pdf", None, ingest)
+    text = doc.text
+    for phrase in ("わたくしといふ現象は", "ひとつの青い照明です", "心象スケッチ", "宮澤賢治"):
+        assert phrase in text
+    assert not any("\u0370" <= ch <= "\u03ff" for ch in text)  # none of pypdf's Greek soup
+    assert "words mix unrelated scripts" in doc.meta.extra["garbled_pages"]["1"]
+    assert any("garbled text layer" in w and "read with pdfium instead" in w for w in doc.warnings)
+
+
+@pytest.mark.slow
+def test_japanese_sample_ocr_reads_vertical_columns_in_order(pdf_samples):
+    run = run_worker(["ocr", str(pdf_samples / "pdfminer_jo-japanese.pdf"), "--pages", "1", "--dpi", "200"],
+                     3072, 120, 300)
+    text = next(r["text"] for r in run.records if r.get("page") == 1)
+    lines = [line for line in text.splitlines() if line]
+    assert lines[:3] == ["序", "わたくしといふ現象は", "假定された有機交流電燈の"]
+    assert text.index("ひとつの青い照明です") < text.index("けれどもこれら新世代沖積世の") < text.index("宮澤賢治")
+
+
+@pytest.mark.slow
+def test_multicolumn_sample_ocr_follows_its_columns(pdf_samples):
+    run = run_worker(["ocr", str(pdf_samples / "pypdfsf_multicolumn.pdf"), "--pages", "1", "--dpi", "200"],
+                     3072, 120, 300)
+    text = " ".join(next(r["text"] for r in run.records if r.get("page") == 1).split())
+    # The left column's last line, then the right column's first: nothing from the right in between.
+    left_end = text.index("Vivamus viverra fermentum felis. Donec nonummy")
+    assert text.index("This is a sample document with two columns filled with Lorem Ipsum text.") < left_end
+    assert left_end < text.index("pellentesque ante. Phasellus adipiscing semper elit.")
 
 
 def test_chatchat_chinese_text_layer_and_ocr(pdf_samples, ingest):
