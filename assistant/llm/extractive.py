@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from assistant.llm.base import ChatMessage, GenerationOptions, ModelError, StreamEvent
-from knowledge.embedding import Embedder
+from knowledge.embedding import Embedder, relative_similarity
 from knowledge.text import detect_lang, han_bigrams, latin_tokens, split_sentences
 from knowledge.types import Evidence
 
@@ -102,8 +102,8 @@ class ExtractiveModel:
         overlap = np.array([word_overlap(question, s) for s in sentences], dtype=np.float32)
         if self.embedder is None or lang not in self.embedder.languages:
             return overlap
-        vecs = self.embedder.embed([question, *sentences])
-        cos = vecs[1:] @ vecs[0]
+        cos = relative_similarity(self.embedder.embed(sentences) @ self.embedder.embed_queries([question])[0],
+                                  self.embedder.cosine_floor)
         return cos + OVERLAP_WEIGHT * overlap
 
     # The ChatModel protocol: there is no model to stream from or to decide with.
