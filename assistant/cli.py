@@ -49,6 +49,9 @@ def index_build(
         f"({len(report.parsed)} parsed, {report.reused} unchanged, {len(report.removed)} removed, "
         f"{report.embedded} texts embedded) in {report.seconds:.1f} s"
     )
+    if report.embedder_changed:
+        typer.secho(f"  the embedder changed ({report.embedder_changed}): every document was re-embedded",
+                    fg=typer.colors.YELLOW)
     for source, reason in report.failures.items():
         typer.secho(f"  failed: {source}: {reason}", fg=typer.colors.YELLOW)
 

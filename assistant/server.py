@@ -399,7 +399,16 @@ def ensure_index(settings: Settings, embedder: Any, echo: Callable[[str], None])
     from knowledge.builder import build_index
     from knowledge.versions import IndexFolder
 
-    if IndexFolder(settings.index_dir).current() is not None:
+    folder = IndexFolder(settings.index_dir)
+    if folder.current() is not None:
+        built_with = folder.manifest(folder.current()).get("embedder", {}).get("name")
+        if built_with and built_with != embedder.name:
+            # Its vectors are another model's: re-embed now (chunks come from the embedding cache
+            # where this model saw the same text before), lexical search serves meanwhile.
+            echo(f"the index was embedded with {built_with}; re-embedding with {embedder.name} …")
+            report = build_index(None, settings, embedder=embedder)
+            echo(f"built {report.version}: {report.documents} documents, {report.chunks} chunks "
+                 f"in {report.seconds:.1f} s")
         return
     if not settings.samples_dir.is_dir():
         echo(f"no index yet and no samples at {settings.samples_dir}: upload documents and start a rebuild")

@@ -55,6 +55,8 @@ class BuildReport:
     # Chunks that read like instructions to the assistant (kept, flagged as data; first entries only).
     flagged: list[dict] = field(default_factory=list)
     flagged_count: int = 0
+    # "old → new" when the previous version was embedded by another model: every chunk re-embedded.
+    embedder_changed: str | None = None
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -124,6 +126,11 @@ def build_index(
         prev_docs = {d.source: d for d in previous[1].documents()} if previous else {}
         prev_failures = {s: (h, r) for s, h, r in previous[1].failures()} if previous else {}
         chunker_sig = json.dumps(settings.chunking.model_dump(), sort_keys=True) + embedder.name
+        old_embedder = previous[0].get("embedder", {}).get("name") if previous else None
+        if old_embedder and old_embedder != embedder.name:
+            report.embedder_changed = f"{old_embedder} → {embedder.name}"
+            log.warning("the embedder changed (%s): every document is re-chunked and re-embedded",
+                        report.embedder_changed)
         same_chunker = previous is not None and previous[0].get("chunker") == chunker_sig
         # Copied chunks keep their stored flags unless the detector changed since that version.
         same_detector = previous is not None and previous[0].get("injection_detector") == DETECTOR_VERSION

@@ -44,6 +44,7 @@ class Job:
     parsed: int | None = None
     reused: int | None = None
     removed: int | None = None
+    embedder_changed: str | None = None  # "old → new": every chunk was re-embedded
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,6 +145,7 @@ class RebuildJobs:
         self._update(job, state="done", stage="done", version=report.version, failures=failures,
                      documents=report.documents, chunks=report.chunks, parsed=len(report.parsed),
                      reused=report.reused, removed=len(report.removed), done=report.documents,
+                     embedder_changed=report.embedder_changed,
                      total=report.documents + len(failures), finished=time.time())
         log.info("knowledge rebuild %s published %s (%d documents, %d failed)", job.id, report.version,
                  report.documents, len(failures))

@@ -146,3 +146,23 @@ def test_mqtt_feed_goes_through_a_private_broker(tmp_path):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     store.close()
+
+
+def test_start_re_embeds_an_index_built_by_another_embedder_and_says_so(tmp_path):
+    from assistant.server import ensure_index
+    from assistant.settings import Settings
+    from knowledge.builder import build_index
+    from knowledge.embedding import FakeEmbedder
+    from knowledge.index import KnowledgeIndex
+    from tests.knowledge.conftest_index import write_corpus
+
+    settings = Settings(home=tmp_path / "home")
+    build_index([write_corpus(tmp_path)], settings, embedder=FakeEmbedder(dim=32, name="old-model"))
+    said: list[str] = []
+    new = FakeEmbedder(dim=48, name="new-model")
+    ensure_index(settings, new, said.append)
+    live = KnowledgeIndex(settings).version()
+    assert live.name == "v000002" and live.manifest["embedder"]["name"] == new.name and live.vectors.d == 48
+    assert "re-embedding" in said[0] and "old-model-32" in said[0] and "new-model-48" in said[0]
+    ensure_index(settings, new, said.append)  # same embedder now: nothing to do
+    assert KnowledgeIndex(settings).version().name == "v000002" and len(said) == 2

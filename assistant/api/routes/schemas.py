@@ -261,6 +261,8 @@ class JobOut(BaseModel):
     parsed: int | None = None
     reused: int | None = None
     removed: int | None = None
+    embedder_changed: str | None = Field(
+        None, description="'old → new' when the embedding model changed: every document was re-embedded.")
 
 
 class RollbackData(BaseModel):
