@@ -247,10 +247,14 @@ def bench_agent(
 def bench_index(
     documents: int = typer.Option(300, help="Documents in the synthetic corpus for the rebuild test."),
     chunks: int = typer.Option(100_000, help="Chunks for the query-latency test."),
+    baseline_embedder: str | None = typer.Option(
+        None, "--baseline-embedder", help="Also build with this embedder (e.g. bundled:all-MiniLM-L6-v2) and "
+        "report the ingestion throughput ratio."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ingestion throughput, incremental rebuild time, query latency at scale."""
     from evals.bench_index import run_index_bench
 
-    result = run_index_bench(documents=documents, chunks=chunks, progress=lambda m: typer.echo(m, err=True))
+    result = run_index_bench(documents=documents, chunks=chunks, progress=lambda m: typer.echo(m, err=True),
+                             baseline_embedder=baseline_embedder)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))

@@ -54,8 +54,20 @@ def _write_pdfs(folder: Path, count: int, pages: int, rng: random.Random, pool: 
     return count * pages
 
 
+def _full_build(docs: Path, settings: Settings, embedder) -> dict[str, Any]:
+    t = time.perf_counter()
+    rep = build_index([docs], settings, embedder=embedder)
+    sec = time.perf_counter() - t
+    return {"embedder": embedder.name, "documents": rep.documents, "chunks": rep.chunks, "seconds": round(sec, 2),
+            "chunks_per_s": round(rep.chunks / sec, 1), "docs_per_s": round(rep.documents / sec, 1)}
+
+
 def run_index_bench(documents: int = 300, chunks: int = 100_000, pdfs: int = 20, pdf_pages: int = 5,
-                    queries: int = 200, progress: Callable[[str], None] = print) -> dict[str, Any]:
+                    queries: int = 200, progress: Callable[[str], None] = print,
+                    baseline_embedder: str | None = None) -> dict[str, Any]:
+    """``baseline_embedder``: also build the Markdown corpus with this embedder, right after the
+    configured one on the same machine, and report the throughput ratio (timings on shared cores
+    are only comparable within one run)."""
     base = Settings()
     pool = _sentences(base.samples_dir)
     rng = random.Random(7)
@@ -76,11 +88,14 @@ def run_index_bench(documents: int = 300, chunks: int = 100_000, pdfs: int = 20,
         progress(f"Markdown corpus: {documents} documents, full then incremental build …")
         _write_markdown_corpus(tmp_path / "docs", documents, 10, rng, pool)
         s = base.model_copy(update={"home": tmp_path / "home-md"})
-        t = time.perf_counter()
-        rep = build_index([tmp_path / "docs"], s, embedder=embedder)
-        sec = time.perf_counter() - t
-        result["full_build"] = {"documents": rep.documents, "chunks": rep.chunks, "seconds": round(sec, 2),
-                                "chunks_per_s": round(rep.chunks / sec, 1), "docs_per_s": round(rep.documents / sec, 1)}
+        result["full_build"] = _full_build(tmp_path / "docs", s, embedder)
+        if baseline_embedder:
+            progress(f"… and the same corpus with {baseline_embedder} …")
+            other = make_embedder(base.embedding.model_copy(update={"model": baseline_embedder, "languages": None}))
+            result["baseline_full_build"] = _full_build(
+                tmp_path / "docs", base.model_copy(update={"home": tmp_path / "home-baseline"}), other)
+            result["chunks_per_s_ratio"] = round(
+                result["full_build"]["chunks_per_s"] / result["baseline_full_build"]["chunks_per_s"], 3)
         edited = tmp_path / "docs" / "doc00000.md"
         edited.write_text(edited.read_text(encoding="utf-8") + "\nAn added line about valve V-99.\n", encoding="utf-8")
         t = time.perf_counter()
