@@ -236,8 +236,9 @@ def _header_like(row: list[str], body: list[list[str]]) -> bool:
 
 
 def _page_blocks(pages: list[list[tuple[str, str]]], records: list[dict[str, Any]]) -> list[Block]:
-    """Blocks in reading order, tables in place of their marks. A table that opens a page right
-    after one that closed the page before, with as many columns and no header of its own,
+    """Blocks in reading order, tables in place of their marks. A table that opens a page (in
+    its top third, nothing but a running head above) right after one that closed the page
+    before (reaching its bottom third), with as many columns and no header of its own,
     continues it: it gets the header of the table above."""
     blocks: list[Block] = []
     open_table: list[list[str]] | None = None  # rows of a table that ended its page
@@ -256,13 +257,14 @@ def _page_blocks(pages: list[list[tuple[str, str]]], records: list[dict[str, Any
                 continue
             if table.get("caption"):
                 blocks.append(Block(kind="paragraph", text=str(table["caption"]), page=number))
-            if (i == 0 and carried and len(rows[0]) == len(carried[0]) and rows[0] != carried[0]
-                    and not _header_like(rows[0], carried[1:])):
+            top, bottom = table.get("span") or (0.0, 1.0)
+            if (i == 0 and carried and top <= 1 / 3 and len(rows[0]) == len(carried[0])
+                    and rows[0] != carried[0] and not _header_like(rows[0], carried[1:])):
                 rows = [carried[0], *rows]
             blocks.append(Block(kind="table", rows=rows, header=True, page=number))
             if table.get("notes"):
                 blocks.append(Block(kind="paragraph", text=str(table["notes"]), page=number))
-            elif i == len(pieces) - 1:
+            elif i == len(pieces) - 1 and bottom >= 2 / 3:
                 open_table = rows
     return blocks
 

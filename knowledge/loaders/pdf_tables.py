@@ -60,6 +60,7 @@ class PageTable:
     rows: list[list[str]]  # the header row first
     caption: str = ""  # a title row drawn inside the grid (spanning every column)
     notes: str = ""  # footnotes drawn inside the grid below the last row
+    span: tuple[float, float] = (0.0, 1.0)  # top and bottom as shares of the page height
 
 
 @dataclass
@@ -208,6 +209,9 @@ def find_tables(page: Any) -> list[PageTable]:
         table = _build(grid, words, prose_chars=40) if grid is not None else None
         if table is not None:
             tables.append(table)
+    height = float(page.height) or 1.0
+    for t in tables:
+        t.span = (round(t.bbox[1] / height, 3), round(t.bbox[3] / height, 3))
     return sorted(tables, key=lambda t: (t.bbox[1], t.bbox[0]))
 
 

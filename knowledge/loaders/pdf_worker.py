@@ -301,7 +301,7 @@ def _read_page(page: Any, index: int, record: dict[str, Any], tables: TableFinde
     if found:
         assert pieces is not None
         text = _layout(_cut_tables(pieces, boxes, to_page))
-        record["tables"] = [{"rows": t.rows, "caption": t.caption, "notes": t.notes} for t in found]
+        record["tables"] = [{"rows": t.rows, "caption": t.caption, "notes": t.notes, "span": t.span} for t in found]
     elif pieces is not None:
         text = _layout(pieces)
     verdict = garble.check(_without_marks(text))

@@ -318,3 +318,25 @@ def garbled_text_pdf(path: Path) -> None:
     body = re.sub(rb"<([0-9A-F]{4})> <(?!0020)([0-9A-F]{4})>", lambda m: b"<%s> <E%s>" % (m[1], m[1][1:]),
                   data[start:end])
     path.write_bytes(data[:start] + body + data[end:])
+
+
+def two_tables_pdf(path: Path) -> None:
+    """Page 1 ends with a numeric table reaching the page bottom; page 2 opens with another table
+    of as many columns that has a header of its own (words over the numbers)."""
+    pdf = _fpdf()
+    pdf.set_auto_page_break(auto=False)
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    with pdf.table(col_widths=(60, 50, 50), line_height=6) as table:
+        for row in [["Week", "Rain (mm)", "Irrigation (mm)"], *[[str(n), str(3 * n), str(20 - n)] for n in range(1, 38)]]:
+            cells = table.row()
+            for value in row:
+                cells.cell(value)
+    pdf.add_page()
+    with pdf.table(col_widths=(60, 50, 50), line_height=6) as table:
+        for row in [["Pest", "Threshold", "Action"], ["Aphids", "5 per leaf", "Release lacewings"],
+                    ["Whitefly", "10 per trap", "Yellow sticky traps"]]:
+            cells = table.row()
+            for value in row:
+                cells.cell(value)
+    pdf.output(str(path))

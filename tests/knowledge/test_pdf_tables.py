@@ -269,3 +269,13 @@ def test_cell_question_retrieves_its_row_with_the_header(table_index, name, ques
     lines = hits[0].text.splitlines()
     at = next(i for i, line in enumerate(lines) if row in line)
     assert any(line.startswith(header) for line in lines[:at])  # the header sits above the row
+
+
+def test_a_table_with_its_own_header_on_the_next_page_is_not_a_continuation(tmp_path):
+    path = tmp_path / "two-tables.pdf"
+    pdf_factory.two_tables_pdf(path)
+    doc = load_document(path, None, IngestSettings(pdf_timeout_s=60))
+    first, second = _tables(doc)
+    assert (first.page, first.rows[0], first.rows[-1]) == (1, ["Week", "Rain (mm)", "Irrigation (mm)"], ["37", "111", "-17"])
+    assert second.page == 2 and second.rows[0] == ["Pest", "Threshold", "Action"]
+    assert second.rows[1:] == [["Aphids", "5 per leaf", "Release lacewings"], ["Whitefly", "10 per trap", "Yellow sticky traps"]]
