@@ -120,7 +120,7 @@ def question_terms(question: str, lang: str) -> dict[str, str]:
 
 def assess(question: str, evidence: list[Evidence], embedder: Embedder | None = None,
            lang: str | None = None, term_weights: TermWeights | None = None) -> Answerability:
-    """Judge ``evidence`` (as from ``Retriever.search(question, k=5, per_doc=2)``). Pass
+    """Judge ``evidence`` (as from ``Retriever.search(question, k=5, per_doc=3)``). Pass
     ``term_weights=index_term_weights(version)``: without it the weights come from the evidence
     alone, which separates less well (AUROC 0.75 instead of 0.84 on emanual_s10)."""
     if not evidence:

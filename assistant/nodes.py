@@ -219,7 +219,9 @@ def retrieve(state: TurnState, deps: AgentDeps) -> dict:
     deps.emit("status", stage="retrieve")
     question = " ".join(x for x in (state.get("borrowed"), state.get("standalone") or state["question"]) if x)
     filters = {**scope_filters(state.get("scope") or {}), **(state.get("filters") or {})}
-    evidence = deps.retriever.search(state["plan"]["search"], k=5, per_doc=2, filters=filters or None,
+    # Up to 3 chunks of each document: e5 ranks a table's notes and a section's prose above the
+    # table row that answers ("番茄苗期白天温度" → the 育苗期 row came third in its document).
+    evidence = deps.retriever.search(state["plan"]["search"], k=5, per_doc=3, filters=filters or None,
                                      lang=state["lang"])
     judged = deps.assess(question, evidence)
     kept = [e.to_dict() for e in evidence][: deps.settings.agent.passages]

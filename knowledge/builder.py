@@ -23,7 +23,7 @@ import numpy as np
 
 from knowledge.errors import IngestError, NothingToIndexError
 from knowledge.settings import KnowledgeConfig
-from knowledge.chunking import chunk_document, index_text
+from knowledge.chunking import chunk_document, embedding_text, index_text
 from knowledge.embedding import Embedder, EmbeddingCache, make_embedder
 from knowledge.injection import DETECTOR_VERSION, FLAGGED_LIST_CAP, flag_chunks, flagged_entry, is_flagged
 from knowledge.lexical import LexicalIndex
@@ -199,7 +199,7 @@ def build_index(
         notify("embed", 0, len(all_chunks))
         cache = EmbeddingCache(folder.cache_path)
         try:
-            vectors, report.embedded = cache.embed_cached(embedder, [index_text(c) for c in all_chunks])
+            vectors, report.embedded = cache.embed_cached(embedder, [embedding_text(c) for c in all_chunks])
         finally:
             cache.close()
         notify("index", 0, len(all_chunks))

@@ -82,6 +82,33 @@ def index_text(chunk: Chunk) -> str:
     return f"{chunk.title}\n{chunk.text}"
 
 
+_TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What the embedder sees: ``index_text`` with each Markdown table row written out as
+    "column: value; …" pairs. A row of bare cells ("| 育苗期 | 22–25 | 17–19 |") embeds as little
+    more than numbers, so the notes under a table outranked its rows for "苗期白天温度"; with
+    its header words in it the row is a sentence an embedder can read."""
+    if "|" not in chunk.text:
+        return index_text(chunk)
+    lines, header = [], None
+    for line in chunk.text.split("\n"):
+        stripped = line.strip()
+        if not stripped.startswith("|"):
+            header = None
+            lines.append(line)
+            continue
+        if _TABLE_RULE.match(stripped):
+            continue
+        cells = [c.strip() for c in stripped.strip("|").split("|")]
+        if header is None:
+            header = cells
+            continue
+        lines.append("; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells) if c))
+    return f"{chunk.title}\n" + "\n".join(lines)
+
+
 # --- structure -------------------------------------------------------------------------------
 
 

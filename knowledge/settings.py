@@ -42,7 +42,7 @@ class EmbeddingSettings(_Section):
     cosine_match: float | None = Field(
         None, gt=0.0, le=1.0,
         description="Typical best cosine between a question and the sentence that answers it. None = "
-        "the model's measured value (MiniLM 0.75, multilingual-e5-small 0.91).",
+        "the model's calibrated value (MiniLM 0.75, multilingual-e5-small 0.88).",
     )
     batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
     max_tokens: int = Field(256, ge=16, le=8192, description="Embedder input limit in its own tokens.")

@@ -6,7 +6,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from assistant.settings import ChunkingSettings
-from knowledge.chunking import _hard_split, chunk_document
+from knowledge.chunking import _hard_split, chunk_document, embedding_text, index_text
 from knowledge.embedding import approx_token_count
 from knowledge.text import split_sentences
 from knowledge.types import Block, DocumentMeta, LoadedDocument
@@ -86,6 +86,18 @@ def test_table_rows_are_kept_with_their_header():
         assert c.text.startswith("| Stage | Day °C | Night °C |")
     body = [line for c in chunks for line in c.text.split("\n")[1:]]
     assert body == ["| " + " | ".join(r) + " |" for r in rows[1:]]  # every row once, in order
+
+
+def test_the_embedder_reads_table_rows_as_column_value_pairs_and_prose_unchanged():
+    rows = [["生育阶段", "白天气温（°C）", "夜间气温（°C）"], ["育苗期", "22–25", "17–19"], ["结果期", "", "16–18"]]
+    blocks = [Block("paragraph", text="气温指生长点高度处的空气温度。"), Block("table", rows=rows)]
+    chunks = chunk_document(_doc(blocks, title="番茄规程"), "d6", approx_token_count, ChunkingSettings(min_tokens=0))
+    seen = "\n".join(embedding_text(c) for c in chunks)
+    assert "生育阶段: 育苗期; 白天气温（°C）: 22–25; 夜间气温（°C）: 17–19" in seen
+    assert "生育阶段: 结果期; 夜间气温（°C）: 16–18" in seen  # an empty cell is left out, not "col: "
+    assert "气温指生长点高度处的空气温度。" in seen and "|" not in seen
+    prose = chunk_document(_doc([Block("paragraph", text=LAW)]), "d7", approx_token_count, ChunkingSettings())
+    assert all(embedding_text(c) == index_text(c) for c in prose)  # text without tables is left alone
 
 
 def test_ids_are_stable_and_distinct():
