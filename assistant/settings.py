@@ -226,7 +226,7 @@ def config_file() -> Path | None:
 PRESETS: dict[str, dict[str, Any]] = {
     # Small edge box: fewer candidates, smaller chunks.
     "edge-small": {"retrieval": {"candidates": 30}, "chunking": {"max_tokens": 160}},
-    # English-only sites: the bundled MiniLM embeds 2-3x faster than the multilingual default.
+    # English-only sites: the bundled MiniLM embeds twice as fast as the multilingual default.
     "english": {"embedding": {"model": BUNDLED_MINILM, "languages": ["en"]}},
     # Multilingual embedder copied in by hand (bge-small-zh-v1.5 folder in the data home).
     "multilingual": {"embedding": {"model": "models/bge-small-zh-v1.5", "languages": ["zh", "en"]}},
