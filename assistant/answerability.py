@@ -182,7 +182,8 @@ def cosine_signal(cosine: float, embedder: Embedder) -> float:
     """The embedder's cosine on one scale for every model: its floor (unrelated text) at 0, its
     typical answering sentence at NEUTRAL_COSINE, capped at 1. MiniLM's own cosines are that
     scale already (floor 0, typical match 0.75); e5's 0.80-0.95 band is stretched onto it."""
-    scale = NEUTRAL_COSINE / float(relative_similarity(embedder.cosine_match, embedder.cosine_floor))
+    # max(): a configured match at or below the floor must not divide by zero
+    scale = NEUTRAL_COSINE / max(0.05, float(relative_similarity(embedder.cosine_match, embedder.cosine_floor)))
     return round(min(1.0, float(relative_similarity(cosine, embedder.cosine_floor)) * scale), 6)
 
 

@@ -198,4 +198,5 @@ def test_emanual_abstention_figures():
         pytest.skip(f"evaluation set not found at {folder}")
     result = evaluate_answers(folder, Settings(), unanswerable=True)
     assert result["answerability_auroc"] >= 0.8
-    assert result["wrong_abstention_rate"] <= 0.2 and result["abstention_rate_unanswerable"] >= 0.55
+    # e5 default: 0.50 / 0.08 at the threshold that answers every sample-site question (README)
+    assert result["wrong_abstention_rate"] <= 0.12 and result["abstention_rate_unanswerable"] >= 0.45

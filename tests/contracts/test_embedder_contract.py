@@ -65,3 +65,16 @@ def test_an_unknown_bundled_name_is_refused_with_the_known_ones():
 
 def test_relative_similarity_puts_the_floor_at_zero_and_identity_at_one():
     assert relative_similarity(np.array([0.7, 0.8, 0.9, 1.0]), 0.8).tolist() == pytest.approx([0.0, 0.0, 0.5, 1.0])
+
+
+def test_the_answerability_cosine_puts_each_models_floor_at_0_and_its_typical_match_at_the_neutral_value():
+    from assistant.answerability import NEUTRAL_COSINE, cosine_signal
+
+    e5 = make_embedder(EmbeddingSettings(model=BUNDLED_E5))
+    assert cosine_signal(e5.cosine_floor, e5) == 0.0
+    assert cosine_signal(e5.cosine_match, e5) == pytest.approx(NEUTRAL_COSINE)
+    assert cosine_signal(0.99, e5) == 1.0  # capped
+    fake = FakeEmbedder()  # MiniLM's scale: its cosine is read as it is
+    assert cosine_signal(0.6, fake) == pytest.approx(0.6)
+    odd = make_embedder(EmbeddingSettings(model=BUNDLED_E5, cosine_floor=0.8, cosine_match=0.8))
+    assert 0.0 <= cosine_signal(0.85, odd) <= 1.0  # a match set at the floor does not divide by zero
