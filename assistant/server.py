@@ -395,26 +395,28 @@ def build_app(settings: Settings, services: Services, *, ui: bool = True, **crea
 
 
 def ensure_index(settings: Settings, embedder: Any, echo: Callable[[str], None]) -> None:
-    """Build the bundled sample knowledge when no index exists yet."""
+    """Build the bundled sample knowledge when no index exists yet; re-embed an index whose
+    vectors another embedder made (before serving: until then search would be keywords only)."""
     from knowledge.builder import build_index
+    from knowledge.embedding import embedded_by_other
     from knowledge.versions import IndexFolder
 
     folder = IndexFolder(settings.index_dir)
-    if folder.current() is not None:
-        built_with = folder.manifest(folder.current()).get("embedder", {}).get("name")
-        if built_with and built_with != embedder.name:
-            # Its vectors are another model's: re-embed now (chunks come from the embedding cache
-            # where this model saw the same text before), lexical search serves meanwhile.
-            echo(f"the index was embedded with {built_with}; re-embedding with {embedder.name} …")
-            report = build_index(None, settings, embedder=embedder)
-            echo(f"built {report.version}: {report.documents} documents, {report.chunks} chunks "
-                 f"in {report.seconds:.1f} s")
-        return
-    if not settings.samples_dir.is_dir():
+    live = folder.current()
+    if live is not None:
+        other = embedded_by_other(folder.manifest(live), embedder)
+        if other is None:
+            return
+        # chunks whose text this embedder saw before come from the embedding cache
+        echo(f"the index was embedded with {other}; re-embedding with {embedder.name} …")
+        paths = None  # the live version's sources
+    elif not settings.samples_dir.is_dir():
         echo(f"no index yet and no samples at {settings.samples_dir}: upload documents and start a rebuild")
         return
-    echo(f"first start: building the sample knowledge from {settings.samples_dir} …")
-    report = build_index([settings.samples_dir], settings, embedder=embedder)
+    else:
+        echo(f"first start: building the sample knowledge from {settings.samples_dir} …")
+        paths = [settings.samples_dir]
+    report = build_index(paths, settings, embedder=embedder)
     echo(f"built {report.version}: {report.documents} documents, {report.chunks} chunks in {report.seconds:.1f} s")
 
 

@@ -109,7 +109,7 @@ def run_index_bench(documents: int = 300, chunks: int = 100_000, pdfs: int = 20,
         s = base.model_copy(update={"home": tmp_path / "home-big"})
         # Named like the real embedder (in this throw-away home only): the retriever searches
         # vectors only when the index was built by the model that embeds the query.
-        fake = FakeEmbedder(dim=embedder.dim, languages=embedder.languages, name="bench-hash")
+        fake = FakeEmbedder(dim=embedder.dim, languages=embedder.languages)
         fake.name = embedder.name
         t = time.perf_counter()
         rep = build_index([tmp_path / "big"], s, embedder=fake)

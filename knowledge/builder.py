@@ -24,7 +24,7 @@ import numpy as np
 from knowledge.errors import IngestError, NothingToIndexError
 from knowledge.settings import KnowledgeConfig
 from knowledge.chunking import chunk_document, embedding_text, index_text
-from knowledge.embedding import Embedder, EmbeddingCache, make_embedder
+from knowledge.embedding import Embedder, EmbeddingCache, embedded_by_other, make_embedder
 from knowledge.injection import DETECTOR_VERSION, FLAGGED_LIST_CAP, flag_chunks, flagged_entry, is_flagged
 from knowledge.lexical import LexicalIndex
 from knowledge.store import ChunkStore, DocumentRecord
@@ -126,8 +126,8 @@ def build_index(
         prev_docs = {d.source: d for d in previous[1].documents()} if previous else {}
         prev_failures = {s: (h, r) for s, h, r in previous[1].failures()} if previous else {}
         chunker_sig = json.dumps(settings.chunking.model_dump(), sort_keys=True) + embedder.name
-        old_embedder = previous[0].get("embedder", {}).get("name") if previous else None
-        if old_embedder and old_embedder != embedder.name:
+        old_embedder = embedded_by_other(previous[0], embedder) if previous else None
+        if old_embedder:
             report.embedder_changed = f"{old_embedder} → {embedder.name}"
             log.warning("the embedder changed (%s): every document is re-chunked and re-embedded",
                         report.embedder_changed)

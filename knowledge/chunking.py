@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from knowledge.settings import ChunkingSettings
-from knowledge.text import detect_lang, split_sentences
+from knowledge.text import detect_lang, row_pairs, split_sentences, table_aware_lines
 from knowledge.types import Block, Chunk, LoadedDocument
 
 TokenCounter = Callable[[str], int]
@@ -82,9 +82,6 @@ def index_text(chunk: Chunk) -> str:
     return f"{chunk.title}\n{chunk.text}"
 
 
-_TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
-
-
 def embedding_text(chunk: Chunk) -> str:
     """What the embedder sees: ``index_text`` with each Markdown table row written out as
     "column: value; …" pairs. A row of bare cells ("| 育苗期 | 22–25 | 17–19 |") embeds as little
@@ -92,20 +89,7 @@ def embedding_text(chunk: Chunk) -> str:
     its header words in it the row is a sentence an embedder can read."""
     if "|" not in chunk.text:
         return index_text(chunk)
-    lines, header = [], None
-    for line in chunk.text.split("\n"):
-        stripped = line.strip()
-        if not stripped.startswith("|"):
-            header = None
-            lines.append(line)
-            continue
-        if _TABLE_RULE.match(stripped):
-            continue
-        cells = [c.strip() for c in stripped.strip("|").split("|")]
-        if header is None:
-            header = cells
-            continue
-        lines.append("; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells) if c))
+    lines = [line if row is None else row_pairs(row) for line, row in table_aware_lines(chunk.text)]
     return f"{chunk.title}\n" + "\n".join(lines)
 
 

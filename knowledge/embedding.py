@@ -56,6 +56,13 @@ def relative_similarity(cosines: np.ndarray | float, floor: float) -> np.ndarray
     return np.clip((np.asarray(cosines, dtype=np.float32) - floor) / (1.0 - floor), 0.0, None)
 
 
+def embedded_by_other(manifest: dict, embedder: Embedder) -> str | None:
+    """The embedder an index version was built with (its manifest), when it is not ``embedder``:
+    its vectors then live in another space (same dimension or not) and are not comparable."""
+    built = (manifest.get("embedder") or {}).get("name")
+    return built if built and built != embedder.name else None
+
+
 def infer_languages(model_name: str) -> frozenset[str]:
     lowered = model_name.lower()
     if any(h in lowered for h in _MULTILINGUAL_HINTS):

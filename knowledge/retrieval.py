@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from knowledge.settings import KnowledgeConfig
-from knowledge.embedding import Embedder, make_embedder, relative_similarity
+from knowledge.embedding import Embedder, embedded_by_other, make_embedder, relative_similarity
 from knowledge.index import IndexVersion, KnowledgeIndex
 from knowledge.text import detect_lang
 from knowledge.types import Evidence
@@ -65,10 +65,9 @@ class Retriever:
         return self._embedder
 
     def built_with_other_embedder(self, version: IndexVersion) -> str | None:
-        """The embedder the version was built with, when it is not the one loaded now: its vectors
-        then live in another space (same dimension or not) and must not be compared with ours."""
-        built = version.manifest.get("embedder", {}).get("name")
-        if not built or built == self.embedder.name:
+        """``embedded_by_other`` for the loaded embedder, warning once per version."""
+        built = embedded_by_other(version.manifest, self.embedder)
+        if built is None:
             return None
         if self._warned_version != version.name:
             self._warned_version = version.name

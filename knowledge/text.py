@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Iterator
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -146,3 +147,33 @@ def han_bigrams(text: str) -> list[str]:
 def han_chars(text: str) -> list[str]:
     """Single Han characters: the highest-recall, lowest-precision view of Chinese text."""
     return HAN.findall(text)
+
+
+_TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
+
+TableRow = tuple[list[str], list[str]]  # (header cells, row cells)
+
+
+def table_aware_lines(text: str) -> Iterator[tuple[str, TableRow | None]]:
+    """The lines of a chunk's text, each Markdown table body row with its table's header: a
+    table's header row and its |---| rule are consumed, any other line comes as (line, None)."""
+    header: list[str] | None = None
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if not stripped.startswith("|"):
+            header = None
+            yield line, None
+            continue
+        if _TABLE_RULE.match(stripped):
+            continue
+        cells = [c.strip() for c in stripped.strip("|").split("|")]
+        if header is None:
+            header = cells
+            continue
+        yield line, (header, cells)
+
+
+def row_pairs(row: TableRow) -> str:
+    """A table row as "column: value" pairs, empty cells left out."""
+    header, cells = row
+    return "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells) if c)

@@ -16,7 +16,7 @@ import numpy as np
 
 from assistant.llm.base import ChatMessage, GenerationOptions, ModelError, StreamEvent
 from knowledge.embedding import Embedder, relative_similarity
-from knowledge.text import detect_lang, han_bigrams, latin_tokens, split_sentences
+from knowledge.text import detect_lang, han_bigrams, latin_tokens, row_pairs, split_sentences, table_aware_lines
 from knowledge.types import Evidence
 
 LABEL = {
@@ -24,7 +24,6 @@ LABEL = {
     "closest to your question, quoted as written:",
     "zh": "以下为文档原文摘录——未加载语言模型（{reason}）。这些是与您的问题最相关的原文：",
 }
-_TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
 # Measured on agxqa and emanual_s10 (evals/answers.py): a prior of 0.15-0.25 with overlap weight 1
 # is a plateau; below it sentences from lower-ranked passages crowd out the best one.
 PASSAGE_PRIOR = 0.2  # score bonus for the best-ranked passage, falling linearly to 0
@@ -119,21 +118,12 @@ def answer_units(text: str) -> list[tuple[str, str]]:
     is scored together with its table's header row and quoted as "column: value" pairs, so
     "| 育苗期 | 22–25 | 17–19 |" answers "苗期白天温度" as "生育阶段: 育苗期; 白天气温（°C）: 22–25; …"."""
     units: list[tuple[str, str]] = []
-    header: list[str] | None = None
-    for line in text.split("\n"):
-        line = line.strip()
-        if line.startswith("|"):
-            if _TABLE_RULE.match(line):
-                continue
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if header is None:
-                header = cells
-                continue
-            pairs = "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells) if c)
-            units.append((pairs, f"{' '.join(header)} {' '.join(cells)}"))
+    for line, row in table_aware_lines(text):
+        if row is not None:
+            header, cells = row
+            units.append((row_pairs(row), f"{' '.join(header)} {' '.join(cells)}"))
             continue
-        header = None
-        for sentence in split_sentences(line):
+        for sentence in split_sentences(line.strip()):
             sentence = sentence.strip()
             if len(sentence) >= 4:
                 units.append((sentence, sentence))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from knowledge.errors import IngestError
 from knowledge.loaders.metadata import Parsed
 from knowledge.loaders.ocr import OCR_MEMORY_MB
-from knowledge.loaders.pdf_clean import clean_pages, table_index
+from knowledge.loaders.pdf_clean import clean_pages, table_index, without_table_marks
 from knowledge.loaders.pdf_worker import MAX_TOTAL_CHARS, MIN_TEXT_CHARS
 from knowledge.types import Block
 
@@ -205,17 +205,13 @@ def _ocr(path: Path, reasons: dict[int, str], texts: list[str], settings: Ingest
     for page, text in sorted(done.items()):
         # Rendering includes any text layer, so the OCR text is a superset when it is longer.
         # (A garbled layer was dropped by the worker: only its table marks are left.)
-        if _visible(text) > _visible(_without_marks(texts[page - 1])):
+        if _visible(text) > _visible(without_table_marks(texts[page - 1])):
             marks = [line for line in texts[page - 1].split("\n") if table_index(line) is not None]
             texts[page - 1] = "\n".join([text, *marks])
             ocr_pages.append(page)
     if ocr_pages:
         say(ocr_pages, "; text from OCR")
     return ocr_pages
-
-
-def _without_marks(text: str) -> str:
-    return "\n".join(line for line in text.split("\n") if table_index(line) is None)
 
 
 def _numeric(cell: str) -> bool:

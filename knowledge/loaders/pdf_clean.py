@@ -28,6 +28,10 @@ def table_index(line: str) -> int | None:
     match = _TABLE_MARK.match(line.strip())
     return int(match.group(1)) if match else None
 
+
+def without_table_marks(text: str) -> str:
+    return "\n".join(line for line in text.split("\n") if table_index(line) is None)
+
 _NEWLINES = re.compile(r"\r\n|[\r\f\v\x85\u2028\u2029]")
 # Zero-width characters, bidi controls, word joiners, BOM, interlinear annotation marks.
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]")

@@ -21,7 +21,7 @@ import sys
 from typing import Any, TextIO
 
 from knowledge.loaders import garble
-from knowledge.loaders.pdf_clean import table_index, table_mark
+from knowledge.loaders.pdf_clean import table_mark, without_table_marks
 from knowledge.loaders.pdf_tables import MIN_RULES, TableFinder, page_transform
 
 MAX_PAGE_CHARS = 200_000  # a page with more "text" than this is garbage or an attack
@@ -304,19 +304,15 @@ def _read_page(page: Any, index: int, record: dict[str, Any], tables: TableFinde
         record["tables"] = [{"rows": t.rows, "caption": t.caption, "notes": t.notes, "span": t.span} for t in found]
     elif pieces is not None:
         text = _layout(pieces)
-    verdict = garble.check(_without_marks(text))
+    verdict = garble.check(without_table_marks(text))
     if not verdict.garbled:
         return text
     record["garbled"] = verdict.reason
     other = pdfium.text(index, boxes, to_page)
-    if other is not None and _visible(_without_marks(other)) >= MIN_TEXT_CHARS and not garble.check(_without_marks(other)).garbled:
+    if other is not None and _visible(without_table_marks(other)) >= MIN_TEXT_CHARS and not garble.check(without_table_marks(other)).garbled:
         record["text_from"] = "pdfium"
         return other
     return "\n".join(table_mark(k) for k in range(len(found)))  # the garbage goes; tables stay
-
-
-def _without_marks(text: str) -> str:
-    return "\n".join(line for line in text.split("\n") if table_index(line) is None)
 
 
 class _Pdfium:
