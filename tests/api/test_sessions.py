@@ -253,7 +253,7 @@ def test_refresh_after_revocation_and_of_what_is_not_a_token(timed):
     r = c.post("/api/v1/auth/refresh", headers=bearer(token))
     assert r.status_code == 401 and "ended" in r.json()["msg"]
     r = c.post("/api/v1/auth/refresh", headers=bearer(OPERATOR_KEY))
-    assert r.status_code == 400 and "API key" in r.json()["msg"]
+    assert r.status_code == 403 and "API key" in r.json()["msg"]
     assert c.post("/api/v1/auth/refresh").status_code == 401
     assert c.post("/api/v1/auth/refresh", headers=bearer("ons1.e30.abc")).status_code == 401
 

@@ -40,7 +40,7 @@ from assistant.api.auth import (
 )
 from assistant.api.envelope import Envelope, error_responses, ok
 from assistant.api.ratelimit import client_ip
-from assistant.errors import NotFoundError, ValidationError
+from assistant.errors import NotFoundError
 
 log = logging.getLogger("onsite.api.session")
 
@@ -157,14 +157,14 @@ def delete_session(request: Request, response: Response) -> Any:
     return ok({"signed_out": True})
 
 
-@router.post("/auth/refresh", response_model=Envelope[LoginData], responses=error_responses(400, 401),
+@router.post("/auth/refresh", response_model=Envelope[LoginData], responses=error_responses(401, 403),
              summary="Renew our bearer token: a new token for the same, still valid session")
 def refresh(request: Request, response: Response) -> Any:
     credential = request_credential(request)
     if not credential:
         raise AuthError("Sign in first (Authorization: Bearer <token>).")
     if not credential.startswith(TOKEN_PREFIX + "."):
-        raise ValidationError("Only our tokens are renewed; an API key does not expire.")
+        raise ForbiddenError("Only our tokens are renewed; an API key does not expire.")
     principal, issued = request.app.state.authenticator.refresh(credential)
     response.headers["Cache-Control"] = "no-store"
     return ok(LoginData(token=issued.token, expires_in=issued.expires_in, expires_at=issued.expires_at,
