@@ -202,6 +202,15 @@ def test_signing_out_ends_the_session_on_the_server(site):
         assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
+def test_removing_the_key_and_restarting_closes_its_page_sessions(site):
+    client, _ = site()
+    tablet = _sign_in(client, OPERATOR_KEY).cookies[COOKIE]
+    console = _sign_in(client, ADMIN_KEY).cookies[COOKIE]
+    restarted, _ = site(keys=[f"{ADMIN_KEY}:admin:ops-console"])  # same data home, the tablet's key removed
+    assert restarted.get("/ui/config", headers={"Cookie": f"{COOKIE}={tablet}"}).status_code == 401
+    assert restarted.get("/ui/config", headers={"Cookie": f"{COOKIE}={console}"}).status_code == 200
+
+
 def test_an_admins_revocation_closes_the_page_at_once(site):
     client, _ = site()
     tablet = _sign_in(client, OPERATOR_KEY).cookies[COOKIE]
