@@ -59,8 +59,10 @@ def sessions(
 
 @auth_app.command("revoke")
 def revoke(
-    user: Optional[str] = typer.Option(None, "--user", help="End every session of this person ('key:<name>', 'wx:<openid>')."),
-    session: Optional[str] = typer.Option(None, "--session", help="End this one session (an id from `onsite auth sessions`)."),
+    user: Optional[str] = typer.Option(None, "--user",
+                                       help="End every session of this person ('key:<name>', 'wx:<openid>')."),
+    session: Optional[str] = typer.Option(None, "--session",
+                                          help="End this one session (an id from `onsite auth sessions`)."),
     reason: str = typer.Option("revoked by an admin", "--reason", help="Why; kept with the sessions."),
 ) -> None:
     """End sessions at once: their tokens and page cookies are refused from now on."""

@@ -142,7 +142,8 @@ class SessionStore:
                 self._principals[principal] = float(row[0]) if row else None
             return self._principals[principal]
 
-    def list(self, *, principal: str | None = None, include_ended: bool = False, limit: int = 500) -> list[SessionRecord]:
+    def list(self, *, principal: str | None = None, include_ended: bool = False,
+             limit: int = 500) -> list[SessionRecord]:
         now = self.clock()
         where, params = [], []
         if principal is not None:
@@ -197,8 +198,9 @@ class SessionStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute("INSERT INTO principal_revocations (principal, revoked_at, reason, revoked_by) "
-                                 "VALUES (?,?,?,?) ON CONFLICT(principal) DO UPDATE SET revoked_at = excluded.revoked_at,"
-                                 " reason = excluded.reason, revoked_by = excluded.revoked_by",
+                                 "VALUES (?,?,?,?) ON CONFLICT(principal) DO UPDATE SET "
+                                 "revoked_at = excluded.revoked_at, reason = excluded.reason, "
+                                 "revoked_by = excluded.revoked_by",
                                  (principal, now, reason[:300], by))
                 cur = self._db.execute("UPDATE sessions SET revoked_at = ?, reason = ?, revoked_by = ? "
                                        "WHERE principal = ? AND revoked_at IS NULL AND expires > ?",
