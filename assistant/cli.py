@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from assistant.cli_auth import auth_app
 from assistant.cli_common import fail as _fail
 from assistant.cli_common import progress as _progress
 from assistant.cli_measure import bench_app, eval_app
@@ -25,6 +26,7 @@ app.add_typer(index_app, name="index")
 app.add_typer(model_app, name="model")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
+app.add_typer(auth_app, name="auth")
 
 
 

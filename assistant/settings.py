@@ -88,7 +88,12 @@ class ApiSettings(_Section):
         "A relative path is under the data home.",
     )
     token_ttl_s: int = Field(
-        7 * 24 * 3600, ge=60, le=90 * 24 * 3600, description="Lifetime of the bearer tokens we issue, in seconds."
+        900, ge=60, le=90 * 24 * 3600, description="Lifetime of one bearer token (and page cookie) we issue, in "
+        "seconds; renewed while in use (POST /api/v1/auth/refresh; the page renews its cookie itself)."
+    )
+    session_max_s: int = Field(
+        12 * 3600, ge=300, le=7 * 24 * 3600, description="Absolute end of a sign-in session (one shift): no "
+        "renewal goes past it; then sign in again. Sign-out and admins end sessions earlier."
     )
     token_secret_file: Path | None = Field(
         None,

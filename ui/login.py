@@ -4,7 +4,9 @@ When the server has API keys (``ONSITE_API_KEYS``, ``api.api_keys``, ``api.keys_
 asks for one: ``/ui-login`` is a plain HTML form (no script, no outside assets; Chinese or English
 after the browser's ``Accept-Language``) that posts the key back to ``/ui-login``; the key is checked
 as ``POST /api/v1/auth/session`` checks it and the page's session is an HttpOnly, SameSite=Strict
-cookie holding one of our signed tokens. ``/ui-logout`` clears it.
+cookie holding one of our signed tokens, whose session is kept on the server; ``PageGate`` renews
+the cookie when it is past half its life (up to the session's end). ``/ui-logout`` ends the
+session on the server and clears the cookie.
 
 Every request under the page's path needs that session (or an ``Authorization: Bearer`` token or
 key): without one the page itself redirects to the sign-in page and everything else under it
@@ -95,7 +97,7 @@ class PageAuth:
             return None
         token = _get(cookies, SESSION_COOKIE)
         scheme, _, bearer = (_get(headers, "authorization") or "").partition(" ")
-        candidates = [(token, self.authenticator.signer.verify)]
+        candidates = [(token, self.authenticator.verify_token)]  # the cookie: our token, with a live session
         if scheme.lower() == "bearer" and bearer.strip():
             candidates.append((bearer.strip(), self.authenticator.authenticate))
         for credential, verify in candidates:
@@ -105,6 +107,14 @@ class PageAuth:
                 except OnsiteError:
                     continue
         return None
+
+    def renewal(self, request: Any) -> Any:
+        """A renewed token for the request's session cookie when it is past half its life (an
+        ``IssuedToken``), else None: the page keeps its session while it is used."""
+        from assistant.api.routes.session import SESSION_COOKIE
+
+        token = _get(getattr(request, "cookies", None), SESSION_COOKIE) if self.authenticator is not None else None
+        return self.authenticator.renew_if_due(token) if token else None
 
     def dependency(self, request: Any) -> str | None:
         """For ``gr.mount_gradio_app(auth_dependency=...)``: the principal's id (Gradio's
@@ -248,6 +258,8 @@ def install(app: Any, auth: PageAuth, page: str) -> None:
         if not session.same_origin(request):
             return to(home)  # a link or form on another site does not sign anyone out
         response = to(f"{LOGIN_PATH}?signed_out=1&next={quote(home)}" if auth.required else home)
+        if auth.authenticator is not None:
+            session.sign_out(request)  # ends the session on the server, not only in this browser
         session.clear_session_cookie(response, request)
         return response
 
@@ -274,8 +286,10 @@ class PageGate:
         from starlette.requests import HTTPConnection
         from starlette.responses import JSONResponse, RedirectResponse
 
-        if self.auth.principal(HTTPConnection(scope)) is not None:
-            await self.app(scope, receive, send)
+        connection = HTTPConnection(scope)
+        if self.auth.principal(connection) is not None:
+            renewed = self.auth.renewal(connection) if scope["type"] == "http" else None
+            await self.app(scope, receive, send if renewed is None else _with_cookie(send, connection, renewed))
             return
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
@@ -287,6 +301,24 @@ class PageGate:
             response = JSONResponse({"code": 401, "msg": "Sign in first.", "data": {"error": "unauthorized"}},
                                     status_code=401, headers={"Cache-Control": "no-store"})
         await response(scope, receive, send)
+
+
+def _with_cookie(send: Any, connection: Any, issued: Any) -> Any:
+    """``send`` that adds the renewed session cookie to the response's headers."""
+    from starlette.responses import Response
+
+    from assistant.api.routes.session import set_session_cookie
+
+    carrier = Response()
+    set_session_cookie(carrier, connection, issued)
+    cookies = [(k, v) for k, v in carrier.raw_headers if k == b"set-cookie"]
+
+    async def wrapped(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *cookies]}
+        await send(message)
+
+    return wrapped
 
 
 def gate(app: Any, auth: PageAuth, page: str) -> None:

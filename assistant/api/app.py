@@ -97,6 +97,8 @@ class LoginData(BaseModel):
     expires_in: int = Field(description="Seconds until the token expires.")
     expires_at: int = Field(description="Expiry, unix seconds.")
     principal: Principal
+    session_expires_at: int | None = Field(None, description="Absolute end of the session, unix seconds: renew "
+                                           "with POST /api/v1/auth/refresh until then, then sign in again.")
 
 
 auth_router = api_router(tags=["auth"])
@@ -117,7 +119,7 @@ def wechat_login(body: WeChatLoginRequest, request: Request) -> Any:
     issued = state.authenticator.issue(principal)
     log.info("WeChat sign-in of %s as %s", principal.id, principal.role)
     return ok(LoginData(token=issued.token, expires_in=issued.expires_in, expires_at=issued.expires_at,
-                        principal=principal))
+                        principal=principal, session_expires_at=issued.session_expires_at))
 
 
 @auth_router.get("/auth/me", response_model=Envelope[Principal], responses=error_responses(401),

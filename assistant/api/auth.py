@@ -1,10 +1,15 @@
 """Who is calling: our own signed bearer tokens and static API keys, roles, FastAPI dependencies.
 
-Tokens are ``ons1.<payload>.<signature>``: base64url JSON ``{sub, role, name, via, iat, exp}``
-signed with HMAC-SHA256 under a key kept in a 0600 file in the data home. API keys come from
-``ONSITE_API__API_KEYS`` / ``ONSITE_API_KEYS`` (``KEY[:ROLE[:NAME]]``, comma-separated) and the keys
-file (``KEY ROLE [NAME]`` per line); they are kept as SHA-256 digests and compared in constant time.
-Both travel as ``Authorization: Bearer <token-or-key>``; a key may also come as ``X-API-Key``.
+Tokens are ``ons1.<payload>.<signature>``: base64url JSON ``{sub, role, name, via, iat, exp, sid, sxp[, kfp]}``
+signed with HMAC-SHA256 under a key kept in a 0600 file in the data home. Each names a server-side
+session (``sid``, ``assistant.api.sessions``) that sign-out or an admin can end, and lives a short time
+(``api.token_ttl_s``): it is renewed while the session lasts, never past the session's absolute end
+(``sxp``, ``api.session_max_s``). A token made from an API key carries a keyed fingerprint of that key
+(``kfp``, never the key), so removing the key from the configuration ends its sessions.
+API keys come from ``ONSITE_API__API_KEYS`` / ``ONSITE_API_KEYS`` (``KEY[:ROLE[:NAME]]``,
+comma-separated) and the keys file (``KEY ROLE [NAME]`` per line); they are kept as SHA-256 digests
+and compared in constant time. Both travel as ``Authorization: Bearer <token-or-key>``; a key may
+also come as ``X-API-Key``.
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Callable, Iterable, Literal
+from typing import Annotated, Any, Callable, Iterable, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.api.sessions import SessionRecord, SessionStore
 from assistant.errors import ConfigError, OnsiteError
 from assistant.settings import Settings
 
@@ -113,6 +119,13 @@ class IssuedToken:
     token: str
     expires_at: int  # unix seconds
     expires_in: int  # seconds
+    session_id: str | None = None
+    session_expires_at: int | None = None  # the session's absolute end: renewal stops there
+
+
+EXPIRED = "Your sign-in has expired; sign in again."
+SESSION_ENDED = "Your session has ended; sign in again."
+INVALID = "Invalid token; sign in again."
 
 
 class TokenSigner:
@@ -124,34 +137,56 @@ class TokenSigner:
     def _sign(self, body: str) -> str:
         return _b64e(hmac.new(self._secret, body.encode("ascii"), hashlib.sha256).digest())
 
-    def issue(self, principal: Principal, ttl_s: int | None = None) -> IssuedToken:
+    def key_fingerprint(self, digest: bytes) -> str:
+        """What a token says of the API key it came from: keyed with the signing secret, so a
+        token's holder cannot test guesses of the key against it offline."""
+        return _b64e(hmac.new(self._secret, b"onsite-key-fp:" + digest, hashlib.sha256).digest()[:12])
+
+    def issue(self, principal: Principal, ttl_s: int | None = None, *, sid: str | None = None,
+              session_expires_at: float | None = None, key_fp: str | None = None) -> IssuedToken:
         now = int(self.clock())
         ttl = int(ttl_s if ttl_s is not None else self.ttl_s)
-        claims = {"sub": principal.id, "role": principal.role, "name": principal.name, "via": principal.via,
-                  "iat": now, "exp": now + ttl}
+        exp = now + ttl
+        claims: dict[str, Any] = {"sub": principal.id, "role": principal.role, "name": principal.name,
+                                  "via": principal.via, "iat": now, "exp": exp}
+        if sid is not None:
+            sxp = int(session_expires_at) if session_expires_at is not None else exp
+            exp = min(exp, sxp)
+            claims.update(exp=exp, sid=sid, sxp=sxp)
+            if key_fp is not None:
+                claims["kfp"] = key_fp
         body = f"{TOKEN_PREFIX}.{_b64e(json.dumps(claims, separators=(',', ':'), ensure_ascii=False).encode())}"
-        return IssuedToken(f"{body}.{self._sign(body)}", now + ttl, ttl)
+        return IssuedToken(f"{body}.{self._sign(body)}", exp, exp - now, sid,
+                           claims.get("sxp"))
 
-    def verify(self, token: str) -> Principal:
+    def claims(self, token: str, *, check_expiry: bool = True) -> dict[str, Any]:
+        """The claims of a token we signed (signature, shape, expiry and issue time checked), or AuthError."""
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
-            raise AuthError("Invalid token; sign in again.")
+            raise AuthError(INVALID)
         body = f"{parts[0]}.{parts[1]}"
         if not hmac.compare_digest(self._sign(body).encode(), parts[2].encode("ascii", "replace")):
-            raise AuthError("Invalid token; sign in again.")
+            raise AuthError(INVALID)
         try:
             claims = json.loads(_b64d(parts[1]))
-            exp, iat = int(claims["exp"]), int(claims["iat"])
-            principal = Principal(id=claims["sub"], role=claims["role"], name=claims.get("name", ""),
-                                  via=claims.get("via", "token"))
+            claims["exp"], claims["iat"] = int(claims["exp"]), int(claims["iat"])
+            claims["principal"] = Principal(id=claims["sub"], role=claims["role"], name=claims.get("name", ""),
+                                            via=claims.get("via", "token"))
         except Exception as exc:  # signed by us but unreadable: a key reused across versions
-            raise AuthError("Invalid token; sign in again.") from exc
+            raise AuthError(INVALID) from exc
         now = self.clock()
-        if now >= exp:
-            raise AuthError("Your sign-in has expired; sign in again.")
-        if iat > now + CLOCK_SKEW_S:
-            raise AuthError("Invalid token; sign in again.")
-        return principal
+        if check_expiry and now >= claims["exp"]:
+            if "sxp" in claims and claims["exp"] >= int(claims["sxp"]):
+                raise AuthError("Your session has reached its time limit; sign in again.")
+            raise AuthError(EXPIRED)
+        if claims["iat"] > now + CLOCK_SKEW_S:
+            raise AuthError(INVALID)
+        return claims
+
+    def verify(self, token: str) -> Principal:
+        """Signature and expiry only: who the token names. ``Authenticator.verify_token`` also
+        checks its session."""
+        return self.claims(token)["principal"]
 
 
 # --- API keys -----------------------------------------------------------------------------------
@@ -184,13 +219,21 @@ class KeyStore:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def lookup(self, presented: str) -> Principal | None:
+    @property
+    def entries(self) -> list[_Key]:
+        return list(self._keys)
+
+    def match(self, presented: str) -> _Key | None:
         digest = _digest(presented)
         found = None
         for k in self._keys:  # no early exit: the time does not depend on which key matched
             if hmac.compare_digest(k.digest, digest):
-                found = k.principal
+                found = k
         return found
+
+    def lookup(self, presented: str) -> Principal | None:
+        found = self.match(presented)
+        return found.principal if found is not None else None
 
 
 def parse_key_spec(spec: str) -> tuple[str, str, str | None]:
@@ -230,9 +273,18 @@ def keys_from_settings(settings: Settings, environ: dict[str, str] | None = None
 # --- the authenticator and FastAPI dependencies ----------------------------------------------------
 
 
+SESSIONS_FILE = "sessions.sqlite"
+SESSION_LIMIT = "Your session has reached its time limit; sign in again."
+
+
 class Authenticator:
-    def __init__(self, signer: TokenSigner, keys: KeyStore):
-        self.signer, self.keys = signer, keys
+    """Checks credentials and issues tokens, each with its session in ``sessions``."""
+
+    def __init__(self, signer: TokenSigner, keys: KeyStore, sessions: SessionStore | None = None,
+                 session_max_s: int = 12 * 3600):
+        self.signer, self.keys, self.session_max_s = signer, keys, int(session_max_s)
+        self.sessions = sessions if sessions is not None else SessionStore(None, clock=signer.clock)
+        self._key_fps = [(signer.key_fingerprint(k.digest).encode(), k.principal) for k in keys.entries]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Authenticator":
@@ -240,18 +292,101 @@ class Authenticator:
         if not secret_file.is_absolute():
             secret_file = settings.home / secret_file
         signer = TokenSigner(load_or_create_secret(secret_file), settings.api.token_ttl_s)
-        return cls(signer, keys_from_settings(settings))
+        return cls(signer, keys_from_settings(settings), SessionStore(settings.home / SESSIONS_FILE),
+                   settings.api.session_max_s)
+
+    # --- issuing ------------------------------------------------------------------------------------
+
+    def issue(self, principal: Principal, *, key_fp: str | None = None) -> IssuedToken:
+        """A new session for ``principal`` and its first token."""
+        record = self.sessions.create(principal=principal.id, role=principal.role, name=principal.name,
+                                      via=principal.via, key_fp=key_fp, max_age_s=self.session_max_s)
+        return self.signer.issue(principal, sid=record.id, session_expires_at=record.expires, key_fp=key_fp)
+
+    def sign_in_with_key(self, key: str) -> tuple[Principal, IssuedToken] | None:
+        """A session made from an API key (the page's sign-in), or None for a wrong key."""
+        entry = self.keys.match(key)
+        if entry is None:
+            return None
+        return entry.principal, self.issue(entry.principal, key_fp=self.signer.key_fingerprint(entry.digest))
+
+    # --- checking -----------------------------------------------------------------------------------
+
+    def _key_principal(self, fingerprint: str) -> Principal | None:
+        """The configured key with this fingerprint, compared with every key (no early exit)."""
+        presented, found = fingerprint.encode("ascii", "replace"), None
+        for fp, principal in self._key_fps:
+            if hmac.compare_digest(fp, presented):
+                found = principal
+        return found
+
+    def _session(self, claims: dict[str, Any]) -> tuple[Principal, SessionRecord]:
+        """The live session of a signed, unexpired token and who it is now, or AuthError. Every
+        reason a session is over gets the same answer, so nothing tells whether an id exists."""
+        sid = claims.get("sid")
+        record = self.sessions.get(sid) if isinstance(sid, str) else None  # no sid: issued before sessions
+        if record is None or record.revoked_at is not None or record.principal != claims["sub"]:
+            raise AuthError(SESSION_ENDED)
+        if self.signer.clock() >= record.expires:
+            raise AuthError(SESSION_LIMIT)
+        revoked = self.sessions.principal_revoked_at(record.principal)
+        if revoked is not None and record.created <= revoked:
+            raise AuthError(SESSION_ENDED)
+        principal: Principal = claims["principal"]
+        if record.key_fp is not None or "kfp" in claims:
+            # made from an API key: that key must still be configured; its role is the current one
+            current = self._key_principal(str(claims.get("kfp") or ""))
+            if (current is None or current.id != record.principal
+                    or not hmac.compare_digest(str(record.key_fp or "").encode(), str(claims.get("kfp")).encode())):
+                raise AuthError(SESSION_ENDED)
+            principal = current
+        return principal, record
+
+    def verify_token(self, token: str) -> Principal:
+        return self._session(self.signer.claims(token))[0]
 
     def authenticate(self, credential: str) -> Principal:
         if credential.startswith(TOKEN_PREFIX + "."):
-            return self.signer.verify(credential)
+            return self.verify_token(credential)
         principal = self.keys.lookup(credential)
         if principal is None:
             raise AuthError("Invalid API key or token.")
         return principal
 
-    def issue(self, principal: Principal) -> IssuedToken:
-        return self.signer.issue(principal)
+    # --- renewing and ending ------------------------------------------------------------------------
+
+    def refresh(self, token: str) -> tuple[Principal, IssuedToken]:
+        """A new token for the still-valid session of ``token`` (sliding renewal, never past the
+        session's absolute end), or AuthError."""
+        principal, record = self._session(self.signer.claims(token))
+        self.sessions.renew(record.id)
+        return principal, self.signer.issue(principal, sid=record.id, session_expires_at=record.expires,
+                                            key_fp=record.key_fp)
+
+    def renew_if_due(self, token: str) -> IssuedToken | None:
+        """A renewed token when ``token`` is valid and past half its life (and can still be extended)."""
+        try:
+            claims = self.signer.claims(token)
+        except AuthError:
+            return None
+        if self.signer.clock() - claims["iat"] < (claims["exp"] - claims["iat"]) / 2:
+            return None
+        if claims["exp"] >= int(claims.get("sxp", claims["exp"])):
+            return None  # already at the session's end
+        try:
+            return self.refresh(token)[1]
+        except AuthError:
+            return None
+
+    def sign_out(self, token: str) -> None:
+        """End the session of one of our tokens (expired or not). Says nothing either way."""
+        try:
+            claims = self.signer.claims(token, check_expiry=False)
+        except AuthError:
+            return
+        sid = claims.get("sid")
+        if isinstance(sid, str) and self.sessions.revoke(sid, reason="signed out", by=str(claims["sub"])):
+            log.info("%s signed out (session %s…)", claims["sub"], sid[:6])
 
 
 def get_authenticator(request: Request) -> Authenticator:
@@ -268,7 +403,8 @@ class AuthResult:
     error: AuthError | None = None
 
 
-def _credential(request: Request) -> str | None:
+def request_credential(request: Request) -> str | None:
+    """The bearer token or API key of a request's headers (never a cookie)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -283,7 +419,7 @@ def resolve(request: Request) -> AuthResult:
     cached = getattr(request.state, "auth_result", None)
     if cached is not None:
         return cached
-    credential = _credential(request)
+    credential = request_credential(request)
     if not credential:
         result = AuthResult(None, AuthError("Sign in first (Authorization: Bearer <token>)."))
     else:

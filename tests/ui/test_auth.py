@@ -186,6 +186,69 @@ def test_sign_out_clears_the_session(site):
     assert client.get("/ui/", follow_redirects=False).status_code == 200
 
 
+def test_signing_out_ends_the_session_on_the_server(site):
+    """The red-team finding: after signing out, the old cookie value still opened /ui/config."""
+    client, _ = site()
+    for sign_out in (lambda: client.get("/ui-logout", follow_redirects=False),
+                     lambda: client.delete("/api/v1/auth/session")):
+        token = _sign_in(client, OPERATOR_KEY).cookies[COOKIE]
+        assert client.get("/ui/config").status_code == 200
+        sign_out()
+        client.cookies.clear()
+        replayed = client.get("/ui/config", headers={"Cookie": f"{COOKIE}={token}"})
+        assert replayed.status_code == 401 and replayed.json()["data"]["error"] == "unauthorized"
+        assert client.get("/ui/", headers={"Cookie": f"{COOKIE}={token}"}, follow_redirects=False).status_code == 303
+        assert client.get("/ui/config", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+        assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_removing_the_key_and_restarting_closes_its_page_sessions(site):
+    client, _ = site()
+    tablet = _sign_in(client, OPERATOR_KEY).cookies[COOKIE]
+    console = _sign_in(client, ADMIN_KEY).cookies[COOKIE]
+    restarted, _ = site(keys=[f"{ADMIN_KEY}:admin:ops-console"])  # same data home, the tablet's key removed
+    assert restarted.get("/ui/config", headers={"Cookie": f"{COOKIE}={tablet}"}).status_code == 401
+    assert restarted.get("/ui/config", headers={"Cookie": f"{COOKIE}={console}"}).status_code == 200
+
+
+def test_an_admins_revocation_closes_the_page_at_once(site):
+    client, _ = site()
+    tablet = _sign_in(client, OPERATOR_KEY).cookies[COOKIE]
+    console = _sign_in(client, ADMIN_KEY).cookies[COOKIE]
+    client.cookies.clear()
+    r = client.post("/api/v1/auth/revoke", json={"principal": "key:floor-tablet"},
+                    headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert r.status_code == 200 and r.json()["data"]["sessions_ended"] == 1
+    assert client.get("/ui/config", headers={"Cookie": f"{COOKIE}={tablet}"}).status_code == 401
+    assert client.get("/ui/config", headers={"Cookie": f"{COOKIE}={console}"}).status_code == 200
+
+
+def test_the_page_renews_its_cookie_past_half_its_life(site):
+    client, _ = site()
+    signer = client.app.state.authenticator.signer
+    first = _sign_in(client, OPERATOR_KEY).cookies[COOKIE]
+    fresh = client.get("/ui/config")
+    assert fresh.status_code == 200 and "set-cookie" not in fresh.headers  # young: left alone
+    real_clock = signer.clock
+    signer.clock = lambda: real_clock() + signer.ttl_s * 0.6
+    try:
+        renewed = client.get("/ui/config")
+        assert renewed.status_code == 200
+        cookie = _set_cookie(renewed).lower()
+        assert f"{COOKIE}=ons1." in cookie and "httponly" in cookie and "samesite=strict" in cookie
+        second = renewed.cookies[COOKIE]
+        assert second != first
+        assert client.app.state.authenticator.signer.claims(second)["exp"] > signer.claims(first)["exp"]
+        assert client.get("/ui/config", headers={"Cookie": f"{COOKIE}={second}"}).status_code == 200
+        # an ended session is not renewed
+        client.delete("/api/v1/auth/session")
+        client.cookies.clear()
+        ended = client.get("/ui/config", headers={"Cookie": f"{COOKIE}={second}"})
+        assert ended.status_code == 401 and "set-cookie" not in ended.headers
+    finally:
+        signer.clock = real_clock
+
+
 def test_a_bearer_key_opens_the_page_too(site):
     client, _ = site()
     r = client.get("/ui/config", headers={"Authorization": f"Bearer {ADMIN_KEY}"})

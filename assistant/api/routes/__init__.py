@@ -7,7 +7,8 @@
     sensors.py      GET /api/v1/sensors, /api/v1/sensors/{id}/latest, /api/v1/sensors/{id}/series
     workorders.py   GET/POST /api/v1/work-orders, GET /api/v1/work-orders/{id}, POST …/{id}/close
     knowledge.py    /api/v1/knowledge/documents, /jobs, /jobs/{id}, /status, /rollback (admin)
-    session.py      POST/DELETE /api/v1/auth/session: the chat page's sign-in cookie
+    session.py      POST/DELETE /api/v1/auth/session (page sign-in cookie, sign-out), POST /auth/refresh,
+                    GET /auth/sessions, DELETE /auth/sessions/{id}, POST /auth/revoke (admin)
     turns.py        running a turn for a request; the API's shapes of answers and events
 
 The OpenAI-compatible routes are in ``assistant.api.openai_api``; probes and auth in ``app.py``.
