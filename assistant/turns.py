@@ -7,12 +7,18 @@ Every turn and decision is written to the audit log; observers see every finishe
 
 Admission is bounded: at most ``llm.queue_depth`` turns run or wait at once, shared by every
 face; one more is refused at once with ``ModelBusyError`` (HTTP 429 with Retry-After).
+
+A turn whose caller went away (its ``cancel`` event set, or its events closed early) stops at its
+next model call, token or prompt batch — it does not fall back to the extract — and gives its slot
+back; then it is audited with status ``cancelled``, when the cancel was seen and how many seconds
+the slot took to free.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,11 +26,44 @@ from typing import Any
 from assistant.audit import AuditLog
 from assistant.errors import USER_ERRORS, OnsiteError, ValidationError, http_status, user_message
 from assistant.graph import AgentGraph
-from assistant.llm.base import ModelBusyError
+from assistant.llm.base import CancelledError, ModelBusyError
 from assistant.nodes import answer_of, new_turn
 from assistant.types import CONVERSATION_ID, Answer, Decision, Event, Scope
 
 log = logging.getLogger(__name__)
+
+
+class CancelEvent(threading.Event):
+    """A turn's cancel event that remembers when it was first set (epoch seconds), so the audit
+    can say how long the turn took to give its slot back. A plain ``threading.Event`` works too:
+    then the time the turn noticed counts as the time of the cancel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_at: float | None = None
+
+    def set(self) -> None:
+        if self.set_at is None:
+            self.set_at = time.time()
+        super().set()
+
+
+class _Outcome:
+    """What the slot's release needs to audit a turn that was cancelled."""
+
+    __slots__ = ("thread_id", "user", "kind", "question", "scope", "cancel", "seen_at", "finished", "timings")
+
+    def __init__(self, thread_id: str, user: str, kind: str, question: str = "", scope: dict | None = None,
+                 cancel: threading.Event | None = None):
+        self.thread_id, self.user, self.kind = thread_id, user, kind
+        self.question, self.scope, self.cancel = question, scope or {}, cancel
+        self.seen_at: float | None = None  # epoch seconds the turn saw the cancel; None = not cancelled
+        self.finished = False
+        self.timings: dict = {}
+
+    def cancelled(self) -> None:
+        if self.seen_at is None and not self.finished:
+            self.seen_at = time.time()
 
 
 class QuestionTooLongError(ValidationError):
@@ -81,14 +120,19 @@ class Turns:
         except BaseException:
             self._release()
             raise
-        return _Turn(self._run(thread_id, user, "ask", turn=turn, cancel=cancel), self._release)
+        cancel = cancel if cancel is not None else CancelEvent()  # closing the events early stops the model too
+        outcome = _Outcome(thread_id, user, "ask", question, scope_d, cancel)
+        return _Turn(self._run(thread_id, user, "ask", turn=turn, cancel=cancel, outcome=outcome),
+                     lambda: self._end(outcome))
 
     def resume(self, thread_id: str, decision: Decision, user: str = "local") -> Iterator[Event]:
         thread_id = self.conversation_id(thread_id)
         if not self.pending(thread_id):
             raise ValidationError(f"conversation {thread_id} has nothing waiting for approval")
         self._admit()
-        return _Turn(self._run(thread_id, user, "resume", decision=decision), self._release)
+        outcome = _Outcome(thread_id, user, "resume")
+        return _Turn(self._run(thread_id, user, "resume", decision=decision, outcome=outcome),
+                     lambda: self._end(outcome))
 
     def answer(self, question: str, **kw: Any) -> Answer:
         answer: Answer | None = None
@@ -102,14 +146,30 @@ class Turns:
         return answer
 
     def _run(self, thread_id: str, user: str, kind: str, *, turn: dict | None = None,
-             decision: Decision | None = None, cancel: threading.Event | None = None) -> Iterator[Event]:
+             decision: Decision | None = None, cancel: threading.Event | None = None,
+             outcome: _Outcome | None = None) -> Iterator[Event]:
+        outcome = outcome or _Outcome(thread_id, user, kind)
         if cancel is not None:
             self.agent.deps.cancels[thread_id] = cancel
         tokens = 0
+        # A local, not the for statement's hidden iterator: that one is dropped (and the graph's
+        # stream closed, which waits for the running step) before an except clause runs.
+        steps = self.agent.stream(thread_id, turn, decision.__dict__ if decision else None)
         try:
-            for event_type, data in self.agent.stream(thread_id, turn, decision.__dict__ if decision else None):
+            for event_type, data in steps:
                 tokens += event_type == "token"
                 yield Event(event_type, data)
+        except GeneratorExit:  # the caller closed the turn before its end: it went away
+            outcome.cancelled()
+            if cancel is not None:
+                cancel.set()  # first: the running step's model call stops, then the stream closes
+            steps.close()
+            raise
+        except CancelledError as exc:
+            outcome.cancelled()
+            log.info("turn %s cancelled: %s", thread_id, exc)
+            yield Event("error", {"message": user_message(exc), "http_status": http_status(exc)})
+            return
         except USER_ERRORS as exc:
             data = {"message": user_message(exc), "http_status": http_status(exc)}
             if isinstance(exc, ModelBusyError):
@@ -126,6 +186,7 @@ class Turns:
                           evidence_ids=[s["chunk_id"] for s in answer.sources if s.get("chunk_id")],
                           answer=answer.text, checks=answer.checks, status=answer.status, mode=answer.mode,
                           timings=answer.timings)
+        outcome.finished = True
         done = answer.to_dict()
         for observe in self.observers:
             try:
@@ -146,6 +207,25 @@ class Turns:
         with self._count_lock:
             self._in_flight -= 1
         self._slots.release()
+
+    def _end(self, outcome: _Outcome) -> None:
+        """Give the turn's slot back; then audit it if it was cancelled (after: the slot first)."""
+        self._release()
+        if outcome.seen_at is None:
+            return
+        released_at = time.time()
+        cancelled_at = getattr(outcome.cancel, "set_at", None) or outcome.seen_at
+        try:
+            values = self.agent.state(outcome.thread_id)[0]
+            if values.get("question") and (outcome.kind == "resume" or not outcome.question):
+                outcome.question = values["question"]
+            self.audit.record_cancelled(
+                thread_id=outcome.thread_id, user=outcome.user, kind=outcome.kind, question=outcome.question,
+                scope=outcome.scope or values.get("scope") or {}, cancelled_at=cancelled_at,
+                seen_s=max(0.0, outcome.seen_at - cancelled_at), release_s=max(0.0, released_at - cancelled_at),
+                timings=values.get("timings") or {})
+        except Exception:  # noqa: BLE001 - the slot is free already; a failed audit write is logged
+            log.exception("could not audit the cancelled turn %s", outcome.thread_id)
 
     @property
     def turns_in_flight(self) -> int:
