@@ -34,36 +34,66 @@ log = logging.getLogger(__name__)
 
 
 class CancelEvent(threading.Event):
-    """A turn's cancel event that remembers when it was first set (epoch seconds), so the audit
-    can say how long the turn took to give its slot back. A plain ``threading.Event`` works too:
-    then the time the turn noticed counts as the time of the cancel."""
+    """A turn's cancel event that remembers when it was first set (epoch seconds) and runs hooks
+    then: the turn gives its slot back at once, not when its running step ends (a retrieval step
+    of a loaded server takes seconds and cannot be interrupted). A plain ``threading.Event`` works
+    too: then the slot is free when the turn sees the cancel, and that time counts as the cancel."""
 
     def __init__(self) -> None:
         super().__init__()
         self.set_at: float | None = None
+        self._hooks: list[Callable[[], None]] = []
+        self._hook_lock = threading.Lock()
+
+    def on_set(self, fn: Callable[[], None]) -> None:
+        with self._hook_lock:
+            if self.set_at is None:
+                self._hooks.append(fn)
+                return
+        fn()
 
     def set(self) -> None:
-        if self.set_at is None:
-            self.set_at = time.time()
+        with self._hook_lock:
+            first = self.set_at is None
+            if first:
+                self.set_at = time.time()
+            hooks, self._hooks = self._hooks, []
         super().set()
+        for fn in hooks:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - whoever cancels must not fail because of a hook
+                log.exception("cancel hook failed")
 
 
 class _Outcome:
-    """What the slot's release needs to audit a turn that was cancelled."""
+    """How a turn ended, for its slot and its audit row: finished, or cancelled (when seen, when
+    its slot was free). Set from the turn's thread and from whoever cancels it."""
 
-    __slots__ = ("thread_id", "user", "kind", "question", "scope", "cancel", "seen_at", "finished", "timings")
+    __slots__ = ("thread_id", "user", "kind", "question", "scope", "cancel", "seen_at", "finished", "released_at",
+                 "lock")
 
     def __init__(self, thread_id: str, user: str, kind: str, question: str = "", scope: dict | None = None,
                  cancel: threading.Event | None = None):
         self.thread_id, self.user, self.kind = thread_id, user, kind
         self.question, self.scope, self.cancel = question, scope or {}, cancel
-        self.seen_at: float | None = None  # epoch seconds the turn saw the cancel; None = not cancelled
+        self.seen_at: float | None = None  # epoch seconds the cancel was seen; None = not cancelled
         self.finished = False
-        self.timings: dict = {}
+        self.released_at: float | None = None
+        self.lock = threading.Lock()
 
-    def cancelled(self) -> None:
-        if self.seen_at is None and not self.finished:
-            self.seen_at = time.time()
+    def cancelled(self) -> bool:
+        """Mark it cancelled unless it finished first; True when it is cancelled."""
+        with self.lock:
+            if self.seen_at is None and not self.finished:
+                self.seen_at = time.time()
+            return self.seen_at is not None
+
+    def finish(self) -> bool:
+        """Mark it finished unless it was cancelled first; True when it is finished."""
+        with self.lock:
+            self.finished = self.seen_at is None
+            return self.finished
 
 
 class QuestionTooLongError(ValidationError):
@@ -122,6 +152,8 @@ class Turns:
             raise
         cancel = cancel if cancel is not None else CancelEvent()  # closing the events early stops the model too
         outcome = _Outcome(thread_id, user, "ask", question, scope_d, cancel)
+        if isinstance(cancel, CancelEvent):
+            cancel.on_set(lambda: self._abandon(outcome))
         return _Turn(self._run(thread_id, user, "ask", turn=turn, cancel=cancel, outcome=outcome),
                      lambda: self._end(outcome))
 
@@ -149,6 +181,8 @@ class Turns:
              decision: Decision | None = None, cancel: threading.Event | None = None,
              outcome: _Outcome | None = None) -> Iterator[Event]:
         outcome = outcome or _Outcome(thread_id, user, kind)
+        if outcome.seen_at is not None:  # cancelled before it started
+            return
         if cancel is not None:
             self.agent.deps.cancels[thread_id] = cancel
         tokens = 0
@@ -179,6 +213,8 @@ class Turns:
             return
         finally:
             self.agent.deps.cancels.pop(thread_id, None)
+        if not outcome.finish():  # abandoned while its last step ran: audited as cancelled
+            return
         values, pending = self.agent.state(thread_id)
         answer = answer_of(values, pending, thread_id, self.default_mode)
         self.audit.record(thread_id=thread_id, user=user, kind=kind, question=values.get("question", ""),
@@ -186,7 +222,6 @@ class Turns:
                           evidence_ids=[s["chunk_id"] for s in answer.sources if s.get("chunk_id")],
                           answer=answer.text, checks=answer.checks, status=answer.status, mode=answer.mode,
                           timings=answer.timings)
-        outcome.finished = True
         done = answer.to_dict()
         for observe in self.observers:
             try:
@@ -208,12 +243,27 @@ class Turns:
             self._in_flight -= 1
         self._slots.release()
 
-    def _end(self, outcome: _Outcome) -> None:
-        """Give the turn's slot back; then audit it if it was cancelled (after: the slot first)."""
+    def _free(self, outcome: _Outcome) -> None:
+        """Give the turn's slot back, once."""
+        with outcome.lock:
+            if outcome.released_at is not None:
+                return
+            outcome.released_at = time.time()
         self._release()
+
+    def _abandon(self, outcome: _Outcome) -> None:
+        """The cancel hook (the caller's thread, e.g. the event loop: no I/O here). The slot is
+        free now; the turn's running step ends on its own (its model call at once) and the
+        turn is audited then."""
+        if outcome.cancelled():
+            self._free(outcome)
+
+    def _end(self, outcome: _Outcome) -> None:
+        """The turn's events are done: give the slot back if it still holds it; audit a cancel."""
+        self._free(outcome)
         if outcome.seen_at is None:
             return
-        released_at = time.time()
+        released_at = outcome.released_at or time.time()
         cancelled_at = getattr(outcome.cancel, "set_at", None) or outcome.seen_at
         try:
             values = self.agent.state(outcome.thread_id)[0]

@@ -67,7 +67,8 @@ class PrefillModel(EchoModel):
     llama.cpp abort callback is wired to) ends it early — then streams, checking between tokens.
     ``aborted`` counts the prefills stopped early."""
 
-    def __init__(self, prefill_s: float = 5.0, token_delay_s: float = 0.05, depth: int = 8, name: str = "prefill"):
+    def __init__(self, prefill_s: float = 5.0, token_delay_s: float = 0.05, depth: int = 8, name: str = "prefill",
+                 honour_stop: bool = True):
         from assistant.llm.queue import InferenceQueue
 
         super().__init__(token_delay_s, name=name)
@@ -75,10 +76,12 @@ class PrefillModel(EchoModel):
         self.queue = InferenceQueue(depth, name="fake-llm")
         self.aborted = 0
         self.calls = 0
+        self.honour_stop = honour_stop  # False: a step nothing interrupts (a retrieval under load)
 
     def _prefill(self, ctx) -> None:
         stop = threading.Event()
-        ctx.on_stop(stop.set)
+        if self.honour_stop:
+            ctx.on_stop(stop.set)
         with self._lock:
             self.calls += 1
         if stop.wait(self.prefill_s):

@@ -86,6 +86,25 @@ def test_a_cancel_during_prefill_frees_the_slot_within_a_second(slow, question, 
     assert svc.turns.answer(ANSWERABLE).status in ("answered", "partial")
 
 
+def test_a_step_that_cannot_be_interrupted_still_frees_the_slot_at_once(slow):
+    """The slot is given back when the cancel is set; the step ends on its own and the turn is
+    audited once, as cancelled (not also as answered)."""
+    model, svc = slow(prefill_s=2.0)
+    model.honour_stop = False
+    cancel = CancelEvent()
+    events: list = []
+    worker = consume(svc.turns.ask(ANSWERABLE, cancel=cancel), events)
+    deadline = time.monotonic() + 10
+    while model.calls == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    cancel.set()
+    assert svc.turns.turns_in_flight == 0  # at once, from the cancel itself
+    worker.join(10)
+    assert not worker.is_alive() and "done" not in [e.type for e in events]
+    assert [r["status"] for r in svc.turns.audit.turns()] == ["cancelled"]
+    assert svc.turns.audit.turns()[0]["timings"]["release_s"] < 0.1
+
+
 def test_a_cancel_while_tokens_stream_stops_without_the_extract(slow):
     model, svc = slow(prefill_s=0.0, token_delay_s=0.3)
     cancel = CancelEvent()
