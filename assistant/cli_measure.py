@@ -271,6 +271,8 @@ def bench_soak(
     warmup_minutes: Optional[float] = typer.Option(None, "--warmup-minutes", min=0.0, help="Load before the "
                                                    "measured minutes; memory 'start' is taken after it "
                                                    "(default: a fifth of --minutes, at most 2)."),
+    shared_key: bool = typer.Option(False, "--shared-key", help="All clients sign in with one operator key (the "
+                                    "per-client rate limit then refuses most requests); default one key each."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -281,7 +283,7 @@ def bench_soak(
     if model and model.lower() != "none" and model.endswith(".gguf"):
         model = str(Path(model).expanduser().resolve())
     result = run_soak(clients=clients, minutes=minutes, model=None if not model or model.lower() == "none" else model,
-                      home=home, seed=seed, warmup_minutes=warmup_minutes, progress=lambda m: typer.echo(m, err=True))
+                      home=home, seed=seed, warmup_minutes=warmup_minutes, shared_key=shared_key, progress=lambda m: typer.echo(m, err=True))
     if not as_json:
         result["memory_mb"].pop("samples", None)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))

@@ -56,14 +56,14 @@ class _Server:
     def __init__(self, home: Path, model: str | None, keys: dict[str, str], startup_s: float):
         env = {**os.environ, "ONSITE_HOME": str(home), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
                "ONSITE_LLM__FETCH_ON_START": "false", "PYTHONPATH": str(ROOT),
-               "ONSITE_API_KEYS": ",".join(f"{k}:{role}:soak-{role}" for role, k in keys.items())}
+               "ONSITE_API_KEYS": ",".join(f"{k}:{name.split('-')[0]}:soak-{name}" for name, k in keys.items())}
         env.pop("ONSITE_CONFIG", None)
         if model:
             env.update({"ONSITE_LLM__BACKEND": "llamacpp", "ONSITE_LLM__LLAMACPP__MODEL": model})
         else:
             env["ONSITE_LLM__BACKEND"] = "extractive"
         self.log_path = home / "serve.log"
-        self._log = open(self.log_path, "a", encoding="utf-8")
+        self._log = open(self.log_path, "w", encoding="utf-8")  # a new log: the URL is read from it
         self.proc = subprocess.Popen([sys.executable, "-c", "from assistant.cli import main; main()", "serve",
                                       "--port", "0"], stdout=self._log, stderr=subprocess.STDOUT, text=True,
                                      env=env, cwd=str(ROOT))
@@ -193,40 +193,45 @@ class _Client:
                 **({"problem": r.text[:300]} if r.status_code >= 500 else {})}
 
 
-def _cancelled_rows(audit_db: Path) -> dict[str, dict]:
-    """Conversation id → timings of its cancelled turn (read after the server stopped)."""
+def _cancelled_rows(audit_db: Path, since: float = 0.0) -> dict[str, dict]:
+    """Conversation id → timings of its cancelled turn since ``since`` (epoch seconds: a reused home
+    holds earlier runs' rows and conversation ids); read after the server stopped."""
     if not audit_db.is_file():
         return {}
     db = sqlite3.connect(f"file:{audit_db}?mode=ro", uri=True)
     try:
-        rows = db.execute("SELECT thread_id, timings FROM turns WHERE status = 'cancelled'").fetchall()
+        rows = db.execute("SELECT thread_id, timings FROM turns WHERE status = 'cancelled' AND ts >= ?",
+                          (since,)).fetchall()
     finally:
         db.close()
     return {thread.split(":", 1)[-1]: json.loads(timings) for thread, timings in rows}
 
 
 def run_soak(*, clients: int = 30, minutes: float = 10.0, model: str | None = None, home: Path | None = None,
-             warmup: int = 3, warmup_minutes: float | None = None, abandon_s: tuple[float, float] = (0.5, 3.0), sample_s: float = 3.0, seed: int = 0,
+             warmup: int = 3, warmup_minutes: float | None = None, shared_key: bool = False, abandon_s: tuple[float, float] = (0.5, 3.0), sample_s: float = 3.0, seed: int = 0,
              startup_s: float = 1800.0, progress: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
     """Run the soak; ``model`` None = extractive answers. Returns the figures (see the module doc).
     The load runs ``warmup_minutes`` (default a fifth of ``minutes``, at most 2) before the soak's
     ``minutes``: memory 'start' is taken after it (thread stacks, allocator arenas and lazy imports
-    settle under load, not under a few sequential questions); its requests count like the others."""
+    settle under load, not under a few sequential questions); its requests count like the others.
+    Each client signs in with its own operator key (30 tablets: the per-principal rate limit
+    applies to each), or all with one (``shared_key``: then the rate limit refuses most requests)."""
     warmup_minutes = min(2.0, minutes / 5) if warmup_minutes is None else warmup_minutes
     own_home = home is None
     home = Path(tempfile.mkdtemp(prefix="onsite-soak-")) if home is None else home
     home.mkdir(parents=True, exist_ok=True)
-    keys = {"operator": "soak-op-" + secrets.token_hex(12), "admin": "soak-admin-" + secrets.token_hex(12)}
+    keys = {"admin": "soak-admin-" + secrets.token_hex(12)}
+    keys.update({f"operator-{i}": f"soak-op{i}-" + secrets.token_hex(12) for i in range(1 if shared_key else clients)})
     questions = [json.loads(line)["question"] for line in SITE_QUESTIONS.read_text("utf-8").splitlines() if line.strip()]
     progress(f"starting the server in {home} (the first start indexes the sample knowledge)")
-    t_start = time.monotonic()
+    t_start, started_at = time.monotonic(), time.time()
     server = _Server(home, model, keys, startup_s)
     results: list[dict] = []
     samples: list[tuple[float, float]] = []
     lock = threading.Lock()
     try:
         with httpx.Client(base_url=server.url, timeout=600,
-                          headers={"Authorization": f"Bearer {keys['operator']}"}) as http:
+                          headers={"Authorization": f"Bearer {keys['operator-0']}"}) as http:
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
                 ready = http.get("/readyz").json().get("data") or {}
@@ -259,8 +264,9 @@ def run_soak(*, clients: int = 30, minutes: float = 10.0, model: str | None = No
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        threads = [threading.Thread(target=_Client(i, server.url, keys["operator"], questions, stop_at, abandon_s,
-                                                   record, seed).run, daemon=True) for i in range(clients)]
+        threads = [threading.Thread(target=_Client(i, server.url, keys[f"operator-{0 if shared_key else i}"], questions,
+                                                   stop_at, abandon_s, record, seed).run, daemon=True)
+                   for i in range(clients)]
         progress(f"{clients} clients for {warmup_minutes} min of warm-up and {minutes} min; RSS before {rss_idle:.0f} MB")
         for t in threads:
             t.start()
@@ -284,12 +290,13 @@ def run_soak(*, clients: int = 30, minutes: float = 10.0, model: str | None = No
         sampling.set()
     finally:
         code = server.stop()
-    cancelled = _cancelled_rows(home / "audit.sqlite")
+    cancelled = _cancelled_rows(home / "audit.sqlite", since=started_at)
     report = _report(results, [x for x in samples if x[0] >= 0], rss_start, rss_end, cancelled, clients=clients,
                      minutes=minutes, model=model)
     report["memory_mb"]["before_load"] = round(rss_idle, 1)
     report["memory_mb"]["peak_with_warmup"] = round(max([rss_idle, *(m for _, m in samples)]), 1)
     report["warmup_minutes"] = warmup_minutes
+    report["keys"] = "shared" if shared_key else "one per client"
     report["server_exit_code"] = code
     report["home"] = None if own_home else str(home)
     return report
