@@ -270,13 +270,15 @@ def run_soak(*, clients: int = 30, minutes: float = 10.0, model: str | None = No
         progress(f"{clients} clients for {warmup_minutes} min of warm-up and {minutes} min; RSS before {rss_idle:.0f} MB")
         for t in threads:
             t.start()
-        while any(t.is_alive() for t in threads):
-            time.sleep(min(30.0, max(1.0, stop_at - time.monotonic())))
-            with lock:
-                n = len(results)
-            progress(f"{n} requests, RSS {samples[-1][1] if samples else 0:.0f} MB")
-            if time.monotonic() > stop_at + 600:
-                break
+        next_report = time.monotonic() + 30
+        while any(t.is_alive() for t in threads) and time.monotonic() < stop_at + 600:
+            for t in threads:  # after the end, the answers still being generated are waited for
+                t.join(max(0.0, next_report - time.monotonic()))
+            if time.monotonic() >= next_report:
+                with lock:
+                    n = len(results)
+                progress(f"{n} requests, RSS {samples[-1][1] if samples else 0:.0f} MB")
+                next_report += 30
         # let the queue drain and the collector settle before the end figure
         with httpx.Client(base_url=server.url, timeout=30) as http:
             t0 = time.monotonic()
