@@ -205,6 +205,7 @@ class Turns:
             yield Event("error", {"message": user_message(exc), "http_status": http_status(exc)})
             return
         except USER_ERRORS as exc:
+            outcome.finish()  # failed, not cancelled: a cancel set after this is no news
             data = {"message": user_message(exc), "http_status": http_status(exc)}
             if isinstance(exc, ModelBusyError):
                 data["retry_after_s"] = exc.retry_after_s
@@ -212,7 +213,8 @@ class Turns:
             yield Event("error", data)
             return
         finally:
-            self.agent.deps.cancels.pop(thread_id, None)
+            if self.agent.deps.cancels.get(thread_id) is cancel:  # not a newer turn's of this conversation
+                self.agent.deps.cancels.pop(thread_id, None)
         if not outcome.finish():  # abandoned while its last step ran: audited as cancelled
             return
         values, pending = self.agent.state(thread_id)
