@@ -57,6 +57,19 @@ class AuditLog:
                  _j(checks), status, mode, _j(timings)))
             return int(cur.lastrowid)
 
+    def record_cancelled(self, *, thread_id: str, user: str, kind: str, question: str, scope: dict,
+                         cancelled_at: float, seen_s: float, release_s: float, timings: dict) -> int:
+        """A turn whose caller went away: status ``cancelled``; ``timings`` gains ``cancelled_at``
+        (epoch seconds the cancel was set), ``cancel_seen_s`` (until the turn noticed) and
+        ``release_s`` (until its admission slot was free again)."""
+        when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(cancelled_at)) + f".{int(cancelled_at % 1 * 1000):03d}Z"
+        detail = f"the caller went away at {when}; the turn's slot was free {release_s:.3f} s later"
+        return self.record(thread_id=thread_id, user=user, kind=kind, question=question, scope=scope, tool_results=[],
+                           evidence_ids=[], answer="", checks=[{"name": "cancelled", "ok": False, "detail": detail}],
+                           status="cancelled", mode="", timings={**timings, "cancelled_at": round(cancelled_at, 3),
+                                                                "cancel_seen_s": round(seen_s, 4),
+                                                                "release_s": round(release_s, 4)})
+
     def turns(self, thread_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         sql = "SELECT * FROM turns" + (" WHERE thread_id = ?" if thread_id else "") + " ORDER BY id DESC LIMIT ?"
         params: tuple = (thread_id, limit) if thread_id else (limit,)

@@ -258,3 +258,33 @@ def bench_index(
     result = run_index_bench(documents=documents, chunks=chunks, progress=lambda m: typer.echo(m, err=True),
                              baseline_embedder=baseline_embedder)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))
+
+
+@bench_app.command("soak")
+def bench_soak(
+    clients: int = typer.Option(30, "--clients", min=1, max=500),
+    minutes: float = typer.Option(10.0, "--minutes", min=0.1, max=24 * 60),
+    model: Optional[str] = typer.Option(None, "--model", help="A .gguf path or catalogue name to answer with; "
+                                        "'none' (the default) for extractive answers."),
+    home: Optional[Path] = typer.Option(None, "--home", help="The server's ONSITE_HOME (default: a new temporary "
+                                        "folder); reuse one to skip indexing the sample knowledge again."),
+    warmup_minutes: Optional[float] = typer.Option(None, "--warmup-minutes", min=0.0, help="Load before the "
+                                                   "measured minutes; memory 'start' is taken after it "
+                                                   "(default: a fifth of --minutes, at most 2)."),
+    shared_key: bool = typer.Option(False, "--shared-key", help="All clients sign in with one operator key (the "
+                                    "per-client rate limit then refuses most requests); default one key each."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """`onsite serve` under a bounded mixed load on loopback: statuses (no 5xx), p50/p95 latency,
+    memory start/peak/end, and how fast each abandoned request's slot was free."""
+    from evals.soak import run_soak
+
+    if model and model.lower() != "none" and model.endswith(".gguf"):
+        model = str(Path(model).expanduser().resolve())
+    result = run_soak(clients=clients, minutes=minutes, model=None if not model or model.lower() == "none" else model,
+                      home=home, seed=seed, warmup_minutes=warmup_minutes, shared_key=shared_key, progress=lambda m: typer.echo(m, err=True))
+    if not as_json:
+        result["memory_mb"].pop("samples", None)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))
+    raise typer.Exit(0 if result["ok"] else 1)

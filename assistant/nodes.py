@@ -36,8 +36,8 @@ from typing import Annotated, Any, Callable, TypedDict
 from pydantic import BaseModel, Field
 
 from assistant import grounding, prompts
-from assistant.llm.base import (ChatMessage, ChatModel, DeadlineExceededError, GenerationOptions, InvalidDecisionError,
-                                ModelBusyError, ModelError)
+from assistant.llm.base import (CancelledError, ChatMessage, ChatModel, DeadlineExceededError, GenerationOptions,
+                                InvalidDecisionError, ModelBusyError, ModelError)
 from assistant.llm.extractive import ExtractiveModel
 from assistant.conversation import borrowed_question, follow_up_question, merge_sources, next_context
 from assistant.numbered_sources import abstention, build_sources, extract_answer, render_for_prompt
@@ -132,6 +132,16 @@ def remaining(state: TurnState) -> float:
     return left
 
 
+def turn_options(state: TurnState, deps: AgentDeps, **kw: Any) -> GenerationOptions:
+    """The options of every model call of a turn: the turn's deadline and its cancel event (a
+    client that went away stops the call between tokens and inside a prompt batch). A turn
+    already cancelled makes no call at all."""
+    cancel = deps.cancels.get(state.get("thread_id", ""))
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("the client went away; the turn was stopped")
+    return GenerationOptions(deadline_s=remaining(state), cancel=cancel, **kw)
+
+
 def _history(state: TurnState, turns: int) -> list[dict]:
     """Earlier turns, without the current question (the last message)."""
     msgs = state.get("messages") or []
@@ -151,7 +161,7 @@ def contextualize(state: TurnState, deps: AgentDeps) -> dict:
         try:
             standalone = deps.model.decide(
                 [deps.system, ChatMessage("user", prompts.STANDALONE.render(history=convo, question=question))],
-                Standalone, GenerationOptions(max_tokens=160, deadline_s=remaining(state))).question
+                Standalone, turn_options(state, deps, max_tokens=160)).question
         except (InvalidDecisionError, DeadlineExceededError):
             standalone = question
     elif history:
@@ -180,7 +190,7 @@ def route(state: TurnState, deps: AgentDeps, decision_schema: type[BaseModel]) -
         try:
             decided = deps.model.decide(
                 [deps.system, ChatMessage("user", route_prompt(deps, question, photos))], decision_schema,
-                GenerationOptions(max_tokens=300, deadline_s=remaining(state)))
+                turn_options(state, deps, max_tokens=300))
             plan = constrain_model_plan(RoutePlan.model_validate(decided.model_dump(mode="json")), question, deps.site)
             plan = add_photo_calls(plan, photos, products, question)
             plan.search = rules.search  # the model's search words were placeholders or echoes
@@ -251,7 +261,7 @@ def judge(state: TurnState, deps: AgentDeps, sources: list[Source], verdict: dic
     deps.emit("status", stage="judge")
     messages = evidence_messages(state, deps, sources, prompts.JUDGE, {})
     try:
-        said = deps.model.decide(messages, Verdict, GenerationOptions(max_tokens=12, deadline_s=remaining(state)))
+        said = deps.model.decide(messages, Verdict, turn_options(state, deps, max_tokens=12))
     except (InvalidDecisionError, DeadlineExceededError):
         return verdict  # the score stands
     reason = ("the model found the answer in the sources" if said.answerable
@@ -322,16 +332,15 @@ def answer(state: TurnState, deps: AgentDeps) -> dict:
         failed = grounding.describe_failures([Check(**c) for c in checks if c["name"] in VERIFIED])
         messages += [ChatMessage("assistant", state.get("draft", "")),
                      ChatMessage("user", prompts.REGENERATE.render(failures=failed))]
-    options = GenerationOptions(max_tokens=state.get("max_tokens") or s.answer_max_tokens,
-                                temperature=deps.settings.llm.temperature, deadline_s=remaining(state),
-                                cancel=deps.cancels.get(state.get("thread_id", "")))
+    options = turn_options(state, deps, max_tokens=state.get("max_tokens") or s.answer_max_tokens,
+                           temperature=deps.settings.llm.temperature)
     parts: list[str] = []
     try:
         for ev in deps.model.stream(messages, options):
             if ev.kind == "token":
                 parts.append(ev.text)
                 deps.emit("token", text=ev.text)
-    except ModelBusyError:
+    except (ModelBusyError, CancelledError):  # a cancelled turn stops; it does not fall back
         raise
     except ModelError as exc:  # deadline, crash: the extract still answers, labelled with why
         reason = prompts.FALLBACK_REASON["model"].format(error=getattr(exc, "user_message", str(exc)))

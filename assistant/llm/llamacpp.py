@@ -10,11 +10,19 @@ many were kept.
 The generation loop is ``Llama.generate(..., reset=False)`` after our own prefix match and chunked
 prefill (so a deadline or cancellation is noticed between prompt batches as well as between
 tokens); per token it does a dict lookup, an incremental UTF-8 decode and one queue put.
+
+A prompt batch takes seconds on a small CPU (512 tokens of a 1.5B model ≈ 3.7 s on 2 cores), so
+"between batches" is not soon enough for a client that went away: llama.cpp's abort callback,
+which ggml's CPU backend calls between the nodes of the compute graph, stops a batch within
+milliseconds. The callback is C's ``strlen`` over a per-job flag byte — no Python, so no GIL to
+take hundreds of times per token while the server's other threads run; the job's stop hook
+(``JobContext.on_stop``, run when the caller abandons it) sets the byte.
 """
 
 from __future__ import annotations
 
 import codecs
+import ctypes
 import json
 import logging
 import math
@@ -135,6 +143,17 @@ def _stop_split(pending: str, stops: list[str]) -> tuple[str, str, bool]:
     return pending[: len(pending) - keep], pending[len(pending) - keep:], False
 
 
+def _abort_callback() -> Any:
+    """``bool (*)(void *data)`` that is true once the byte at ``data`` is set: libc's ``strlen``
+    (its result is 0 or 1 here). Where libc cannot be opened, a Python callback does the same."""
+    import llama_cpp
+
+    try:
+        return ctypes.cast(ctypes.CDLL(None).strlen, llama_cpp.ggml_abort_callback)
+    except (OSError, AttributeError, TypeError):  # e.g. Windows: no process-wide libc handle
+        return llama_cpp.ggml_abort_callback(lambda data: bool(ctypes.string_at(data, 1) != b"\0"))
+
+
 class LlamaCppChatModel:
     """A GGUF model in this process. ``ignore_eog`` (benchmarks only) keeps generating past
     end-of-generation tokens so that a random-weight model produces a fixed number of tokens."""
@@ -171,6 +190,8 @@ class LlamaCppChatModel:
         except ModelError:
             self._llm.close()
             raise
+        self._abort_fn = _abort_callback()
+        self._abort_flag: Any = None  # the running job's flag byte; referenced while llama.cpp may read it
         self._owns_queue = queue is None
         self._queue = queue or InferenceQueue(settings.queue_depth, name="llamacpp")
         self.last_done: StreamEvent | None = None  # usage / timings of the latest call (observability)
@@ -259,6 +280,7 @@ class LlamaCppChatModel:
             raise ModelError(f"the prompt is {n_prompt} tokens; the context holds {self.n_ctx}")
         max_tokens = min(max_tokens, self.n_ctx - n_prompt)
         t_start = time.perf_counter()
+        self._arm_abort(ctx)
         cached = self._reuse_prefix(tokens)
         parts: list[str] = []
         try:
@@ -309,6 +331,8 @@ class LlamaCppChatModel:
         except (CancelledError, DeadlineExceededError):
             raise
         except Exception as exc:
+            if ctx.stopped:  # llama_decode aborted by the callback: llama.cpp dropped that batch's cells
+                ctx.check()
             llm.n_tokens = 0  # the context's content is uncertain: recompute everything next time
             raise ModelError(f"generation failed: {exc}") from exc
 
@@ -321,6 +345,19 @@ class LlamaCppChatModel:
         if emit is not None:
             emit(done)
         return "".join(parts), done
+
+    def _arm_abort(self, ctx: JobContext) -> None:
+        """A fresh flag byte for this job: a late stop hook of an earlier job sets its own byte."""
+        import llama_cpp
+
+        flag = ctypes.create_string_buffer(2)
+        self._abort_flag = flag
+        llama_cpp.llama_set_abort_callback(self._llm.ctx, self._abort_fn, ctypes.cast(flag, ctypes.c_void_p))
+
+        def stop() -> None:
+            flag[0] = b"x"
+
+        ctx.on_stop(stop)
 
     # -- ChatModel --------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Jobs run one at a time in submission order. At most ``depth`` jobs wait (more → ModelBusyError
 with an estimate of when to retry). Each job may carry a deadline (seconds from submission,
 waiting included) and a cancel event set by the caller; a waiting job that expires or is cancelled
-leaves the queue without running, a running job sees it at its next ``ctx.check()`` / ``ctx.stopped``.
+leaves the queue without running, a running job sees it at its next ``ctx.check()`` / ``ctx.stopped``
+or, inside native code, through the hook it registered with ``ctx.on_stop``.
 A job streams items back to the caller's thread through ``ctx.emit``; the caller iterates the
 ``JobHandle`` (or calls ``result()``) and gets the job's exception re-raised in its own thread.
 
@@ -36,7 +37,7 @@ class _End:
 class JobContext:
     """What a running job sees. ``stopped`` is cheap enough to call once per generated token."""
 
-    __slots__ = ("deadline", "cancel", "abandoned", "submitted_at", "started_at", "_put")
+    __slots__ = ("deadline", "cancel", "abandoned", "submitted_at", "started_at", "_put", "_on_stop", "_lock")
 
     def __init__(self, deadline: float | None, cancel: threading.Event | None, out: _queue.Queue):
         self.deadline = deadline  # time.monotonic() value, or None
@@ -45,6 +46,25 @@ class JobContext:
         self.submitted_at = time.monotonic()
         self.started_at: float | None = None
         self._put = out.put
+        self._on_stop: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def on_stop(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` (from the caller's thread) when the job is abandoned — at once if it already
+        is. A job blocked inside native code (a llama.cpp prefill batch) is stopped through this."""
+        with self._lock:
+            if not self.abandoned.is_set():
+                self._on_stop.append(fn)
+                return
+        fn()
+
+    def stop(self) -> None:
+        """Mark the job abandoned and run its stop hooks (once)."""
+        with self._lock:
+            self.abandoned.set()
+            hooks, self._on_stop = self._on_stop, []
+        for fn in hooks:
+            fn()
 
     @property
     def queue_s(self) -> float:
@@ -187,15 +207,16 @@ class InferenceQueue:
             self._closed = True
             dropped = list(self._waiting)
             self._waiting.clear()
-            if self._running is not None:
-                self._running.ctx.abandoned.set()
+            running = self._running
             self._cond.notify_all()
+        if running is not None:
+            running.ctx.stop()
         for job in dropped:
             job.out.put(_End(error=ModelError("the model is shut down")))
         self._thread.join(timeout)
 
     def _abandon(self, job: _Job) -> None:
-        job.ctx.abandoned.set()
+        job.ctx.stop()
         with self._cond:
             try:
                 self._waiting.remove(job)  # frees its place at once

@@ -59,3 +59,53 @@ class EchoModel:
             yield StreamEvent("token", w if i == 0 else " " + w)
         yield StreamEvent("done", usage=Usage(completion_tokens=len(words)),
                           timings=Timings(total_s=time.perf_counter() - start), finish_reason="stop")
+
+
+class PrefillModel(EchoModel):
+    """EchoModel on a real InferenceQueue, slow the way llama.cpp on a small CPU is: every call first
+    'prefills' for ``prefill_s``, blocked as native code is — only the job's stop hook (what the
+    llama.cpp abort callback is wired to) ends it early — then streams, checking between tokens.
+    ``aborted`` counts the prefills stopped early."""
+
+    def __init__(self, prefill_s: float = 5.0, token_delay_s: float = 0.05, depth: int = 8, name: str = "prefill",
+                 honour_stop: bool = True):
+        from assistant.llm.queue import InferenceQueue
+
+        super().__init__(token_delay_s, name=name)
+        self.prefill_s = prefill_s
+        self.queue = InferenceQueue(depth, name="fake-llm")
+        self.aborted = 0
+        self.calls = 0
+        self.honour_stop = honour_stop  # False: a step nothing interrupts (a retrieval under load)
+
+    def _prefill(self, ctx) -> None:
+        stop = threading.Event()
+        if self.honour_stop:
+            ctx.on_stop(stop.set)
+        with self._lock:
+            self.calls += 1
+        if stop.wait(self.prefill_s):
+            with self._lock:
+                self.aborted += 1
+            ctx.check()
+
+    @staticmethod
+    def _limits(options) -> dict:
+        return {"deadline_s": getattr(options, "deadline_s", None), "cancel": getattr(options, "cancel", None)}
+
+    def decide(self, messages, schema, options=None):
+        def job(ctx):
+            self._prefill(ctx)
+            return EchoModel.decide(self, messages, schema)
+        return self.queue.run(job, **self._limits(options))
+
+    def stream(self, messages, options=None):
+        def job(ctx):
+            self._prefill(ctx)
+            for ev in EchoModel.stream(self, messages, options):
+                ctx.check()
+                ctx.emit(ev)
+        return iter(self.queue.submit(job, **self._limits(options)))
+
+    def close(self) -> None:
+        self.queue.close()

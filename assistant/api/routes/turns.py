@@ -27,6 +27,7 @@ from assistant.api.auth import Principal
 from assistant.api.metrics import ApiMetrics, count_abstention, observe_tokens_per_s
 from assistant.errors import OnsiteError
 from assistant.services import TurnService
+from assistant.turns import CancelEvent
 from assistant.types import PUBLIC_CONVERSATION_ID_PATTERN, Event, owned_thread_id
 
 log = logging.getLogger("onsite.api")
@@ -78,7 +79,7 @@ async def start_turn(turns: TurnService, question: str, *, principal: Principal,
                      scope: dict | None = None, photos: list[str] | None = None,
                      max_tokens: int | None = None) -> tuple[Iterator[Event], threading.Event]:
     """Validate and admit; returns the turn's events (not started yet) and its cancel event."""
-    cancel = threading.Event()
+    cancel = CancelEvent()
     thread_id = thread_for(principal, conversation_id)
     events = await run_in_threadpool(lambda: turns.ask(
         question, thread_id=thread_id, scope=scope or None, photos=tuple(photos or ()), user=principal.id,
@@ -129,7 +130,7 @@ async def turn_events(events: Iterator[Event], cancel: threading.Event,
         cancel.set()  # a no-op after the end; stops the turn when the consumer left early
 
 
-async def watch_disconnect(request: Request, cancel: threading.Event, every_s: float = 0.5) -> bool:
+async def watch_disconnect(request: Request, cancel: threading.Event, every_s: float = 0.2) -> bool:
     """Set ``cancel`` when the client disconnects (for responses that are not streamed); True then."""
     while not cancel.is_set():
         if await request.is_disconnected():
