@@ -91,6 +91,11 @@ class ApiSettings(_Section):
         900, ge=60, le=90 * 24 * 3600, description="Lifetime of one bearer token (and page cookie) we issue, in "
         "seconds; renewed while in use (POST /api/v1/auth/refresh; the page renews its cookie itself)."
     )
+    page_idle_s: int = Field(
+        3600, ge=60, le=24 * 3600, description="Lifetime of the chat page's session cookie: renewed while the "
+        "page is used, so a tablet left idle longer asks for its key again. Every request still checks the "
+        "session on the server (sign-out and revocation act at once)."
+    )
     session_max_s: int = Field(
         12 * 3600, ge=300, le=7 * 24 * 3600, description="Absolute end of a sign-in session (one shift): no "
         "renewal goes past it; then sign in again. Sign-out and admins end sessions earlier."

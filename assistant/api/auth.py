@@ -281,8 +281,9 @@ class Authenticator:
     """Checks credentials and issues tokens, each with its session in ``sessions``."""
 
     def __init__(self, signer: TokenSigner, keys: KeyStore, sessions: SessionStore | None = None,
-                 session_max_s: int = 12 * 3600):
+                 session_max_s: int = 12 * 3600, page_idle_s: int | None = None):
         self.signer, self.keys, self.session_max_s = signer, keys, int(session_max_s)
+        self.page_idle_s = int(page_idle_s if page_idle_s is not None else signer.ttl_s)
         self.sessions = sessions if sessions is not None else SessionStore(None, clock=signer.clock)
         self._key_fps = [(signer.key_fingerprint(k.digest).encode(), k.principal) for k in keys.entries]
 
@@ -293,22 +294,25 @@ class Authenticator:
             secret_file = settings.home / secret_file
         signer = TokenSigner(load_or_create_secret(secret_file), settings.api.token_ttl_s)
         return cls(signer, keys_from_settings(settings), SessionStore(settings.home / SESSIONS_FILE),
-                   settings.api.session_max_s)
+                   settings.api.session_max_s, settings.api.page_idle_s)
 
     # --- issuing ------------------------------------------------------------------------------------
 
-    def issue(self, principal: Principal, *, key_fp: str | None = None) -> IssuedToken:
-        """A new session for ``principal`` and its first token."""
+    def issue(self, principal: Principal, *, key_fp: str | None = None, ttl_s: int | None = None) -> IssuedToken:
+        """A new session for ``principal`` and its first token (``ttl_s``: the token's lifetime,
+        kept by every renewal; default ``api.token_ttl_s``)."""
         record = self.sessions.create(principal=principal.id, role=principal.role, name=principal.name,
                                       via=principal.via, key_fp=key_fp, max_age_s=self.session_max_s)
-        return self.signer.issue(principal, sid=record.id, session_expires_at=record.expires, key_fp=key_fp)
+        return self.signer.issue(principal, ttl_s, sid=record.id, session_expires_at=record.expires, key_fp=key_fp)
 
     def sign_in_with_key(self, key: str) -> tuple[Principal, IssuedToken] | None:
-        """A session made from an API key (the page's sign-in), or None for a wrong key."""
+        """A page session made from an API key (its cookie lives ``api.page_idle_s``), or None for a
+        wrong key."""
         entry = self.keys.match(key)
         if entry is None:
             return None
-        return entry.principal, self.issue(entry.principal, key_fp=self.signer.key_fingerprint(entry.digest))
+        return entry.principal, self.issue(entry.principal, key_fp=self.signer.key_fingerprint(entry.digest),
+                                           ttl_s=self.page_idle_s)
 
     # --- checking -----------------------------------------------------------------------------------
 
@@ -358,9 +362,13 @@ class Authenticator:
     def refresh(self, token: str) -> tuple[Principal, IssuedToken]:
         """A new token for the still-valid session of ``token`` (sliding renewal, never past the
         session's absolute end), or AuthError."""
-        principal, record = self._session(self.signer.claims(token))
+        claims = self.signer.claims(token)
+        principal, record = self._session(claims)
         self.sessions.renew(record.id)
-        return principal, self.signer.issue(principal, sid=record.id, session_expires_at=record.expires,
+        # the same lifetime as the token renewed (a page cookie stays a page cookie), never longer than
+        # the longest this server issues
+        ttl = min(max(60, int(claims["exp"]) - int(claims["iat"])), max(self.signer.ttl_s, self.page_idle_s))
+        return principal, self.signer.issue(principal, ttl, sid=record.id, session_expires_at=record.expires,
                                             key_fp=record.key_fp)
 
     def renew_if_due(self, token: str) -> IssuedToken | None:

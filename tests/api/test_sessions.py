@@ -258,6 +258,30 @@ def test_refresh_after_revocation_and_of_what_is_not_a_token(timed):
     assert c.post("/api/v1/auth/refresh", headers=bearer("ons1.e30.abc")).status_code == 401
 
 
+def test_a_page_cookie_lives_the_page_idle_time_and_keeps_it_when_renewed(api, settings_factory):
+    """An idle tablet keeps its sign-in for ``api.page_idle_s`` (not the API token's 15 minutes);
+    renewing a page token keeps that lifetime, and signing out still ends it at once."""
+    clock = Clock()
+    settings = settings_factory()
+    signer = TokenSigner(load_or_create_secret(settings.home / "api-token.key"), 900, clock=clock)
+    keys = KeyStore([(OPERATOR_KEY, "operator", "floor-tablet")])
+    auth = Authenticator(signer, keys, SessionStore(settings.home / "sessions.sqlite", clock=clock), 12 * 3600,
+                         page_idle_s=3600)
+    c = api(authenticator=auth)
+    token = _page_token(c, OPERATOR_KEY)
+    assert _claims(token)["exp"] - _claims(token)["iat"] == 3600
+    clock.now += 1800  # idle past the API token's lifetime: the page is still signed in
+    assert c.get(ME, headers=bearer(token)).status_code == 200
+    renewed = auth.renew_if_due(token)
+    assert renewed is not None and renewed.expires_in == 3600
+    clock.now += 3599
+    assert c.get(ME, headers=bearer(renewed.token)).status_code == 200
+    clock.now += 1  # idle for the whole page lifetime: sign in again
+    _refused(c, renewed.token, match="expired")
+    wechat = _wechat_token(c, "alice")  # API tokens keep the short lifetime
+    assert _claims(wechat)["exp"] - _claims(wechat)["iat"] == 900
+
+
 def test_tokens_without_a_session_are_refused(api):
     """Tokens signed before sessions existed (they lived 7 days) are over: sign in again."""
     c = api()
@@ -267,6 +291,7 @@ def test_tokens_without_a_session_are_refused(api):
 
 def test_the_default_lifetimes_are_short(settings):
     assert settings.api.token_ttl_s == 900 and settings.api.session_max_s == 12 * 3600
+    assert settings.api.page_idle_s == 3600
 
 
 # --- the store ------------------------------------------------------------------------------------

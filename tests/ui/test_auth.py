@@ -225,12 +225,13 @@ def test_an_admins_revocation_closes_the_page_at_once(site):
 
 def test_the_page_renews_its_cookie_past_half_its_life(site):
     client, _ = site()
-    signer = client.app.state.authenticator.signer
+    authenticator = client.app.state.authenticator
+    signer = authenticator.signer
     first = _sign_in(client, OPERATOR_KEY).cookies[COOKIE]
     fresh = client.get("/ui/config")
     assert fresh.status_code == 200 and "set-cookie" not in fresh.headers  # young: left alone
     real_clock = signer.clock
-    signer.clock = lambda: real_clock() + signer.ttl_s * 0.6
+    signer.clock = lambda: real_clock() + authenticator.page_idle_s * 0.6
     try:
         renewed = client.get("/ui/config")
         assert renewed.status_code == 200
