@@ -140,3 +140,21 @@ def test_provenance_records_survive_and_default_to_the_file_system(tmp_path):
     (folder / ".provenance.json").write_text("{not json")  # damaged: provenance lost, never a document
     assert provenance_of(uploaded)["added_by"] == FILE_SYSTEM
     assert json.loads(json.dumps(provenance_of(uploaded)))
+
+
+def test_index_status_shows_the_conflict(poisoned):
+    """`onsite index status` (text and --json) names the bulletin, the rule it contradicts and who added it."""
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    root, settings, _ = poisoned
+    env = {"ONSITE_HOME": str(settings.home), "ONSITE_EMBEDDING__MODEL": "fake"}
+    out = CliRunner().invoke(app, ["index", "status"], env=env)
+    assert out.exit_code == 0, out.output
+    assert "2 statement(s) contradict the site's safety rules" in out.output
+    assert "p101-service-bulletin.en.md (added by file system" in out.output
+    assert "contradicts" in out.output and "lockout-tagout-procedure.en.md" in out.output
+    status = json.loads(CliRunner().invoke(app, ["index", "status", "--json"], env=env).output)
+    assert status["conflicts_count"] == 2
+    assert all(d["added_by"] == FILE_SYSTEM for d in status["documents"])
