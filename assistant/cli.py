@@ -62,15 +62,16 @@ def index_build(
 def index_status(as_json: bool = typer.Option(False, "--json")) -> None:
     """Versions, documents, chunks, failed files with reasons, and passages that read like
     instructions to the assistant (flagged at ingestion, treated as data)."""
+    from knowledge.admin import add_review
     from knowledge.index import KnowledgeIndex
     from knowledge.versions import IndexFolder
 
     settings = Settings()
     try:
-        status = KnowledgeIndex(settings).status()
-        manifest = IndexFolder(settings.index_dir).manifest(status["live"]) if status.get("live") else {}
-        status["flagged"] = manifest.get("flagged", [])  # first entries; the count is exact
-        status["flagged_count"] = manifest.get("flagged_count", len(status["flagged"]))
+        index = KnowledgeIndex(settings)
+        status = index.status()
+        if status.get("live"):
+            add_review(status, IndexFolder(settings.index_dir).manifest(status["live"]), index.version().store)
     except USER_ERRORS as exc:
         _fail(exc)
     if as_json:
@@ -86,7 +87,8 @@ def index_status(as_json: bool = typer.Option(False, "--json")) -> None:
     typer.echo(f"embedder: {status.get('embedder', {}).get('name')}  chunks: {status.get('chunks')}")
     for d in status.get("documents", []):
         extra = f"  ({'; '.join(d['warnings'])})" if d["warnings"] else ""
-        typer.echo(f"  [{d['kind']}/{d['lang']}] {d['title']} — {d['chunks']} chunks — {d['source']}{extra}")
+        added = f" — added by {d['added_by']} {(d.get('added_at') or '')[:10]}" if d.get("added_by") else ""
+        typer.echo(f"  [{d['kind']}/{d['lang']}] {d['title']} — {d['chunks']} chunks — {d['source']}{added}{extra}")
     for f in status.get("failures", []):
         typer.secho(f"  FAILED {f['source']}: {f['reason']}", fg=typer.colors.YELLOW)
     if status.get("flagged_count"):
@@ -97,6 +99,13 @@ def index_status(as_json: bool = typer.Option(False, "--json")) -> None:
             typer.echo(f"  {f['source']}{page} [{', '.join(f['reasons'])}]: {f['snippet']}")
         if status["flagged_count"] > len(status["flagged"]):
             typer.echo(f"  … and {status['flagged_count'] - len(status['flagged'])} more")
+    if status.get("conflicts_count"):
+        typer.secho(f"{status['conflicts_count']} statement(s) contradict the site's safety rules "
+                    "(answers give the rule and name the document):", fg=typer.colors.RED)
+        for c in status["conflicts"]:
+            typer.echo(f"  {c['source']} (added by {c.get('added_by')} {(c.get('added_at') or '')[:10]}) "
+                       f"[{c['topic']}]: {c['sentence']}\n    contradicts {c['rule_source']} «{c['rule_title']}»: "
+                       f"{c['rule_sentence']}")
 
 
 @index_app.command("rollback")

@@ -315,10 +315,33 @@ def check_content(text: str) -> Check:
     return Check("content", True, "the answer has text")
 
 
+def check_support(text: str, sources: list[Source]) -> Check:
+    """No statement rests only on passages flagged as instructions to the assistant, and no
+    statement that relaxes a safety rule rests only on passages the regulations contradict
+    (knowledge/safety.py): such passages are listed as sources, never the reason for advice."""
+    from knowledge.injection import FLAG
+    from knowledge.safety import relaxation
+
+    by_n = {s.n: s for s in sources}
+    problems = []
+    for sentence, refs in statements(text):
+        cited_sources = [by_n[n] for n in refs if n in by_n]
+        if not cited_sources:
+            continue
+        if all(FLAG in s.flags for s in cited_sources):
+            problems.append(f"“{sentence[:80]}” rests only on a passage flagged as instructions to the assistant")
+        elif relaxation(MARKER.sub(" ", sentence)) and all((s.data or {}).get("conflicts") for s in cited_sources):
+            problems.append(f"“{sentence[:80]}” relaxes a safety rule on the word of a document the site's "
+                            "regulations contradict")
+    if problems:
+        return Check("support", False, "; ".join(problems[:3]))
+    return Check("support", True, "no statement rests only on flagged or contradicted passages")
+
+
 def verify(text: str, sources: list[Source]) -> list[Check]:
     """All checks of one answer body (without any label line)."""
     return [check_content(text), check_citations(text, len(sources)), check_numbers(text, sources),
-            check_safety(text), check_status(text, sources)]
+            check_safety(text), check_status(text, sources), check_support(text, sources)]
 
 
 def failures(checks: list[Check]) -> list[Check]:

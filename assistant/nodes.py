@@ -35,7 +35,7 @@ from typing import Annotated, Any, Callable, TypedDict
 
 from pydantic import BaseModel, Field
 
-from assistant import grounding, prompts
+from assistant import conflicts, grounding, prompts
 from assistant.llm.base import (CancelledError, ChatMessage, ChatModel, DeadlineExceededError, GenerationOptions,
                                 InvalidDecisionError, ModelBusyError, ModelError)
 from assistant.llm.extractive import ExtractiveModel
@@ -50,7 +50,7 @@ from knowledge.text import detect_lang
 from tools.base import ToolRegistry, ToolResult
 from tools.site import SiteProfile
 
-VERIFIED = ("content", "citations", "numbers", "safety", "status")  # the checks a regeneration answers
+VERIFIED = ("content", "citations", "numbers", "safety", "status", "support")  # the checks a regeneration answers
 
 
 class Standalone(BaseModel):
@@ -297,6 +297,8 @@ def answer(state: TurnState, deps: AgentDeps) -> dict:
     # on its own it is not enough to answer.
     answerable = bool(judged.get("answerable")) or not s.abstain
     evidence = (state.get("evidence") or []) if (answerable or any(r.get("ok") for r in tools_ran)) else []
+    # A passage that relaxes a site safety rule brings that rule along (knowledge/safety.py).
+    evidence = conflicts.with_rules(evidence, lambda cid: deps.retriever.index.version().store.chunk_by_id(cid))
     sources = build_sources(evidence, tools_ran)
     context = state.get("context") or {}
     prior = 0
@@ -321,21 +323,27 @@ def answer(state: TurnState, deps: AgentDeps) -> dict:
     if not deps.has_model:
         # The search words include the zone's crop and stage: they pick the right table row.
         label, body = extract_answer(deps.extractive, state["plan"]["search"], sources, lang)
+        body = _with_rule_note(body, sources, lang)
         deps.emit("token", text=_shown(label, body))
         return {"sources": shown, "draft": body, "label": label, "answer": _shown(label, body),
                 "status": "answered", "mode": "extractive",
                 "mode_reason": getattr(deps.model, "reason", None) or deps.mode_reason,
                 "attempts": attempts, "checks": checks}
-    messages = evidence_messages(state, deps, sources, prompts.ANSWER, {"language": prompts.language_name(lang)}, prior)
+    messages = evidence_messages(state, deps, conflicts.for_prompt(sources), prompts.ANSWER,
+                                 {"language": prompts.language_name(lang)}, prior)
     prompt = messages[-1].content
     if attempts > 1:
         failed = grounding.describe_failures([Check(**c) for c in checks if c["name"] in VERIFIED])
         messages += [ChatMessage("assistant", state.get("draft", "")),
                      ChatMessage("user", prompts.REGENERATE.render(failures=failed))]
-    options = turn_options(state, deps, max_tokens=state.get("max_tokens") or s.answer_max_tokens,
-                           temperature=deps.settings.llm.temperature)
     parts: list[str] = []
+    rule_note = conflicts.note(sources, lang)  # the stricter rule first, whatever the model writes
+    if rule_note:
+        deps.emit("token", text=rule_note + "\n")
     try:
+        # inside the try: a turn whose deadline passed while it queued still answers, with the extract
+        options = turn_options(state, deps, max_tokens=state.get("max_tokens") or s.answer_max_tokens,
+                               temperature=deps.settings.llm.temperature)
         for ev in deps.model.stream(messages, options):
             if ev.kind == "token":
                 parts.append(ev.text)
@@ -345,16 +353,24 @@ def answer(state: TurnState, deps: AgentDeps) -> dict:
     except ModelError as exc:  # deadline, crash: the extract still answers, labelled with why
         reason = prompts.FALLBACK_REASON["model"].format(error=getattr(exc, "user_message", str(exc)))
         return _extract_instead(state, deps, sources, reason, attempts, checks)
-    draft = "".join(parts).strip()
+    generated = "".join(parts).strip()
+    draft = f"{rule_note}\n{generated}" if rule_note else generated
     return {"sources": shown, "draft": draft, "label": "", "answer": draft, "status": "answered", "mode": "llm",
             "attempts": attempts, "checks": checks, "prompt": prompt if attempts == 1 else state.get("prompt", prompt),
-            "generated": draft if attempts == 1 else state.get("generated", draft)}
+            "generated": generated if attempts == 1 else state.get("generated", generated)}
+
+
+def _with_rule_note(body: str, sources: list[Source], lang: str) -> str:
+    """The contradicted safety rule, cited, and who disagrees, before the extract."""
+    rule_note = conflicts.note(sources, lang)
+    return f"{rule_note}\n{body}".strip() if rule_note else body
 
 
 def _extract_instead(state: TurnState, deps: AgentDeps, sources: list[Source], reason: str, attempts: int,
                      checks: list[dict]) -> dict:
     extractive = ExtractiveModel(deps.extractive.embedder, reason=reason)
     label, body = extract_answer(extractive, state["plan"]["search"], sources, state["lang"])
+    body = _with_rule_note(body, sources, state["lang"])
     deps.emit("check", name="fallback", ok=False, detail=reason, retry=True)
     deps.emit("token", text=_shown(label, body))
     return {"sources": [x.to_dict() for x in sources], "draft": body, "label": label, "answer": _shown(label, body),

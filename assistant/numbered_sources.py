@@ -37,7 +37,8 @@ def build_sources(evidence: list[dict[str, Any]], tool_results: list[dict[str, A
         sources.append(Source(
             n=len(sources) + 1, kind="document", title=e.get("title") or " > ".join(e.get("title_path") or []),
             text=e.get("text", ""), source=e.get("source"), page=e.get("page"), chunk_id=e.get("id"),
-            doc_id=e.get("doc_id"), data={"scores": e.get("scores"), "kind": meta.get("kind")},
+            doc_id=e.get("doc_id"), data={"scores": e.get("scores"), "kind": meta.get("kind"),
+                                          **{k: meta[k] for k in ("conflicts", "added_by", "added_at") if k in meta}},
             flags=list(meta.get("flags") or []),
         ))
     for r in tool_results:
@@ -151,7 +152,8 @@ def extract_answer(extractive: ExtractiveModel, question: str, sources: list[Sou
     docs = [s for s in sources if s.kind == "document"]
     # Sentences addressed to an assistant are never quoted back as if they were advice.
     evidence = [Evidence(chunk=Chunk(id=s.chunk_id or str(s.n), doc_id=s.doc_id or "", text=_without_instructions(s),
-                                     title_path=s.title.split(" > "), source=s.source or "", lang=lang, page=s.page))
+                                     title_path=s.title.split(" > "), source=s.source or "", lang=lang, page=s.page,
+                                     metadata={"flags": s.flags, "conflicts": (s.data or {}).get("conflicts")}))
                 for s in docs]
     extract = extractive.answer(question, evidence, lang=lang)
     number_of = {id(e): docs[i].n for i, e in enumerate(evidence)}

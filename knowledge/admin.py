@@ -15,6 +15,7 @@ from typing import Any
 from knowledge.documents import check_document_bytes, list_documents, safe_document_name, write_document
 from knowledge.errors import NotFoundError
 from knowledge.index import KnowledgeIndex
+from knowledge.provenance import forget, provenance_of, record_added
 from knowledge.rebuilds import RebuildJobs
 from knowledge.settings import KnowledgeConfig
 from knowledge.versions import IndexFolder
@@ -39,22 +40,29 @@ class KnowledgeAdmin:
     # ---- documents ------------------------------------------------------------------------------
 
     def list_documents(self) -> list[dict[str, Any]]:
-        return list_documents(self.documents_dir)
+        """Uploaded documents with who added each and when."""
+        records: dict = {}
+        return [{**d, **provenance_of(self.documents_dir / d["name"], records)}
+                for d in list_documents(self.documents_dir)]
 
-    def save_document(self, filename: str, data: bytes) -> dict[str, Any]:
+    def save_document(self, filename: str, data: bytes, added_by: str | None = None) -> dict[str, Any]:
         """Keep an uploaded document for the next rebuild: a type the loaders read, within the
-        size limit, under a safe base name (an existing file of that name is replaced)."""
+        size limit, under a safe base name (an existing file of that name is replaced).
+        ``added_by`` (the uploader's principal id) is recorded with the time."""
         name = safe_document_name(filename, self.config.ingest.ignore)
         check_document_bytes(name, data, self.max_document_bytes)
         _, replaced = write_document(self.documents_dir, name, data)
-        log.info("document %s saved (%d bytes%s)", name, len(data), ", replaced" if replaced else "")
-        return {"name": name, "bytes": len(data), "replaced": replaced}
+        prov = record_added(self.documents_dir, name, added_by) if added_by else provenance_of(self.documents_dir / name)
+        log.info("document %s saved (%d bytes%s) by %s", name, len(data), ", replaced" if replaced else "",
+                 prov["added_by"])
+        return {"name": name, "bytes": len(data), "replaced": replaced, **prov}
 
     def delete_document(self, name: str) -> dict[str, Any]:
         """Remove an uploaded document (it leaves the index at the next rebuild)."""
         if name not in {d["name"] for d in self.list_documents()}:
             raise NotFoundError(f"no uploaded document named {name!r}")
         (self.documents_dir / name).unlink()
+        forget(self.documents_dir, name)
         return {"name": name, "deleted": True}
 
     def rebuild_sources(self) -> list[Path]:
@@ -104,9 +112,7 @@ class KnowledgeAdmin:
         status: dict[str, Any] = {"live": self.folder.current(), "versions": []}
         if status["live"] is not None:
             status = self.index.status()
-            manifest = self.folder.manifest(status["live"])
-            status["flagged"] = manifest.get("flagged", [])
-            status["flagged_count"] = manifest.get("flagged_count", len(status["flagged"]))
+            add_review(status, self.folder.manifest(status["live"]), self.index.version().store)
         status.pop("home", None)
         status["documents_dir"] = self.list_documents()
         status["rebuild"] = self.running_job()
@@ -135,3 +141,18 @@ class KnowledgeAdmin:
             self._verified_versions.clear()
             self._verified_versions[key] = self.folder.verify(name)
         return name, self._verified_versions[key]
+
+
+def add_review(status: dict[str, Any], manifest: dict[str, Any], store: Any) -> dict[str, Any]:
+    """What an admin reviews in ``index status`` (CLI, API, documents page): passages flagged as
+    instructions, statements that contradict the site's safety rules, and who added each document
+    and when. ``status`` is ``KnowledgeIndex.status()`` of the live version."""
+    status["flagged"] = manifest.get("flagged", [])  # first entries; the count is exact
+    status["flagged_count"] = manifest.get("flagged_count", len(status["flagged"]))
+    status["conflicts"] = manifest.get("conflicts", [])
+    status["conflicts_count"] = manifest.get("conflicts_count", len(status["conflicts"]))
+    added = {d.source: d.meta for d in store.documents()}
+    for d in status.get("documents") or []:
+        meta = added.get(d["source"]) or {}
+        d["added_by"], d["added_at"] = meta.get("added_by"), meta.get("added_at")
+    return status

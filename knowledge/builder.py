@@ -27,6 +27,8 @@ from knowledge.chunking import chunk_document, embedding_text, index_text
 from knowledge.embedding import Embedder, EmbeddingCache, embedded_by_other, make_embedder
 from knowledge.injection import DETECTOR_VERSION, FLAGGED_LIST_CAP, flag_chunks, flagged_entry, is_flagged
 from knowledge.lexical import LexicalIndex
+from knowledge.provenance import provenance_of
+from knowledge.safety import CONFLICTS_LIST_CAP, SAFETY_VERSION, mark_conflicts
 from knowledge.store import ChunkStore, DocumentRecord
 from knowledge.types import Chunk
 from knowledge.vectors import build_vector_index, save_vector_index
@@ -55,6 +57,9 @@ class BuildReport:
     # Chunks that read like instructions to the assistant (kept, flagged as data; first entries only).
     flagged: list[dict] = field(default_factory=list)
     flagged_count: int = 0
+    # Statements that relax a safety rule of the regulations (first entries only; see knowledge/safety.py).
+    conflicts: list[dict] = field(default_factory=list)
+    conflicts_count: int = 0
     # "old → new" when the previous version was embedded by another model: every chunk re-embedded.
     embedder_changed: str | None = None
 
@@ -148,7 +153,8 @@ def build_index(
         loaded = _load_all(to_parse, roots, settings, notify)
 
         all_chunks: list[Chunk] = []
-        row = 0
+        kept: list[tuple[DocumentRecord, list[Chunk]]] = []  # stored once conflicts are known
+        added: dict = {}  # each folder's provenance records, read once
         for i, path in enumerate(files):
             src = str(path)
             h = hashes[src]
@@ -184,9 +190,25 @@ def build_index(
                 store.add_failure(src, h, prev_failures[src][1])
                 report.failures[src] = prev_failures[src][1]
                 continue
-            row = store.add_document(rec, chunks, row)
+            # Who added the file and when: recomputed each build (a re-upload changes it).
+            prov = provenance_of(path, added)
+            rec.meta = {**rec.meta, **prov}
+            for c in chunks:
+                c.metadata.update(prov)
+            kept.append((rec, chunks))
             all_chunks.extend(chunks)
             report.documents += 1
+        # Relaxing statements are checked against the regulations of this whole build: a new
+        # regulation can put an unchanged manual in conflict, so copied chunks are checked too.
+        conflicts = mark_conflicts(all_chunks, embedder)
+        report.conflicts_count = len(conflicts)
+        report.conflicts = conflicts[:CONFLICTS_LIST_CAP]
+        if conflicts:
+            log.warning("%d statement(s) relax a safety rule of the regulations: %s", len(conflicts),
+                        "; ".join(f"{c['source']} vs {c['rule_source']}" for c in conflicts[:3]))
+        row = 0
+        for rec, chunks in kept:
+            row = store.add_document(rec, chunks, row)
         report.removed = sorted(set(prev_docs) - set(hashes))
         report.chunks = len(all_chunks)
         flagged = [c for c in all_chunks if is_flagged(c)]
@@ -222,6 +244,9 @@ def build_index(
             "injection_detector": DETECTOR_VERSION,
             "flagged": report.flagged,
             "flagged_count": report.flagged_count,
+            "safety_checker": SAFETY_VERSION,
+            "conflicts": report.conflicts,
+            "conflicts_count": report.conflicts_count,
             "checksums": checksum_tree(staging),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1))

@@ -18,6 +18,7 @@ import gradio as gr
 
 from assistant.errors import user_message
 from assistant.services import KnowledgeAdmin
+from knowledge.provenance import describe
 from ui.chat import error_message, escape_md
 from ui.i18n import Labels, t
 from ui.login import OPEN, PageAuth
@@ -42,8 +43,11 @@ def report_rows(status: dict[str, Any], job: dict[str, Any] | None, lang: str) -
     the reason (from the finished job, else from the live version's record)."""
     rows: list[list[Any]] = []
     for d in status.get("documents") or []:
+        detail = [str(w) for w in d.get("warnings") or []]
+        if d.get("added_by"):  # provenance: who added the document and when
+            detail.insert(0, describe(d, lang))
         rows.append([_name(d.get("source")), t(lang, "file.ok"), d.get("pages") or "", d.get("chunks") or 0,
-                     "; ".join(str(w) for w in d.get("warnings") or [])])
+                     "; ".join(detail)])
     failures = (job or {}).get("failures") if job and job.get("state") == "done" else status.get("failures")
     for f in failures or []:
         rows.append([_name(f.get("source")), t(lang, "file.failed"), "", 0, str(f.get("reason") or "")])
@@ -56,7 +60,28 @@ def status_markdown(status: dict[str, Any], lang: str) -> str:
         return t(lang, "status.noindex")
     docs = len(status.get("documents") or [])
     line = t(lang, "status.index", version=escape_md(live))
-    return f"{line} · {docs} docs · {status.get('chunks', 0)} chunks"
+    return f"{line} · {docs} docs · {status.get('chunks', 0)} chunks" + conflicts_markdown(status, lang)
+
+
+def conflicts_markdown(status: dict[str, Any], lang: str) -> str:
+    """The statements that contradict the site's safety rules, each with the rule and who added
+    the document: an admin decides whether the document stays."""
+    conflicts = status.get("conflicts") or []
+    if not conflicts:
+        return ""
+    zh = lang == "zh"
+    head = (f"\n\n**⚠ {status.get('conflicts_count', len(conflicts))} 处内容与现场安全规定相矛盾**（回答以规定为准并指出该文档）："
+            if zh else f"\n\n**⚠ {status.get('conflicts_count', len(conflicts))} statement(s) contradict the site's "
+            "safety rules** (answers give the rule and name the document):")
+    lines = [head]
+    for c in conflicts:
+        added = describe(c, lang)
+        who = f" ({escape_md(added)})" if added else ""
+        against = "与之矛盾：" if zh else "contradicts"
+        lines.append(f"- `{escape_md(_name(c.get('source')))}`{who} — {escape_md(c.get('sentence') or '')} "
+                     f"— {against} `{escape_md(_name(c.get('rule_source')))}` «{escape_md(c.get('rule_title') or '')}»: "
+                     f"{escape_md(c.get('rule_sentence') or '')}")
+    return "\n".join(lines)
 
 
 def job_markdown(job: dict[str, Any], lang: str) -> str:
@@ -100,6 +125,8 @@ class AdminHandlers:
         lang = lang or "en"
         if refused := self._refused(request, lang):
             return refused
+        principal = self.auth.access(request, "admin").principal
+        added_by = principal.id if principal is not None else "chat page"
         paths = [f if isinstance(f, str) else getattr(f, "name", None) or getattr(f, "path", None) for f in files or []]
         paths = [p for p in paths if p]
         if not paths:
@@ -108,7 +135,8 @@ class AdminHandlers:
         for p in paths:
             name = Path(p).name
             try:
-                saved.append(self.knowledge.save_document(name, uploaded(p, self.upload_root).read_bytes())["name"])
+                saved.append(self.knowledge.save_document(name, uploaded(p, self.upload_root).read_bytes(),
+                                                          added_by)["name"])
             except Exception as exc:  # noqa: BLE001 - one bad file is reported, the others are kept
                 reason = escape_md(user_message(exc))
                 lines.append(t(lang, "admin.refused", name=escape_md(name), reason=reason))

@@ -16,6 +16,8 @@ import numpy as np
 
 from assistant.llm.base import ChatMessage, GenerationOptions, ModelError, StreamEvent
 from knowledge.embedding import Embedder, relative_similarity
+from knowledge.injection import is_flagged
+from knowledge.safety import relaxation
 from knowledge.text import detect_lang, han_bigrams, latin_tokens, row_pairs, split_sentences, table_aware_lines
 from knowledge.types import Evidence
 
@@ -73,7 +75,14 @@ class ExtractiveModel:
         candidates: list[tuple[int, int, str]] = []  # (passage index, position, sentence)
         matched: list[str] = []  # what each candidate is scored on (a table row with its header)
         for p, ev in enumerate(passages):
+            # A passage that reads like instructions to the assistant is never quoted as the answer,
+            # nor a sentence that relaxes a safety rule the regulations set (the answer's note gives it).
+            if is_flagged(ev.chunk):
+                continue
+            conflicted = bool(ev.chunk.metadata.get("conflicts"))
             for pos, (shown, scored) in enumerate(answer_units(ev.chunk.text)):
+                if conflicted and relaxation(shown) is not None:
+                    continue
                 candidates.append((p, pos, shown))
                 matched.append(scored)
         if not candidates:

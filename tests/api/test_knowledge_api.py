@@ -76,7 +76,9 @@ def test_uploads_are_checked(app_client):
     c = app_client(simulate_hours=0)
     r = upload(c, "../../outside.md", NOTE.encode())
     assert r.status_code == 201 and r.json()["data"] == {"name": "outside.md", "bytes": len(NOTE.encode()),
-                                                        "replaced": False, "modified": None}
+                                                        "replaced": False, "modified": None,
+                                                        "added_by": "key:ops-console",
+                                                        "added_at": r.json()["data"]["added_at"]}
     assert upload(c, "outside.md", NOTE.encode()).json()["data"]["replaced"] is True
     assert upload(c, "d.docx", docx_bytes()).status_code == 201
     for name, content, status in [("x.exe", b"MZ", 415), ("x.pdf", b"hello", 415), ("x.docx", b"PK\x03\x04zz", 415),

@@ -36,7 +36,8 @@ def test_answer_streams_cites_and_passes_its_checks(make_service):
     events, answer = run(make_service(fake).turns.ask(LIMIT_Q))
     assert "".join(e["text"] for e in events["token"]) == reply
     assert answer["text"] == reply and answer["status"] == "answered" and answer["mode"] == "llm"
-    assert {c["name"]: c["ok"] for c in answer["checks"]} == {"content": True, "citations": True, "numbers": True, "safety": True, "status": True}
+    assert {c["name"]: c["ok"] for c in answer["checks"]} == {"content": True, "citations": True, "numbers": True, "safety": True, "status": True,
+                                                                  "support": True}
     assert answer["cited"] == [n]
     answer_prompt = fake.calls[0][-1].content
     assert "<<<" in answer_prompt and "70 °C" in answer_prompt and "English" in answer_prompt

@@ -56,7 +56,8 @@ def test_safety_statements_need_a_citation():
 
 def test_verify_runs_every_check():
     checks = {c.name: c.ok for c in verify("Below 80 °C [1]. TT-101 is at 71.4 °C [2].", [MANUAL, READING])}
-    assert checks == {"content": True, "citations": True, "numbers": True, "safety": True, "status": True}
+    assert checks == {"content": True, "citations": True, "numbers": True, "safety": True, "status": True,
+                      "support": True}
 
 
 # ---- status claims about live data ---------------------------------------------------------------

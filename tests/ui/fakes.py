@@ -142,7 +142,7 @@ class FakeService:
         order.update(status="open" if approve else "rejected", decided_by=by, decision_reason=reason)
         return dict(order)
 
-    def save_document(self, filename: str, data: bytes) -> dict[str, Any]:
+    def save_document(self, filename: str, data: bytes, added_by: str | None = None) -> dict[str, Any]:
         from assistant.errors import ValidationError
 
         if not filename.endswith((".md", ".pdf", ".txt")):

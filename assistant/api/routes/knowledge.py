@@ -27,7 +27,9 @@ def documents(request: Request, principal: AdminPrincipal) -> Any:
 async def upload_document(request: Request, principal: AdminPrincipal,
                           file: UploadFile = File(description="The document; a file of the same name is replaced.")) -> Any:
     data = await file.read()
-    return ok(await run_in_threadpool(get_services(request).knowledge.save_document, file.filename or "", data))
+    # Who added it and when is kept with the document: sources and answers can say so.
+    return ok(await run_in_threadpool(get_services(request).knowledge.save_document, file.filename or "", data,
+                                      principal.id))
 
 
 @router.delete("/documents/{name}", response_model=Envelope[dict[str, Any]], responses=error_responses(404, 422),
@@ -59,7 +61,8 @@ def job(request: Request, principal: AdminPrincipal,
 
 
 @router.get("/status", response_model=Envelope[dict[str, Any]],
-            summary="Index versions, documents, chunks, failed files, flagged passages")
+            summary="Index versions, documents (with who added them), chunks, failed files, flagged passages, "
+                    "statements that contradict the site's safety rules")
 async def status(request: Request, principal: AdminPrincipal) -> Any:
     return ok(await run_in_threadpool(get_services(request).knowledge.index_status))
 

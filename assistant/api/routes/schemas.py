@@ -51,6 +51,8 @@ class SourceOut(BaseModel):
     chunk_id: str | None = None
     tool: str | None = None
     flags: list[str] = Field(default_factory=list, description="e.g. instruction_like: quoted as data only.")
+    added_by: str | None = Field(None, description="Who added the document: 'key:<name>' or 'file system'.")
+    added_at: str | None = None
 
 
 class ToolCallOut(BaseModel):
@@ -235,6 +237,8 @@ class DocumentOut(BaseModel):
     bytes: int
     replaced: bool | None = None
     modified: str | None = None
+    added_by: str | None = Field(None, description="Who added it: 'key:<name>', 'wx:<openid>' or 'file system'.")
+    added_at: str | None = None
 
 
 class JobFailure(BaseModel):

@@ -184,6 +184,7 @@ def api_source(s: dict[str, Any]) -> dict[str, Any]:
         "file": PurePath(s["source"]).name if s.get("source") else None, "page": s.get("page"),
         "snippet": text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS] + "…",
         "chunk_id": s.get("chunk_id"), "tool": s.get("tool"), "flags": list(s.get("flags") or []),
+        "added_by": (s.get("data") or {}).get("added_by"), "added_at": (s.get("data") or {}).get("added_at"),
     }
 
 
