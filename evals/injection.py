@@ -30,7 +30,7 @@ from typing import Any
 from assistant.errors import ValidationError
 
 ATTACKS_FILE = Path(__file__).resolve().parent / "injection_attacks.jsonl"
-SPLITS = ("dev", "test")
+SPLITS = ("dev", "test", "holdout")
 LANGS = ("en", "zh")
 TARGET_RECALL = 0.95  # on the test split
 TARGET_FALSE_FLAG_RATE = 0.005

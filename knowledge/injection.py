@@ -45,7 +45,9 @@ class Finding:
 
 # Whitespace (a line break) between two Chinese characters or punctuation: "无视\n上面的" reads
 # as one phrase to a model, and Chinese puts no spaces between words.
-_CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
+# Ideographs and Chinese punctuation (full-width punctuation too, but not full-width letters: "ＡＩ ａｌｗａｙｓ").
+_CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+_SPACED = re.compile(r"\b(?:[A-Za-z] ){4,}[A-Za-z]\b")
 _CJK_GAP = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 
 
@@ -53,10 +55,11 @@ def normalize(text: str) -> str:
     """NFKC (full-width letters, ligatures) without zero-width or soft-hyphen characters, which
     can hide a phrase from a pattern while leaving it readable for a model, and without the
     whitespace between Chinese characters."""
-    if text.isascii():  # nothing to fold; the common case for English documents
+    if _SPACED.search(text):  # "A S S I S T A N T" reads as one word
+        text = _SPACED.sub(lambda m: m.group().replace(" ", ""), text)
+    if text.isascii():  # nothing else to fold; the common case for English documents
         return text
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
-    return _CJK_GAP.sub("", text)
+    return unicodedata.normalize("NFKC", _CJK_GAP.sub("", text.translate(_INVISIBLE)))
 
 
 def scan(text: str) -> list[Finding]:

@@ -53,18 +53,19 @@ _PRIOR = r"(?:previous|prior|above|earlier|preceding|foregoing|original|initial|
 _ORDERS = r"(?:instructions?|prompts?|directives)"  # not "rules"/"guidelines": bulletins revise those
 # Unambiguous names of a model. "assistant", "model", "bot", "system" alone are also a person's
 # job, a product number or a plant system: they count only where a phrase makes them a model.
-_AI_STRONG = (r"(?:A\.?I\.?(?:\s+(?:assistants?|models?|systems?|tools?|helpers?|copilots?|agents?|readers?|"
-              r"chatbots?))?|artificial\s+intelligence|chat\s?bots?|chat\s+(?:assistants?|models?)|"
-              r"(?:large\s+)?language\s+models?|LLMs?|(?:Chat)?GPT(?:-?\d\w*)?|copilots?|"
+_AI_STRONG = (r"(?:(?-i:A\.?I\.?)(?:\s+(?:assistants?|models?|systems?|tools?|helpers?|copilots?|agents?|readers?|"
+              r"chatbots?|purposes))?|artificial\s+intelligence|chat\s?bots?|chat\s+(?:assistants?|models?)|"
+              r"(?:large\s+)?language[\s-]+models?|(?-i:LLMs?)|(?:Chat)?GPT(?:-?\d\w*)?|copilots?|"
               r"(?:virtual|digital|automated|AI)\s+(?:assistants?|readers?|helpers?)|"
-              r"automated\s+(?:systems?|readers?|tools?)|answering\s+(?:system|program|model)s?|"
+              r"automated\s+(?:systems?|readers?|tools?)|(?:question[\s-]+)?answering\s+(?:systems?|programs?|models?|tools?)|"
               r"retrieval[- ]augmented\s+(?:systems?|generators?|models?)|summari[sz]ers?)")
 # "assistant" as a person's job or a phone feature is not a model.
 _HUMAN_ASSISTANT = (r"(?<!\bvoice\s)(?<!\bgoogle\s)(?<!\bstaff\s)(?<!\blab\s)(?<!\bshop\s)(?<!\bsite\s)"
                     r"(?<!\bshift\s)(?<!\bfield\s)(?<!\bsales\s)(?<!\bresearch\s)(?<!\bteaching\s)"
                     r"(?<!\bpersonal\s)(?<!\bmedical\s)(?<!\boffice\s)(?<!\bmaintenance\s)")
-_AI_WEAK = rf"(?:{_HUMAN_ASSISTANT}assistants?(?!\s+(?:operators?|managers?|directors?|engineers?|supervisors?|" \
-           r"foreman|foremen|technicians?|growers?|gardeners?|secretar\w+|professors?|menu))|models?|bots?)"
+_ASSISTANT = rf"{_HUMAN_ASSISTANT}assistants?(?!\s+(?:operators?|managers?|directors?|engineers?|supervisors?|" \
+             r"foreman|foremen|technicians?|growers?|gardeners?|secretar\w+|professors?|menu))"
+_AI_WEAK = rf"(?:{_ASSISTANT}|models?|bots?)"
 _AI_ANY = rf"(?:{_AI_STRONG}|{_AI_WEAK})"
 # An AI term that ends the phrase ("Note to the AI:"), not a noun's modifier ("assistant manager").
 _AI_END = r"s?(?=\s*[:,.;!—-]|\s+(?:model|language|assistant|agent|reading|processing|summari[sz]ing|tool))"
@@ -108,7 +109,7 @@ _AGENT_TOOLS = ("create_work_order", "list_work_orders", "sensor_latest", "senso
 _EN_OVERRIDE = ("ignore", "disregard", "forget", "override", "bypass")
 
 # Sentence or line start, where a vocative stands: "Assistant, …", "(AI: …", "<!-- LLM: …".
-_START = r"(?:^|(?<=[.!?;:\n(\[{>]\s)|(?<=[.!?;:\n(\[{>—–])|<!--\s*|[—–]\s+)\s*[*#>•\-\[(]*\s*"
+_START = r"(?:^|(?<=[.!?;:\n(\[{>|]\s)|(?<=[.!?;:\n(\[{>—–|])|<!--\s*|[—–]\s+|\bP\.?S\.?\s+)\s*[*#>•\-\[(]*\s*"
 _HEAD_WORDS = (r"(?:(?:dear|hey|hi|hello|attention|attn|important|urgent|priority|special|maintenance|hidden|"
                r"private|internal|quick|final|a|an|the|any|all|every|each|our|whichever|whatever|note|notes|"
                r"message|notice|memo|reminder|tip|hint|instructions?|guidance|directive|update|warning|to|for|"
@@ -153,8 +154,16 @@ RULES_EN: list[Rule] = [
     rule("override_instructions", ("were", "been"),
           rf"\b{_RULES_EN}\s+(?:that\s+)?you\s+(?:were|have\s+been)\s+(?:given|told|loaded|trained|programmed|"
           r"configured)(?!\s+by\b)"),
-    rule("override_instructions", ("loaded with", "everything it was told", "everything you were told"),
-          r"\b(?:you\s+were|you've\s+been|it\s+was)\s+loaded\s+with\b|\beverything\s+(?:it|you)\s+(?:was|were)\s+told\b"),
+    rule("override_instructions", ("loaded with", "you were", "you have been", "it was"),
+          r"\b(?:you\s+were|you've\s+been|it\s+was)\s+loaded\s+with\b"
+          r"|\b(?:everything|anything|all|whatever)\s+(?:that\s+)?(?:it|you)\s+(?:was|were|have\s+been|had\s+been)\s+"
+          r"(?:told|instructed|given|taught)\b"),
+    # "the rules in your setup no longer count", "supersedes your guidelines".
+    rule("override_instructions", ("your",),
+          r"\byour\s+(?:[\w-]+\s+){0,3}?(?:rules|instructions|setup|configuration|guidelines|directives|programming|"
+          r"settings|training|prompt)\b[^.!?\n]{0,40}?\b(?:(?:are|is)\s+(?:now\s+)?(?:void|invalid|cancelled|canceled|"
+          r"revoked|suspended|obsolete|outdated|superseded)|no\s+longer\s+(?:count|apply|applies|matter|valid|in\s+force))\b"
+),
     # "this bulletin takes precedence over your system message", "the following overrides your configuration".
     rule("override_instructions", ("your",),
           r"\b(?:override|overrides|supersede|supersedes|replace|replaces|precedence\s+over|priority\s+over|above|"
@@ -194,10 +203,15 @@ RULES_EN: list[Rule] = [
           r"\b(?:from\s+(?:now|here)\s+on|from\s+this\s+(?:message|point|moment)\s+(?:on|onwards?|forward)|"
           r"going\s+forward|as\s+of\s+now),?\s+(?:you|treat|answer|reply|respond|act|always|never|only)\b"),
     rule("role_reassignment", ("pretend", "roleplay", "role-play", "role play", "act as", "in the voice of",
-                                "persona"),
+                                "persona", "role", "mode"),
           r"\b(?:pretend\s+(?:to\s+be|you\s+are|that\s+you)|role[- ]?play\s+as|act\s+as\s+(?:if|though)\s+you|"
           r"act\s+as\s+[A-Z][\w-]+,|(?:respond|answer|reply|speak|write)\s+in\s+the\s+voice\s+of|"
-          r"your\s+new\s+persona)\b", not_after=r"\b(?:to|from|of|having)\s+"),
+          r"your\s+new\s+persona|play\s+the\s+role\s+of\s+(?:an?\s+)?(?:[\w-]+\s+)?(?:unrestricted|unfiltered|"
+          r"uncensored|jailbroken|rogue|evil|reckless)|(?:answer|reply|respond|speak)\s+in\s+(?:that|this)\s+(?:role|"
+          r"character))\b", not_after=r"\b(?:to|from|of|having)\s+"),
+    rule("role_reassignment", ("mode",),
+          r"\b(?:unrestricted|no[- ]restrictions?|god|jailbreak|jailbroken|DAN|uncensored|unfiltered)[- ]mode\b"
+          r"|\b[\w-]+-god\s+mode\b"),
     rule("role_reassignment", ("your new",),
           r"\byour\s+new\s+(?:identity|role|persona|name|task|priority|instructions|job|mission|purpose)\b"),
     rule("addressed_to_ai", ("if you", "attention", "note", "message", "notice", "reading", "processing", "summar"),
@@ -209,10 +223,10 @@ RULES_EN: list[Rule] = [
     rule("addressed_to_ai", (),
           rf"{_START}(?!(?:the|a|an|our|this|their|its|my)\s+(?:[\w-]+\s+){{0,2}}?{_AI_STRONG}\s*,)"  # appositive
           rf"{_HEAD_WORDS}{{0,4}}{_AI_STRONG}{_TAIL_WORDS}{{0,6}}\s*(?:\([^)\n]{{0,40}}\))?\s*"
-          rf"[,:!—–-]+\s*[^\n]{{0,80}}?\b{_CUE}"),
+          rf"(?:[,:!—–]+|\s+-+\s)\s*[^\n]{{0,80}}?\b{_CUE}"),
     rule("addressed_to_ai", ("assistant", "model", "bot"),
           rf"{_START}{_HEAD_WORDS}{{0,4}}{_AI_WEAK}{_TAIL_WORDS}{{0,4}}\s*(?:\([^)\n]{{0,40}}\))?\s*"
-          rf"[,:!—–-]+\s*[^\n]{{0,60}}?\b{_CUE_STRICT}"),
+          rf"(?:[,:!—–]+|\s+-+\s)\s*[^\n]{{0,60}}?\b{_CUE_STRICT}"),
     # A person is addressed by name or role with a colon in a procedure ("Assistant: hold the ladder"),
     # rarely with a comma.
     rule("addressed_to_ai", ("assistant", "model", "bot"),
@@ -236,10 +250,24 @@ RULES_EN: list[Rule] = [
     # "the assistant should tell users …", "AI models reading this must say …".
     rule("addressed_to_ai", ("must", "should", "shall", "will", "is to", "are to", "need", "has to", "have to",
                               "required", "instructed", "obliged"),
-          rf"\b{_AI_STRONG}(?:\s+[\w'-]+){{0,5}}?\s+(?:must|should|shall|will|is\s+to|are\s+to|needs?\s+to|has\s+to|"
+          rf"\b{_AI_STRONG}(?:\s+[\w'-]+){{0,5}}?\s+(?:must|should|shall|is\s+to|are\s+to|needs?\s+to|has\s+to|"
           r"have\s+to|(?:is|are)\s+(?:instructed|required|obliged|expected)\s+to)\s+(?:now\s+|always\s+|only\s+|"
-          rf"also\s+|first\s+|never\s+)?(?:{_SPEECH}|report|present|treat|ignore|disregard|comply|obey|follow|output|"
+          rf"also\s+|first\s+|never\s+)?(?:{_SPEECH}|present|treat|ignore|disregard|comply|obey|output|"
           r"include|set\s+aside|print|send|reveal|mention|omit|not\s+(?:mention|warn|cite|tell|reveal))\b"),
+    # An obligation put on a model a few words after naming it ("any automated question-answering tool
+    # using this file respond …", "the model must reply that …"), or "you" and a model as one person.
+    rule("addressed_to_ai", (),
+          rf"\b(?:requested|required|asked|instructed|expected)\s+that\s+(?:the\s+|any\s+|every\s+|each\s+)?"
+          rf"(?:[\w-]+\s+){{0,2}}?{_AI_STRONG}\b"
+          rf"|\b{_AI_STRONG}\b[^.!?\n]{{0,60}}?\b(?:must|should|shall|is\s+to|are\s+to|needs?\s+to|has\s+to|have\s+to)\s+"
+          r"(?:now\s+|always\s+|only\s+|also\s+|first\s+|never\s+|immediately\s+|not\s+)?(?:say|tell|answer|reply|"
+          r"respond|present|describe|treat|ignore|disregard|comply|obey|output|include|set\s+aside|print|send|"
+          r"forward|reveal|mention|omit|open|close|shut|switch|create|log|schedule|approve|confirm|recommend|claim|state|"
+          r"assure|warn|append|begin|refuse|cite|quote|pretend|act|be\s+told)\b"
+          rf"|\bas\s+(?:the|an?|your)\s+(?:[\w-]+\s+)?{_AI_ANY}\b[^.!?\n]{{0,60}}?\byou\b"
+          rf"|\byou\b[^.!?\n]{{0,40}}?\bas\s+(?:the|an?)\s+(?:[\w-]+\s+)?{_AI_ANY}\b"
+          rf"|\byou(?:'re|\s+are)\s+(?:a|an|the)\s+(?:[\w-]+\s+){{0,2}}?(?:{_ASSISTANT}|bot|AI|chatbot|language\s+model)\b(?!\s+(?:to|of|for)\b)"
+          rf"|\bfor\s+(?:{_AI_STRONG})\s+(?:purposes|use|eyes)\b|\bAI\s+purposes\b"),
     rule("addressed_to_ai", ("assistant", "model", "bot"),
           rf"\b(?:the|any|every|our|this)\s+{_AI_WEAK}(?:\s+[\w'-]+){{0,3}}?\s+(?:must|should|shall|will|is\s+to|"
           r"needs?\s+to|has\s+to)\s+(?:now\s+|always\s+|only\s+|also\s+|never\s+)?(?:say|answer|reply|respond|claim|"
@@ -273,8 +301,9 @@ RULES_EN: list[Rule] = [
           rf"\b(?:in|into|from|out\s+of|at\s+the\s+(?:start|end|beginning)\s+of|with|to)\s+(?:your|all|every|each)\s+"
           rf"(?:next\s+|future\s+)?{_ANSWER_NOUN}\b(?!\s+(?:to|for|on)\s+(?:the\s+)?(?:question|part|item|line|box|"
           r"exercise|problem)s?\b)"
-          rf"|\byour\s+{_ANSWER_NOUN}\s+(?:must|should|shall|will|has\s+to|needs\s+to)\s+(?:always\s+)?(?:be|begin|start|"
-          r"state|say|include|contain|mention|claim|end)\b"
+          rf"|(?<!\bif\s)(?<!\bwhether\s)\byour\s+{_ANSWER_NOUN}\s+(?:(?:to|for)\s+[^.!?\n]{{0,30}}?)?(?:must|should|shall|will|"
+          r"has\s+to|needs\s+to)\s+(?:always\s+)?(?:be|begin|start|state|say|include|contain|mention|claim|end)\b"
+          rf"|\b(?:gets?|receives?)\s+the\s+(?:reply|answer|response)\s*[:\"“']"
           rf"|\bthe\s+{_ANSWER_NOUN}\s+(?:you\s+(?:give|provide)\s+)?(?:must|should|shall)\s+be\s*[:\"“']"
           rf"|\bthe\s+{_ANSWER_NOUN}\s+you\s+give\b"
           rf"|\bwhen\s+you\s+(?:generate|write|give|compose|produce)\s+(?:your|the|an?)\s+{_ANSWER_NOUN}\b"
@@ -293,11 +322,15 @@ RULES_EN: list[Rule] = [
     rule("conceal_from_user", ("user",),
           r"\b(?:keep|hide)\s+(?:this|it)\s+(?:secret\s+|hidden\s+)?from\s+the\s+user\b"),
     rule("conceal_from_user", ("let", "allow"),
-          r"\b(?:do\s+not|don't|never)\s+(?:let|allow)\s+(?:the\s+|any\s+)?(?:users?|person(?:\s+asking)?|operators?|"
+          r"\b(?:do\s+not|don't|never|must\s+not)\s+(?:let|allow)\s+(?:the\s+|any\s+)?(?:users?|person(?:\s+asking)?|operators?|"
           r"anyone|askers?|them)\s+(?:\w+\s+)?(?:know|see|find\s+out|learn)\b"),
     rule("conceal_from_user", ("mention", "reveal", "disclose", "confidential", "secret", "between us"),
           r"\b(?:do\s+not|don't|never)\s+(?:mention|reveal|disclose|repeat|show|display)\s+(?:this|these|the)\s+"
           r"(?:instructions?|notes?|messages?|directives?|paragraphs?|text)\b"
+          r"|\b(?:do\s+not|don't|never)\s+(?:mention|reveal|disclose|say|admit)\s+(?:to\s+(?:the\s+)?(?:users?|operators?|"
+          r"anyone)\s+)?that\s+(?:this|these)\s+(?:instructions?|notes?|messages?|directives?|rules?)\b"
+          r"|\b(?:do\s+not|don't|never)\s+(?:bring\s+(?:it|this)\s+up|talk\s+about\s+(?:it|this))\s+with\s+the\s+"
+          r"(?:user|person|operator)"
           r"|\bkeep\s+(?:this|these|the\s+following)\s+(?:instructions?\s+|notes?\s+|messages?\s+)?(?:confidential|"
           r"secret|hidden|between\s+us)\b"),
     rule("conceal_from_user", ("without", "confirmation", "no need"),
