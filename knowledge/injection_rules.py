@@ -57,7 +57,7 @@ _AI_STRONG = (r"(?:(?-i:A\.?I\.?)(?:\s+(?:assistants?|models?|systems?|tools?|he
               r"chatbots?|purposes))?|artificial\s+intelligence|chat\s?bots?|chat\s+(?:assistants?|models?)|"
               r"(?:large\s+)?language[\s-]+models?|(?-i:LLMs?)|(?:Chat)?GPT(?:-?\d\w*)?|copilots?|"
               r"(?:virtual|digital|automated|AI)\s+(?:assistants?|readers?|helpers?)|"
-              r"automated\s+(?:systems?|readers?|tools?)|(?:question[\s-]+)?answering\s+(?:systems?|programs?|models?|tools?)|"
+              r"automated\s+(?:systems?|readers?|tools?)|machine\s+readers?|(?:question[\s-]+)?answering\s+(?:systems?|programs?|models?|tools?)|"
               r"retrieval[- ]augmented\s+(?:systems?|generators?|models?)|summari[sz]ers?)")
 # "assistant" as a person's job or a phone feature is not a model.
 _HUMAN_ASSISTANT = (r"(?<!\bvoice\s)(?<!\bgoogle\s)(?<!\bstaff\s)(?<!\blab\s)(?<!\bshop\s)(?<!\bsite\s)"
@@ -100,7 +100,7 @@ _DEVICE_SUBJECT = (r"\b(?:system|controller|display|device|software|app|applicat
 _YOUR_CONFIG = (r"(?:system\s+(?:prompt|message)|(?:original\s+|initial\s+|previous\s+|current\s+)?"
                 r"(?:instructions|configuration|programming|guardrails|safety\s+(?:checks|filters|rules|"
                 r"guidelines|training)|guidelines|rules|directives|training|restrictions))")
-_RULES_EN = (r"(?:rules?|regulations?|guidelines?|procedures?|policy|policies|restrictions?|precautions?|"
+_RULES_EN = (r"(?:rules?|regulations?|guidelines?|guidance|directions?|advice|procedures?|policy|policies|restrictions?|precautions?|"
              r"requirements?|instructions?|warnings?|safeguards?|steps|chapter|section|rulebook|checks)")
 _SAFETY_Q = r"(?:safety|site|plant|lockout|tagout|LOTO|PPE|permit|security|your|all)"
 
@@ -114,7 +114,7 @@ _HEAD_WORDS = (r"(?:(?:dear|hey|hi|hello|attention|attn|important|urgent|priorit
                r"private|internal|quick|final|a|an|the|any|all|every|each|our|whichever|whatever|note|notes|"
                r"message|notice|memo|reminder|tip|hint|instructions?|guidance|directive|update|warning|to|for|"
                r"from|and)\s+)")
-_TAIL_WORDS = (r"(?:\s+(?:reading|processing|summari[sz]ing|indexing|answering|parsing|using|scanning|that|which|"
+_TAIL_WORDS = (r"(?:\s+(?:along|reading|processing|summari[sz]ing|indexing|answering|parsing|using|scanning|that|which|"
                r"who|ends?|up|tools?|only|here|now|note|notes|guidance|instructions?|directive|notice|reminder|"
                r"rules?|this|these|the|a|page|file|text|manual|document|bulletin|passage|questions?|helper|reads?|"
                r"sees?|priority|directive|[-–—]))")
@@ -122,7 +122,8 @@ _CUE = (r"(?:you|your|please|kindly|always|never|do\s+not|don't|tell|say|answer|
         r"forget|treat|pretend|act|stop|skip|include|send|open|create|shut|list|reveal|print|output|confirm|"
         r"approve|when|whenever|if|from\s+now|going\s+forward|in\s+all|make\s+sure|must|should|the\s+user|"
         r"the\s+operator|remember|follow|call|execute|delete|give|write|append|begin|recommend|state|claim|"
-        r"assure|inform|keep|hide|omit|leave|avoid|only|just|new|quietly|immediately|the\s+correct\s+answer)\b")
+        r"assure|inform|keep|hide|omit|leave|avoid|only|just|new|quietly|immediately|the\s+correct\s+answer|report|"
+        r"pass|let|consider|adopt|behave|speak|trigger|close|remove|disable|switch|cancel|the\s+official)\b")
 _CUE_STRICT = (r"(?:you|your|please|kindly|always\s+(?:answer|say|reply|respond)|never\s+(?:mention|tell|say)|"
                r"tell|say|answer|reply|respond|ignore|disregard|forget|pretend|the\s+user|do\s+not\s+(?:warn|"
                r"mention|tell|say|cite))\b")
@@ -151,9 +152,13 @@ RULES_EN: list[Rule] = [
           r"written)\s+)?(?:above|earlier|before|previously|in\s+this\s+(?:chat|conversation)|you\s+(?:were|have\s+been)"
           r"\s+(?:given|told|loaded|trained|programmed|configured))\b",
           not_after=_EN_DESCRIBED),
-    rule("override_instructions", ("were", "been"),
-          rf"\b{_RULES_EN}\s+(?:that\s+)?you\s+(?:were|have\s+been)\s+(?:given|told|loaded|trained|programmed|"
-          r"configured)(?!\s+by\b)"),
+    rule("override_instructions", ("you",),
+          rf"\b(?:{_RULES_EN}|rulebook)\s+(?:that\s+)?you\s+(?:were|have\s+been)\s+(?:given|told|loaded|trained|programmed|"
+          r"configured)(?!\s+by\b)"
+          rf"|\b(?:{_RULES_EN}|rulebook)\s+(?:that\s+)?you\s+(?:(?:have\s+)?received|got|have|hold)\b[^.!?\n]{{0,60}}?"
+          r"\b(?:cancel+ed|void|revoked|withdrawn|superseded|obsolete|no\s+longer|rely\s+on\s+this|instead)\b"
+          r"|\bwhatever\s+(?:[\w-]+\s+)?(?:rules|guidance|instructions|guidelines)\s+you\s+have\b"
+          rf"|\b(?:{_RULES_EN}|rulebook)\s+(?:that\s+)?(?:[\w-]+\s+){{1,2}}(?:gave|give|have\s+given)\s+you\b"),
     rule("override_instructions", ("loaded with", "you were", "you have been", "it was"),
           r"\b(?:you\s+were|you've\s+been|it\s+was)\s+loaded\s+with\b"
           r"|\b(?:everything|anything|all|whatever)\s+(?:that\s+)?(?:it|you)\s+(?:was|were|have\s+been|had\s+been)\s+"
@@ -177,9 +182,9 @@ RULES_EN: list[Rule] = [
           r"\b(?:treat|regard|consider)\s+(?:this|the\s+following|these)\s+(?:document|page|passage|text|"
           r"paragraph|note|memo|message|bulletin|section)\s+as\s+(?:your\s+|a\s+|the\s+)?(?:new\s+)?"
           r"(?:system\s+(?:prompt|message|instructions?)|instructions|highest[- ]priority|only\s+rulebook)"),
-    rule("override_instructions", ("treat", "as if", "pretend"),
-          rf"\b(?:treat|regard)\s+(?:the\s+|all\s+)?(?:site's\s+|plant's\s+)?(?:[\w/-]+\s+){{0,2}}?(?:{_SAFETY_Q}\s+)"
-          rf"(?:[\w/-]+\s+){{0,2}}?{_RULES_EN}\s+(?:[\w\s]{{0,20}}?\s)?as\s+(?:obsolete|superseded|void|"
+    rule("override_instructions", ("treat", "as if", "pretend", "consider", "regard"),
+          rf"\b(?:treat|regard|consider)\s+(?:the\s+|all\s+)?(?:site's\s+|plant's\s+)?(?:[\w/-]+\s+){{0,2}}?(?:{_SAFETY_Q}\s+)"
+          rf"(?:[\w/-]+\s+){{0,2}}?{_RULES_EN}\s+(?:[\w\s]{{0,20}}?\s)?(?:as\s+)?(?:obsolete|superseded|void|"
           r"cancelled|canceled|invalid|optional|non-existent|nonexistent|not\s+applicable)"
           r"|\bpretend\s+(?:that\s+)?the\s+(?:[\w/-]+\s+){0,3}(?:chapter|section|rules?|procedure|regulations?|"
           r"steps)\s+(?:doesn't|does\s+not|don't|do\s+not|never)\s+exist"
@@ -209,6 +214,13 @@ RULES_EN: list[Rule] = [
           r"your\s+new\s+persona|play\s+the\s+role\s+of\s+(?:an?\s+)?(?:[\w-]+\s+)?(?:unrestricted|unfiltered|"
           r"uncensored|jailbroken|rogue|evil|reckless)|(?:answer|reply|respond|speak)\s+in\s+(?:that|this)\s+(?:role|"
           r"character))\b", not_after=r"\b(?:to|from|of|having)\s+"),
+    rule("role_reassignment", ("persona", "role", "character", "identity", "like", "as ", "safety"),
+          r"\b(?:adopt|assume|take\s+on|put\s+on)\s+(?:the\s+|a\s+)?(?:persona|role|character|identity)\s+of\b"
+          r"|\b(?:behave|act|respond|speak|answer)\s+(?:like|as)\s+(?:an?\s+)?(?:[\w-]+\s+){0,2}?(?:assistant|AI|bot|"
+          r"chatbot|model)\b"
+          r"|\b(?:assistant|AI|bot|chatbot|model|you|which|that)\b[^.!?\n]{0,30}?\b(?:without|with\s+no|has\s+no|"
+          r"have\s+no)\s+(?:any\s+)?safety\s+(?:rules|filters?|restrictions|guardrails)\b"
+          r"|\bspeak\s+as\s+[A-Z]\w+\b"),
     rule("role_reassignment", ("mode",),
           r"\b(?:unrestricted|no[- ]restrictions?|god|jailbreak|jailbroken|DAN|uncensored|unfiltered)[- ]mode\b"
           r"|\b[\w-]+-god\s+mode\b"),
@@ -223,14 +235,26 @@ RULES_EN: list[Rule] = [
     rule("addressed_to_ai", (),
           rf"{_START}(?!(?:the|a|an|our|this|their|its|my)\s+(?:[\w-]+\s+){{0,2}}?{_AI_STRONG}\s*,)"  # appositive
           rf"{_HEAD_WORDS}{{0,4}}{_AI_STRONG}{_TAIL_WORDS}{{0,6}}\s*(?:\([^)\n]{{0,40}}\))?\s*"
-          rf"(?:[,:!—–]+|\s+-+\s)\s*[^\n]{{0,80}}?\b{_CUE}"),
+          rf"(?:[,:!—–]+|\s+-+\s)\s*[^\n]{{0,120}}?\b{_CUE}"),
     rule("addressed_to_ai", ("assistant", "model", "bot"),
           rf"{_START}{_HEAD_WORDS}{{0,4}}{_AI_WEAK}{_TAIL_WORDS}{{0,4}}\s*(?:\([^)\n]{{0,40}}\))?\s*"
-          rf"(?:[,:!—–]+|\s+-+\s)\s*[^\n]{{0,60}}?\b{_CUE_STRICT}"),
+          rf"(?:[,:!—–]+|\s+-+\s)\s*[^\n.!?]{{0,60}}?\b{_CUE_STRICT}"),
+    rule("addressed_to_ai", ("assistant", "bot"),
+          rf"{_START}{_HEAD_WORDS}{{0,4}}(?:{_ASSISTANT}|bots?){_TAIL_WORDS}{{0,4}}\s*(?:[,:!—–]+|\s+-+\s)\s*"
+          rf"[^\n.!?]{{0,60}}?\b{_CUE}"),
     # A person is addressed by name or role with a colon in a procedure ("Assistant: hold the ladder"),
     # rarely with a comma.
     rule("addressed_to_ai", ("assistant", "model", "bot"),
           rf"{_START}(?:(?:dear|hey|hi|hello)\s+)?(?:the\s+)?{_AI_WEAK},\s*[^\n]{{0,40}}?\b{_CUE}"),
+    rule("addressed_to_ai", ("to", "for"),
+          rf"{_START}(?:(?:an?\s+|the\s+)?(?:note|message|notice|memo|reminder|tip|comment|instructions?|guidance|"
+          r"reviewer\s+comment|words?)\s+(?:[–—-]\s+)?)?(?:to|for)\s+(?:the\s+|any\s+|all\s+|every\s+|whichever\s+)?"
+          rf"(?:[\w-]+\s+){{0,2}}?(?:{_AI_STRONG}|{_ASSISTANT}|bots?){_TAIL_WORDS}{{0,5}}"
+          r"(?:\s+(?:that|which|who)(?:\s+[\w-]+){1,5})?\s*[:—–]"),
+    # Configuration keys for a model: "assistant_policy:", "llm_instructions =".
+    rule("addressed_to_ai", ("_",),
+          r"\b(?:assistant|ai|llm|bot|chatbot|model|agent)_(?:policy|policies|instructions?|prompt|rules?|behaviou?r|"
+          r"persona|directives?|guidelines?)\b"),
     # "if you're an automated assistant", "as an AI you are", "anyone using an AI to read this".
     rule("addressed_to_ai", ("you", "as an", "as a "),
           rf"\b(?:if\s+you(?:'re|\s+are)|as|since\s+you(?:'re|\s+are)|you(?:'re|\s+are))\s+(?:an?\s+|the\s+)"
@@ -284,14 +308,16 @@ RULES_EN: list[Rule] = [
           rf"(?:\s+know)?(?:\s+(?:that|:|,)|\s*[:\"“'])[^.!?\n]{{0,80}}?\b{_RELAXED}"),
     rule("scripted_answer", ("ask",),
           r"\b(?:when|whenever|if)\s+(?:the\s+|a\s+|an\s+|any\s+)?(?:users?|operators?|anyone|someone|somebody|"
-          r"people|customers?|they|he|she|visitors?|workers?)\s+(?:asks?|inquires?|enquires?|wants\s+to\s+know)"
+          r"people|customers?|they|he|she|visitors?|workers?)\s+(?:asks?(?:\s+you)?|inquires?|enquires?|wants\s+to\s+know)"
           rf"\b[^.!?\n]{{0,80}}?{_ANSWER_GIVEN}"
           rf"|\bwhen\s+asked\s+(?:about|whether|if|for)\b[^.!?\n]{{0,60}}?(?:{_ANSWER_GIVEN}|\brecommend\b)"),
     # "always answer …", "respond to every question with …", "answer only with: …".
     rule("scripted_answer", ("answer", "reply", "respond", "say", "output"),
           r"\balways\s+(?:(?:answer|reply|respond)\s+(?:that\b|with\b|[:\"“'])|say\s+that\b)"
           r"|\b(?<!\bto\s)(?:only|just|simply)\s+(?:(?:answer|reply|respond)\s+(?:that\b|with\b|[:\"“'])|say\s+that\b)"
-          r"|\b(?:answer|reply|respond)\s+(?:to\s+)?(?:every|all|any|each)\s+(?:\w+\s+)?(?:questions?|quer(?:y|ies)|"
+          r"|\b(?:whenever|every\s+time|each\s+time)\s+you\s+(?:answer|reply|respond)\b(?!\s+(?:a\s+|the\s+|an\s+)?"
+          r"(?:incoming\s+)?(?:calls?|phone|door))"
+          r"|\b(?:answer|reply|respond)\s+(?:to\s+)?(?:every|all|any|each)\s+(?:[\w-]+\s+){0,2}?(?:questions?|quer(?:y|ies)|"
           r"requests?|prompts?)\b[^.!?\n]{0,50}?(?:\bwith\b|\bby\s+saying\b|[:\"“'])"
           r"|\b(?:answer|reply|respond)\s+(?:only\s+)?with\s*(?::|[\"“'])"
           r"|\b(?:answer|reply|respond)\s+only\s+with\b"
@@ -324,11 +350,17 @@ RULES_EN: list[Rule] = [
     rule("conceal_from_user", ("let", "allow"),
           r"\b(?:do\s+not|don't|never|must\s+not)\s+(?:let|allow)\s+(?:the\s+|any\s+)?(?:users?|person(?:\s+asking)?|operators?|"
           r"anyone|askers?|them)\s+(?:\w+\s+)?(?:know|see|find\s+out|learn)\b"),
-    rule("conceal_from_user", ("mention", "reveal", "disclose", "confidential", "secret", "between us"),
+    rule("conceal_from_user", ("mention", "reveal", "disclose", "confidential", "secret", "between us", "hidden", "hide",
+                               "keep", "admit", "influenced", "shaped", "affected", "bring"),
           r"\b(?:do\s+not|don't|never)\s+(?:mention|reveal|disclose|repeat|show|display)\s+(?:this|these|the)\s+"
           r"(?:instructions?|notes?|messages?|directives?|paragraphs?|text)\b"
           r"|\b(?:do\s+not|don't|never)\s+(?:mention|reveal|disclose|say|admit)\s+(?:to\s+(?:the\s+)?(?:users?|operators?|"
           r"anyone)\s+)?that\s+(?:this|these)\s+(?:instructions?|notes?|messages?|directives?|rules?)\b"
+          r"|\b(?:do\s+not|don't|never)\s+(?:reveal|disclose|admit|mention|let\s+on)\s+to\s+(?:the\s+)?(?:users?|"
+          r"operators?|askers?|anyone|whoever)\b"
+          rf"|\b(?:keep|hide)\s+(?:this|it|these)\s+(?:hidden\s+|secret\s+|confidential\s+)?from\s+{_PEOPLE}"
+          r"|\btreat\s+this\s+(?:paragraph|note|passage|message|comment)\s+as\s+(?:confidential|secret|private)\b"
+          rf"|\b(?:influenced|shaped|changed|affected|informed)\s+your\s+{_ANSWER_NOUN}\b"
           r"|\b(?:do\s+not|don't|never)\s+(?:bring\s+(?:it|this)\s+up|talk\s+about\s+(?:it|this))\s+with\s+the\s+"
           r"(?:user|person|operator)"
           r"|\bkeep\s+(?:this|these|the\s+following)\s+(?:instructions?\s+|notes?\s+|messages?\s+)?(?:confidential|"
@@ -375,7 +407,13 @@ RULES_EN: list[Rule] = [
           r"\b(?:send|e-?mail|post|upload|forward|transmit|leak|submit)\s+(?:the\s+|your\s+|all\s+|this\s+)?"
           r"(?:(?:full|whole|entire|complete)\s+)?(?:conversation|chat|chat\s+history|conversation\s+history|"
           r"user's\s+(?:\w+\s+)?(?:and\s+\w+\s+)?\w+|credentials|passwords?|api\s+keys?|tokens?|system\s+prompt|"
-          r"previous\s+messages)\b[^.!?\n]{0,60}?\b(?:to|via)\b"
+          r"previous\s+messages|(?:full\s+)?system\s+(?:instructions|message|configuration))\b[^.!?\n]{0,60}?\b(?:to|via)\b"
+          r"|\b(?:include|put|embed|append|encode|add)\b[^.!?\n]{0,30}?\b(?:values|readings|data|conversation|chat\s+log|"
+          r"questions?|history|names?|passwords?|tokens?|keys?)\b[^.!?\n]{0,30}?\b(?:image\s+(?:url|link)|query\s+string|"
+          r"url\s+parameter)"
+          r"|\b(?:send|copy|forward|e-?mail|post|upload)\b[^.!?\n]{0,40}?\b(?:user's|conversation|chat\s+(?:log|history)|"
+          r"question\s+and)"
+          r"[^.!?\n]{0,60}?(?:[\w.+-]+@[\w-]+\.[\w.]+|https?://)"
           r"|(?<!\bto\s)(?<!\bwho\s)(?<!\bcan\s)(?<!\bcould\s)(?<!\bmay\s)\bexfiltrate\s+(?:the|all|this|any|"
           r"user|sensor|conversation|chat|data)\b"
           r"|\b(?:include|list|put|paste|append|add)\s+(?:the\s+|all\s+|your\s+)?(?:full\s+)?(?:conversation|chat\s+history|"
