@@ -123,7 +123,10 @@ _CUE = (r"(?:you|your|please|kindly|always|never|do\s+not|don't|tell|say|answer|
         r"approve|when|whenever|if|from\s+now|going\s+forward|in\s+all|make\s+sure|must|should|the\s+user|"
         r"the\s+operator|remember|follow|call|execute|delete|give|write|append|begin|recommend|state|claim|"
         r"assure|inform|keep|hide|omit|leave|avoid|only|just|new|quietly|immediately|the\s+correct\s+answer|report|"
-        r"pass|let|consider|adopt|behave|speak|trigger|close|remove|disable|switch|cancel|the\s+official)\b")
+        r"pass|let|consider|adopt|behave|speak|trigger|close|remove|disable|switch|cancel|the\s+official|present|reset|"
+        r"set|change|advise|describe|mute|stop|restart|run|start|turn|enable|increase|decrease|raise|lower|lock|unlock|"
+        r"approve|authori[sz]e|grant|allow|permit|waive|bypass|jumper|override|finish|end|add|attach|copy|paste|email|"
+        r"post|upload|explain|mark|label|rate|classify|summari[sz]e|translate|rewrite|insert|remember|note|kindly)\b")
 _CUE_STRICT = (r"(?:you|your|please|kindly|always\s+(?:answer|say|reply|respond)|never\s+(?:mention|tell|say)|"
                r"tell|say|answer|reply|respond|ignore|disregard|forget|pretend|the\s+user|do\s+not\s+(?:warn|"
                r"mention|tell|say|cite))\b")
@@ -136,97 +139,93 @@ RULES_EN: list[Rule] = [
     rule("override_instructions", _EN_OVERRIDE,
           rf"{_NOT_NEGATED_EN}\b(?:ignore|disregard|forget|override|bypass)\s+all\s+(?:of\s+)?"
           r"(?:your\s+|the\s+)?(?:instructions|prompts)\b"),
-    rule("override_instructions", ("system",),
+    rule("override_instructions", (),
           r"\b(?:ignore|disregard|forget|override)\s+(?:the\s+|your\s+)?system\s+(?:prompt|message)\b"),
     # "disregard the safety rules above", "stop following the site rules", "bypass your guardrails".
-    rule("override_instructions", ("ignore", "disregard", "forget", "override", "bypass", "set aside", "stop follow",
-                             "skip", "don't follow", "do not follow", "abandon"),
+    rule("override_instructions", (),
           r"\b(?:ignore|disregard|forget|override|bypass|set\s+aside|stop\s+following|skip|abandon|"
           r"(?:don't|do\s+not)\s+follow)\s+(?:(?:all|any|every|the|of|these|those|other|existing|such|"
           r"earlier|previous|prior|current|plant's|site's|stated|quoted)\s+){0,4}"
           rf"(?:{_SAFETY_Q}\s+){{1,2}}(?:[\w/-]+\s+){{0,2}}?{_RULES_EN}\b",
           not_after=_EN_DESCRIBED),
-    rule("override_instructions", ("ignore", "disregard", "forget", "override", "set aside", "stop follow"),
+    rule("override_instructions", (),
           r"\b(?:ignore|disregard|forget|override|set\s+aside|stop\s+following)\s+(?:(?:all|any|every|the|of|"
           rf"these|those)\s+)?(?:[\w/-]+\s+){{0,2}}?{_RULES_EN}\s+(?:(?:stated|quoted|given|mentioned|listed|"
           r"written)\s+)?(?:above|earlier|before|previously|in\s+this\s+(?:chat|conversation)|you\s+(?:were|have\s+been)"
           r"\s+(?:given|told|loaded|trained|programmed|configured))\b",
           not_after=_EN_DESCRIBED),
-    rule("override_instructions", ("you",),
+    rule("override_instructions", (),
           rf"\b(?:{_RULES_EN}|rulebook)\s+(?:that\s+)?you\s+(?:were|have\s+been)\s+(?:given|told|loaded|trained|programmed|"
           r"configured)(?!\s+by\b)"
           rf"|\b(?:{_RULES_EN}|rulebook)\s+(?:that\s+)?you\s+(?:(?:have\s+)?received|got|have|hold)\b[^.!?\n]{{0,60}}?"
           r"\b(?:cancel+ed|void|revoked|withdrawn|superseded|obsolete|no\s+longer|rely\s+on\s+this|instead)\b"
           r"|\bwhatever\s+(?:[\w-]+\s+)?(?:rules|guidance|instructions|guidelines)\s+you\s+have\b"
           rf"|\b(?:{_RULES_EN}|rulebook)\s+(?:that\s+)?(?:[\w-]+\s+){{1,2}}(?:gave|give|have\s+given)\s+you\b"),
-    rule("override_instructions", ("loaded with", "you were", "you have been", "it was"),
+    rule("override_instructions", (),
           r"\b(?:you\s+were|you've\s+been|it\s+was)\s+loaded\s+with\b"
           r"|\b(?:everything|anything|all|whatever)\s+(?:that\s+)?(?:it|you)\s+(?:was|were|have\s+been|had\s+been)\s+"
           r"(?:told|instructed|given|taught)\b"),
     # "the rules in your setup no longer count", "supersedes your guidelines".
-    rule("override_instructions", ("your",),
+    rule("override_instructions", (),
           r"\byour\s+(?:[\w-]+\s+){0,3}?(?:rules|instructions|setup|configuration|guidelines|directives|programming|"
           r"settings|training|prompt)\b[^.!?\n]{0,40}?\b(?:(?:are|is)\s+(?:now\s+)?(?:void|invalid|cancelled|canceled|"
           r"revoked|suspended|obsolete|outdated|superseded)|no\s+longer\s+(?:count|apply|applies|matter|valid|in\s+force))\b"
 ),
     # "this bulletin takes precedence over your system message", "the following overrides your configuration".
-    rule("override_instructions", ("your",),
+    rule("override_instructions", (),
           r"\b(?:override|overrides|supersede|supersedes|replace|replaces|precedence\s+over|priority\s+over|above|"
           rf"over|instead\s+of|disable|ignore|forget|outside|bypass|skip|turn\s+off|switch\s+off)\s+(?:all\s+|any\s+)?(?:of\s+)?your\s+{_YOUR_CONFIG}\b"),
-    rule("override_instructions", ("your instructions have", "your rules have", "your previous", "your prior",
-                             "your original"),
+    rule("override_instructions", (),
           r"\byour\s+(?:previous\s+|prior\s+|original\s+)?(?:instructions|rules|guidelines|directives|orders)\s+"
           r"(?:have\s+(?:changed|been\s+(?:changed|updated|replaced|cancelled|revoked|lifted))|are\s+(?:now\s+)?"
           r"(?:cancelled|canceled|void|revoked|lifted|suspended|obsolete|invalid|no\s+longer))"),
-    rule("override_instructions", ("treat", "regard", "consider"),
+    rule("override_instructions", (),
           r"\b(?:treat|regard|consider)\s+(?:this|the\s+following|these)\s+(?:document|page|passage|text|"
           r"paragraph|note|memo|message|bulletin|section)\s+as\s+(?:your\s+|a\s+|the\s+)?(?:new\s+)?"
           r"(?:system\s+(?:prompt|message|instructions?)|instructions|highest[- ]priority|only\s+rulebook)"),
-    rule("override_instructions", ("treat", "as if", "pretend", "consider", "regard"),
+    rule("override_instructions", (),
           rf"\b(?:treat|regard|consider)\s+(?:the\s+|all\s+)?(?:site's\s+|plant's\s+)?(?:[\w/-]+\s+){{0,2}}?(?:{_SAFETY_Q}\s+)"
           rf"(?:[\w/-]+\s+){{0,2}}?{_RULES_EN}\s+(?:[\w\s]{{0,20}}?\s)?(?:as\s+)?(?:obsolete|superseded|void|"
           r"cancelled|canceled|invalid|optional|non-existent|nonexistent|not\s+applicable)"
           r"|\bpretend\s+(?:that\s+)?the\s+(?:[\w/-]+\s+){0,3}(?:chapter|section|rules?|procedure|regulations?|"
           r"steps)\s+(?:doesn't|does\s+not|don't|do\s+not|never)\s+exist"
           r"|\bas\s+if\s+(?:they|the\s+(?:rules|regulations))\s+did\s+not\s+exist\b"),
-    rule("override_instructions", ("your",),
+    rule("override_instructions", (),
           r"\bthis\s+(?:document|page|file|memo|bulletin|note)\s+is\s+(?:now\s+)?your\s+(?:only\s+|new\s+)?"
           r"(?:rulebook|instructions|system\s+prompt|source\s+of\s+truth|rules)\b"),
     # English: personas ---------------------------------------------------------------------------
-    rule("new_instructions", ("instruction",),
+    rule("new_instructions", (),
           rf"\b(?:new|updated|real|actual|hidden)\s+instructions?\s+(?:for|to)\s+(?:the\s+|any\s+)?{_AI}{_AI_END}"),
-    rule("role_reassignment", ("you are", "you're"),
+    rule("role_reassignment", (),
           r"\byou(?:\s+are|'re)\s+(?:now|no\s+longer)\s+(?:(?:a|an|the|my|acting\s+as)\s+)?(?:[\w'-]+\s+){0,3}?"
           rf"(?:{_AI}|bot|DAN|jailbroken|unrestricted|unfiltered)\b"),
-    rule("role_reassignment", ("you are", "you're"),
+    rule("role_reassignment", (),
           r"\byou(?:\s+are|'re)\s+(?:now\s+)?(?:an?\s+|the\s+)?(?:[\w'-]+\s+){0,2}?(?:unrestricted|unfiltered|"
           r"uncensored|jailbroken|rule-?free|unlimited)\b"
           r"|\byou(?:\s+are|'re)\s+(?:an?\s+|the\s+)(?:[\w'-]+\s+){0,3}?(?:bot|AI|chatbot)\b(?:\s+\w+){0,3}?\s+"
           r"(?:with\s+no|without\s+(?:any\s+)?)(?:rules|restrictions|limits|filters)"),
-    rule("role_reassignment", ("from now on", "from here on", "from this", "going forward", "onward",
-                                "as of now"),
+    rule("role_reassignment", (),
           r"\b(?:from\s+(?:now|here)\s+on|from\s+this\s+(?:message|point|moment)\s+(?:on|onwards?|forward)|"
           r"going\s+forward|as\s+of\s+now),?\s+(?:you|treat|answer|reply|respond|act|always|never|only)\b"),
-    rule("role_reassignment", ("pretend", "roleplay", "role-play", "role play", "act as", "in the voice of",
-                                "persona", "role", "mode"),
+    rule("role_reassignment", (),
           r"\b(?:pretend\s+(?:to\s+be|you\s+are|that\s+you)|role[- ]?play\s+as|act\s+as\s+(?:if|though)\s+you|"
           r"act\s+as\s+[A-Z][\w-]+,|(?:respond|answer|reply|speak|write)\s+in\s+the\s+voice\s+of|"
           r"your\s+new\s+persona|play\s+the\s+role\s+of\s+(?:an?\s+)?(?:[\w-]+\s+)?(?:unrestricted|unfiltered|"
           r"uncensored|jailbroken|rogue|evil|reckless)|(?:answer|reply|respond|speak)\s+in\s+(?:that|this)\s+(?:role|"
           r"character))\b", not_after=r"\b(?:to|from|of|having)\s+"),
-    rule("role_reassignment", ("persona", "role", "character", "identity", "like", "as ", "safety"),
+    rule("role_reassignment", (),
           r"\b(?:adopt|assume|take\s+on|put\s+on)\s+(?:the\s+|a\s+)?(?:persona|role|character|identity)\s+of\b"
           r"|\b(?:behave|act|respond|speak|answer)\s+(?:like|as)\s+(?:an?\s+)?(?:[\w-]+\s+){0,2}?(?:assistant|AI|bot|"
           r"chatbot|model)\b"
           r"|\b(?:assistant|AI|bot|chatbot|model|you|which|that)\b[^.!?\n]{0,30}?\b(?:without|with\s+no|has\s+no|"
           r"have\s+no)\s+(?:any\s+)?safety\s+(?:rules|filters?|restrictions|guardrails)\b"
           r"|\bspeak\s+as\s+[A-Z]\w+\b"),
-    rule("role_reassignment", ("mode",),
+    rule("role_reassignment", (),
           r"\b(?:unrestricted|no[- ]restrictions?|god|jailbreak|jailbroken|DAN|uncensored|unfiltered)[- ]mode\b"
           r"|\b[\w-]+-god\s+mode\b"),
-    rule("role_reassignment", ("your new",),
+    rule("role_reassignment", (),
           r"\byour\s+new\s+(?:identity|role|persona|name|task|priority|instructions|job|mission|purpose)\b"),
-    rule("addressed_to_ai", ("if you", "attention", "note", "message", "notice", "reading", "processing", "summar"),
+    rule("addressed_to_ai", (),
           rf"\b(?:if\s+you\s+are\s+(?:an?\s+)?{_AI}{_AI_END}|(?:attention|note|message|notice)\s+(?:to|for)\s+"
           rf"(?:the\s+|any\s+)?{_AI}{_AI_END}|{_AI}s?\s+(?:reading|processing|summari[sz]ing)\s+this\b)"),
     # English: the assistant or "the reader as an AI" addressed ----------------------------------------
@@ -236,44 +235,58 @@ RULES_EN: list[Rule] = [
           rf"{_START}(?!(?:the|a|an|our|this|their|its|my)\s+(?:[\w-]+\s+){{0,2}}?{_AI_STRONG}\s*,)"  # appositive
           rf"{_HEAD_WORDS}{{0,4}}{_AI_STRONG}{_TAIL_WORDS}{{0,6}}\s*(?:\([^)\n]{{0,40}}\))?\s*"
           rf"(?:[,:!—–]+|\s+-+\s)\s*[^\n]{{0,120}}?\b{_CUE}"),
-    rule("addressed_to_ai", ("assistant", "model", "bot"),
+    rule("addressed_to_ai", (),
           rf"{_START}{_HEAD_WORDS}{{0,4}}{_AI_WEAK}{_TAIL_WORDS}{{0,4}}\s*(?:\([^)\n]{{0,40}}\))?\s*"
           rf"(?:[,:!—–]+|\s+-+\s)\s*[^\n.!?]{{0,60}}?\b{_CUE_STRICT}"),
-    rule("addressed_to_ai", ("assistant", "bot"),
+    rule("addressed_to_ai", (),
           rf"{_START}{_HEAD_WORDS}{{0,4}}(?:{_ASSISTANT}|bots?){_TAIL_WORDS}{{0,4}}\s*(?:[,:!—–]+|\s+-+\s)\s*"
           rf"[^\n.!?]{{0,60}}?\b{_CUE}"),
     # A person is addressed by name or role with a colon in a procedure ("Assistant: hold the ladder"),
     # rarely with a comma.
-    rule("addressed_to_ai", ("assistant", "model", "bot"),
+    rule("addressed_to_ai", (),
           rf"{_START}(?:(?:dear|hey|hi|hello)\s+)?(?:the\s+)?{_AI_WEAK},\s*[^\n]{{0,40}}?\b{_CUE}"),
-    rule("addressed_to_ai", ("to", "for"),
+    rule("addressed_to_ai", (),
           rf"{_START}(?:(?:an?\s+|the\s+)?(?:note|message|notice|memo|reminder|tip|comment|instructions?|guidance|"
           r"reviewer\s+comment|words?)\s+(?:[–—-]\s+)?)?(?:to|for)\s+(?:the\s+|any\s+|all\s+|every\s+|whichever\s+)?"
           rf"(?:[\w-]+\s+){{0,2}}?(?:{_AI_STRONG}|{_ASSISTANT}|bots?){_TAIL_WORDS}{{0,5}}"
           r"(?:\s+(?:that|which|who)(?:\s+[\w-]+){1,5})?\s*[:—–]"),
+    rule("addressed_to_ai", (),
+          rf"{_START}(?:attention|attn|dear|hey|hi|hello|note|notice|message|memo|reminder|directive|instructions?)"
+          rf"\s+(?:to\s+|for\s+)?(?:the\s+|all\s+|any\s+)?{_AI_STRONG}\s*[:,!—–]"
+          rf"|{_START}{_AI_STRONG}\s+(?:instructions?|directive|note|guidance|rules?|policy|notice)\s*[:：]"),
+    # What a model was given is not what a manual talks about: "the material you were trained on",
+    # "the only acceptable reply from the assistant", "when you respond".
+    rule("addressed_to_ai", (),
+          r"\byou\s+(?:were|are|have\s+been)\s+(?:trained|configured|programmed|fine-tuned|loaded|prompted|set\s+up)\b"
+          rf"|\b(?:reply|answer|response|output)\s+(?:given\s+)?(?:from|by|of)\s+(?:the|any|this|an?)\s+(?:{_AI_STRONG}|"
+          rf"{_ASSISTANT}|bot|chatbot)\b"
+          r"|\b(?:when|whenever|before|after|as)\s+you\s+(?:respond|answer|reply)\b(?!\s+(?:a\s+|the\s+|an\s+)?"
+          r"(?:incoming\s+)?(?:calls?|phone|door|radio|questions?\s+(?:on|in)\s+the\s+(?:form|test|quiz)))"
+          r"|\b(?:answer|reply|respond)\s+without\s+(?:any\s+)?(?:limits|restrictions|filters|rules)\b"
+          r"|\bbecome\s+[\"'“]?[\w-]*(?:unlocked|unrestricted|jailbroken|uncensored)\b"
+          r"|\bbe\s+[\"'“][\w-]*(?:unlocked|unrestricted|jailbroken|uncensored)\b"),
     # Configuration keys for a model: "assistant_policy:", "llm_instructions =".
-    rule("addressed_to_ai", ("_",),
+    rule("addressed_to_ai", (),
           r"\b(?:assistant|ai|llm|bot|chatbot|model|agent)_(?:policy|policies|instructions?|prompt|rules?|behaviou?r|"
           r"persona|directives?|guidelines?)\b"),
     # "if you're an automated assistant", "as an AI you are", "anyone using an AI to read this".
-    rule("addressed_to_ai", ("you", "as an", "as a "),
+    rule("addressed_to_ai", (),
           rf"\b(?:if\s+you(?:'re|\s+are)|as|since\s+you(?:'re|\s+are)|you(?:'re|\s+are))\s+(?:an?\s+|the\s+)"
           rf"(?:[\w-]+\s+){{0,2}}?{_AI_STRONG}\b(?!\s+(?:tools?|features?|menu|app|button))"),
-    rule("addressed_to_ai", ("as an", "as a "),
+    rule("addressed_to_ai", (),
           rf"\bas\s+an?\s+(?:[\w-]+\s+)?{_AI_ANY},?\s+you\b"),
-    rule("addressed_to_ai", ("read", "this"),
+    rule("addressed_to_ai", (),
           rf"\b(?:using|uses|with)\s+an?\s+{_AI_STRONG}\s+to\s+read\s+this\b"
           r"|\b(?:the\s+)?next\s+sentence\s+is\s+(?:addressed|written|meant)\s+(?:to|for)\s+the\s+(?:assistant|model|AI)\b"
           rf"|\b(?:for|to)\s+(?:the\s+|any\s+)?{_AI_STRONG}\s+only\b"),
     # "the model answering questions should …", "any assistant answering from this file should present …".
-    rule("addressed_to_ai", ("answer", "read", "process", "summar", "index", "retriev"),
+    rule("addressed_to_ai", (),
           r"\b(?:assistants?|models?|bots?|systems?|programs?|tools?|AI)\s+(?:that\s+|which\s+|who\s+)?"
           r"(?:answer(?:s|ing)?\s+(?:questions|from\s+this|this)|reads?\s+this|reading\s+this|process(?:es|ing)\s+this|"
           r"summari[sz](?:es|ing)\s+this|index(?:es|ing)\s+this|retriev(?:es|ing)\s+this)\b"
           r"|\bwhen\s+this\s+(?:passage|text|document|page|chunk)\s+is\s+(?:retrieved|read|processed|indexed)\b"),
     # "the assistant should tell users …", "AI models reading this must say …".
-    rule("addressed_to_ai", ("must", "should", "shall", "will", "is to", "are to", "need", "has to", "have to",
-                              "required", "instructed", "obliged"),
+    rule("addressed_to_ai", (),
           rf"\b{_AI_STRONG}(?:\s+[\w'-]+){{0,5}}?\s+(?:must|should|shall|is\s+to|are\s+to|needs?\s+to|has\s+to|"
           r"have\s+to|(?:is|are)\s+(?:instructed|required|obliged|expected)\s+to)\s+(?:now\s+|always\s+|only\s+|"
           rf"also\s+|first\s+|never\s+)?(?:{_SPEECH}|present|treat|ignore|disregard|comply|obey|output|"
@@ -287,18 +300,19 @@ RULES_EN: list[Rule] = [
           r"(?:now\s+|always\s+|only\s+|also\s+|first\s+|never\s+|immediately\s+|not\s+)?(?:say|tell|answer|reply|"
           r"respond|present|describe|treat|ignore|disregard|comply|obey|output|include|set\s+aside|print|send|"
           r"forward|reveal|mention|omit|open|close|shut|switch|create|log|schedule|approve|confirm|recommend|claim|state|"
-          r"assure|warn|append|begin|refuse|cite|quote|pretend|act|be\s+told)\b"
+          r"assure|warn|append|begin|refuse|cite|quote|pretend|act|be\s+told|advise|explain|finish|end|add|let|"
+          r"delete|reset|disable|approve)\b"
           rf"|\bas\s+(?:the|an?|your)\s+(?:[\w-]+\s+)?{_AI_ANY}\b[^.!?\n]{{0,60}}?\byou\b"
           rf"|\byou\b[^.!?\n]{{0,40}}?\bas\s+(?:the|an?)\s+(?:[\w-]+\s+)?{_AI_ANY}\b"
           rf"|\byou(?:'re|\s+are)\s+(?:a|an|the)\s+(?:[\w-]+\s+){{0,2}}?(?:{_ASSISTANT}|bot|AI|chatbot|language\s+model)\b(?!\s+(?:to|of|for)\b)"
           rf"|\bfor\s+(?:{_AI_STRONG})\s+(?:purposes|use|eyes)\b|\bAI\s+purposes\b"),
-    rule("addressed_to_ai", ("assistant", "model", "bot"),
+    rule("addressed_to_ai", (),
           rf"\b(?:the|any|every|our|this)\s+{_AI_WEAK}(?:\s+[\w'-]+){{0,3}}?\s+(?:must|should|shall|will|is\s+to|"
           r"needs?\s+to|has\s+to)\s+(?:now\s+|always\s+|only\s+|also\s+|never\s+)?(?:say|answer|reply|respond|claim|"
           rf"present|tell\s+{_PEOPLE}|treat|not\s+(?:mention|warn|cite))\b"),
     # English: scripted answers -------------------------------------------------------------------
     # "tell the user …", "reply to the operator that …", "assure the operator that the gas test can be skipped".
-    rule("scripted_answer", ("user", "ask", "questioner", "person"),
+    rule("scripted_answer", (),
           rf"\b(?:{_SPEECH}|say\s+to|reply\s+to|respond\s+to|answer\s+to)\s+{_CHAT_PEOPLE}\b"
           r"(?!'s|\s+(?:name|id|password|account|manual|guide|interface|can|may|will|should|must|is|has))"
           r"|\b(?:please|kindly)\s+(?:inform|notify)\s+(?:the\s+)?users?\b",
@@ -306,13 +320,13 @@ RULES_EN: list[Rule] = [
     rule("scripted_answer", (),
           rf"\b(?:tell|assure|reassure|convince|say\s+to|reply\s+to|respond\s+to|answer|inform|let)\s+{_PEOPLE}"
           rf"(?:\s+know)?(?:\s+(?:that|:|,)|\s*[:\"“'])[^.!?\n]{{0,80}}?\b{_RELAXED}"),
-    rule("scripted_answer", ("ask",),
+    rule("scripted_answer", (),
           r"\b(?:when|whenever|if)\s+(?:the\s+|a\s+|an\s+|any\s+)?(?:users?|operators?|anyone|someone|somebody|"
           r"people|customers?|they|he|she|visitors?|workers?)\s+(?:asks?(?:\s+you)?|inquires?|enquires?|wants\s+to\s+know)"
           rf"\b[^.!?\n]{{0,80}}?{_ANSWER_GIVEN}"
           rf"|\bwhen\s+asked\s+(?:about|whether|if|for)\b[^.!?\n]{{0,60}}?(?:{_ANSWER_GIVEN}|\brecommend\b)"),
     # "always answer …", "respond to every question with …", "answer only with: …".
-    rule("scripted_answer", ("answer", "reply", "respond", "say", "output"),
+    rule("scripted_answer", (),
           r"\balways\s+(?:(?:answer|reply|respond)\s+(?:that\b|with\b|[:\"“'])|say\s+that\b)"
           r"|\b(?<!\bto\s)(?:only|just|simply)\s+(?:(?:answer|reply|respond)\s+(?:that\b|with\b|[:\"“'])|say\s+that\b)"
           r"|\b(?:whenever|every\s+time|each\s+time)\s+you\s+(?:answer|reply|respond)\b(?!\s+(?:a\s+|the\s+|an\s+)?"
@@ -323,7 +337,7 @@ RULES_EN: list[Rule] = [
           r"|\b(?:answer|reply|respond)\s+only\s+with\b"
           r"|\boutput\s+[\"“'][^\"”'\n]{1,40}[\"”']\s+(?:at|in)\b"),
     # "your answer must state …", "in your response, claim …", "the response must be "No, …"".
-    rule("scripted_answer", ("your", "answer", "response", "repl", "output"),
+    rule("scripted_answer", (),
           rf"\b(?:in|into|from|out\s+of|at\s+the\s+(?:start|end|beginning)\s+of|with|to)\s+(?:your|all|every|each)\s+"
           rf"(?:next\s+|future\s+)?{_ANSWER_NOUN}\b(?!\s+(?:to|for|on)\s+(?:the\s+)?(?:question|part|item|line|box|"
           r"exercise|problem)s?\b)"
@@ -334,66 +348,65 @@ RULES_EN: list[Rule] = [
           rf"|\bthe\s+{_ANSWER_NOUN}\s+you\s+give\b"
           rf"|\bwhen\s+you\s+(?:generate|write|give|compose|produce)\s+(?:your|the|an?)\s+{_ANSWER_NOUN}\b"
           r"|\bthe\s+correct\s+answer\s+to\s+any\s+question\b"),
-    rule("scripted_answer", ("must now", "you must", "you should", "you will", "you are to", "you need"),
+    rule("scripted_answer", (),
           r"\byou\s+(?:must|should|will|are\s+to|need\s+to)\s+(?:now\s+)?(?:always\s+|only\s+)?(?:say|claim|"
           rf"tell\s+{_PEOPLE})\b"),
-    rule("scripted_answer", ("say", "state", "claim"),
+    rule("scripted_answer", (),
           r"(?:^|(?<=[.!?:;]\s)|(?<=\n))\s*(?:please\s+)?(?:say|claim)\s+(?:that\s+)?(?:the\s+)?[^.!?\n]{0,60}?"
           rf"\b{_RELAXED}", _I),
     # English: secrecy, tools, exfiltration ---------------------------------------------------------
-    rule("conceal_from_user", ("user",),
+    rule("conceal_from_user", (),
           r"\b(?:do\s+not|don't|never|without)\s+(?:tell|inform|mention|alert)(?:ing)?\s+"
           r"(?:this\s+|it\s+)?(?:to\s+)?the\s+user\b"
           r"(?!'s|\s+(?:name|id|password|account|manual|guide|interface))"),
-    rule("conceal_from_user", ("user",),
+    rule("conceal_from_user", (),
           r"\b(?:keep|hide)\s+(?:this|it)\s+(?:secret\s+|hidden\s+)?from\s+the\s+user\b"),
-    rule("conceal_from_user", ("let", "allow"),
+    rule("conceal_from_user", (),
           r"\b(?:do\s+not|don't|never|must\s+not)\s+(?:let|allow)\s+(?:the\s+|any\s+)?(?:users?|person(?:\s+asking)?|operators?|"
           r"anyone|askers?|them)\s+(?:\w+\s+)?(?:know|see|find\s+out|learn)\b"),
-    rule("conceal_from_user", ("mention", "reveal", "disclose", "confidential", "secret", "between us", "hidden", "hide",
-                               "keep", "admit", "influenced", "shaped", "affected", "bring"),
+    rule("conceal_from_user", (),
           r"\b(?:do\s+not|don't|never)\s+(?:mention|reveal|disclose|repeat|show|display)\s+(?:this|these|the)\s+"
           r"(?:instructions?|notes?|messages?|directives?|paragraphs?|text)\b"
           r"|\b(?:do\s+not|don't|never)\s+(?:mention|reveal|disclose|say|admit)\s+(?:to\s+(?:the\s+)?(?:users?|operators?|"
           r"anyone)\s+)?that\s+(?:this|these)\s+(?:instructions?|notes?|messages?|directives?|rules?)\b"
           r"|\b(?:do\s+not|don't|never)\s+(?:reveal|disclose|admit|mention|let\s+on)\s+to\s+(?:the\s+)?(?:users?|"
           r"operators?|askers?|anyone|whoever)\b"
-          rf"|\b(?:keep|hide)\s+(?:this|it|these)\s+(?:hidden\s+|secret\s+|confidential\s+)?from\s+{_PEOPLE}"
+          rf"|\b(?:keep|hide)\s+(?:this|it|these)\s+(?:[\w-]+\s+)?(?:hidden\s+|secret\s+|confidential\s+)?from\s+{_PEOPLE}"
           r"|\btreat\s+this\s+(?:paragraph|note|passage|message|comment)\s+as\s+(?:confidential|secret|private)\b"
           rf"|\b(?:influenced|shaped|changed|affected|informed)\s+your\s+{_ANSWER_NOUN}\b"
           r"|\b(?:do\s+not|don't|never)\s+(?:bring\s+(?:it|this)\s+up|talk\s+about\s+(?:it|this))\s+with\s+the\s+"
           r"(?:user|person|operator)"
           r"|\bkeep\s+(?:this|these|the\s+following)\s+(?:instructions?\s+|notes?\s+|messages?\s+)?(?:confidential|"
           r"secret|hidden|between\s+us)\b"),
-    rule("conceal_from_user", ("without", "confirmation", "no need"),
+    rule("conceal_from_user", (),
           r"(?:^|(?<=[.!?;:,]\s)|(?<=\n))\s*(?:please\s+|now\s+|then\s+)?(?:create|open|raise|file|submit|schedule|send|"
           r"call|run|execute|delete|close|shut|stop|start|turn|switch|set|change|reset|approve|disable|enable|order|"
           r"book|proceed)\b[^.!?\n]{0,80}?\bwithout\s+(?:asking|consulting|telling|informing|notifying|"
           r"confirming\s+with|checking\s+with)\s+(?:the\s+)?(?:users?|operators?|anyone)\b|\bno\s+(?:need\s+to\s+ask\s+for\s+)?confirmation\s+"
           r"(?:is\s+)?(?:needed|required)?\s*(?:from\s+the\s+user)\b|\bno\s+need\s+to\s+ask\s+for\s+confirmation\b"
           r"|\bwithout\s+(?:any\s+)?questions\b"),
-    rule("conceal_from_user", ("warn", "remind", "alert", "warnings", "out of your"),
+    rule("conceal_from_user", (),
           r"\b(?:do\s+not|don't|never)\s+(?:warn|remind|alert|caution)\s+(?:the\s+)?(?:users?|operators?|them|anyone)"
           r"\b|\b(?:do\s+not|don't|never)\s+warn\s+about\b|\bskip\s+the\s+warnings\b"
           rf"|\b(?:leave|keep)\s+(?:them|it|this)\s+out\s+of\s+your\s+{_ANSWER_NOUN}\b"),
-    rule("conceal_from_user", ("cite", "mention", "quote"),
+    rule("conceal_from_user", (),
           r"\b(?:never|do\s+not|don't)\s+(?:cite|quote|reference|refer\s+to)\s+(?:the|any)\s+(?:other\s+)?(?:safety\s+)?"
           r"(?:manual|regulations?|rules|documents?|procedures?)\b"
           r"|\bomit\s+any\s+mention\s+of\b"),
-    rule("tool_call_request", ("tool", "function"),
+    rule("tool_call_request", (),
           rf"\b(?:call|invoke|trigger|execute|run|use)\s+(?:the\s+|a\s+)?(?:tool|function)\s*[(:]?\s*{QUOTE}{SNAKE}"),
     rule("tool_call_request", ("_",), rf"\b(?:call|invoke)\s+(?:the\s+)?{QUOTE}{SNAKE}"),
-    rule("tool_call_request", ("tool",),
+    rule("tool_call_request", (),
           r"\b(?:call|invoke)\s+(?:the|a|any|this|your)\s+(?:[\w-]+\s+){0,2}tools?\b"
           r"(?!\s+(?:room|crib|kit|box|bag|set|chest|holder|rack|steel|block|store))"),
     # The agent's own tool names have no business in a plant document.
     rule("tool_call_request", _AGENT_TOOLS, rf"\b(?:{'|'.join(_AGENT_TOOLS)})\b"),
-    rule("function_call_json", ("{",),
+    rule("function_call_json", (),
           r"\{\s*[\"'](?:tool|tool_name|tool_calls?|function|function_call)[\"']\s*:"),
-    rule("function_call_json", ("{",),
+    rule("function_call_json", (),
           r"\{\s*[\"']name[\"']\s*:\s*[\"'][^\"']{1,64}[\"']\s*,\s*"
           r"[\"'](?:arguments|args|parameters|input|action_input)[\"']\s*:"),
-    rule("prompt_exfiltration", ("prompt", "instruction", "configuration"),
+    rule("prompt_exfiltration", (),
           r"\b(?:reveal|print|show|repeat|output|leak|display|disclose|tell\s+me)\s+(?:me\s+)?(?:your|the)\s+"
           r"(?:system\s+prompt|initial\s+prompt|hidden\s+prompt|(?:system\s+|original\s+)?instructions\s+verbatim)\b"
           r"|\b(?:reveal|print|show|repeat|output|leak|display|disclose|include|list|dump)\s+(?:me\s+)?(?:the\s+text\s+of\s+)?"
@@ -402,8 +415,7 @@ RULES_EN: list[Rule] = [
           r"|\b(?:reveal|print|show|repeat|output|disclose|include)\s+(?:me\s+)?(?:the\s+)?(?:hidden\s+)?instructions\s+"
           r"you\s+(?:were|have\s+been)\s+given\b"
           rf"|\binclude\s+your\s+system\s+(?:prompt|message)\b"),
-    rule("data_exfiltration", ("send", "email", "e-mail", "post", "upload", "forward", "transmit", "exfiltrat",
-                                "leak", "include", "list", "put", "paste", "append"),
+    rule("data_exfiltration", (),
           r"\b(?:send|e-?mail|post|upload|forward|transmit|leak|submit)\s+(?:the\s+|your\s+|all\s+|this\s+)?"
           r"(?:(?:full|whole|entire|complete)\s+)?(?:conversation|chat|chat\s+history|conversation\s+history|"
           r"user's\s+(?:\w+\s+)?(?:and\s+\w+\s+)?\w+|credentials|passwords?|api\s+keys?|tokens?|system\s+prompt|"
@@ -425,17 +437,17 @@ RULES_EN: list[Rule] = [
     rule("data_exfiltration", ("](http", "](https"),
           r"!\[[^\]\n]{0,40}\]\(https?://[^)\s]*[?&](?:data|d|q|c|conv|conversation|chat|msg|text|info|"
           r"content|payload|log|history|secret|key|token|p)=[^)\s]*\)"),
-    rule("chat_template_token", ("<|", "inst]", "<<sys", "<</sys", "_of_turn>"),
+    rule("chat_template_token", (),
           r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id)\|>"
           r"|\[/?INST\]|<</?SYS>>|<start_of_turn>|<end_of_turn>", 0),
     # Chat-role markers, uppercase at a line or sentence start. A bare "SYSTEM:" is weak.
-    rule("role_marker", ("system", "assistant", "developer"),
+    rule("role_marker", (),
           r"(?:^|(?<=[.!?:;]\s))[\[<#*\s]*(?:SYSTEM|ASSISTANT|DEVELOPER)\s+(?:NOTICE|OVERRIDE|PROMPT|INSTRUCTIONS?)"
           r"\s*[\]>]?\s*:", _M),
-    rule("role_marker", ("system", "assistant", "developer"),
+    rule("role_marker", (),
           r"(?:^|(?<=[.!?:;]\s))[\[<#*\s]*(?:SYSTEM|ASSISTANT|DEVELOPER)(?:\s+[A-Z]+)?\s*[\]>]?\s*:", _M, weak=True),
     rule("role_marker", ("system",), r"\bsystem\s+(?:notice|override|prompt|instructions?)\s*:", weak=True),
-    rule("role_marker", ("system-level", "system level", "system message"),
+    rule("role_marker", (),
           r"\bsystem[- ]level\s+(?:update|instruction|directive|override)s?\s+for\b"
           r"|\b(?:as|into|like)\s+(?:a|the|your)\s+(?:new\s+)?system\s+(?:message|prompt)\b"),
 ]
