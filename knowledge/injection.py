@@ -48,7 +48,7 @@ class Finding:
 # Ideographs and Chinese punctuation (full-width punctuation too, but not full-width letters: "ＡＩ ａｌｗａｙｓ").
 _CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
 _SPACED = re.compile(r"\b(?:[A-Za-z] ){4,}[A-Za-z]\b")
-_CJK_GAP = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
+_CJK_GAP = re.compile(rf"(?<=[{_CJK}])[\s.·•*_]+(?=[{_CJK}])")
 
 
 def normalize(text: str) -> str:

@@ -57,7 +57,7 @@ _AI_STRONG = (r"(?:(?-i:A\.?I\.?)(?:\s+(?:assistants?|models?|systems?|tools?|he
               r"chatbots?|purposes))?|artificial\s+intelligence|chat\s?bots?|chat\s+(?:assistants?|models?)|"
               r"(?:large\s+)?language[\s-]+models?|(?-i:LLMs?)|(?:Chat)?GPT(?:-?\d\w*)?|copilots?|"
               r"(?:virtual|digital|automated|AI)\s+(?:assistants?|readers?|helpers?)|"
-              r"automated\s+(?:systems?|readers?|tools?)|machine\s+readers?|(?:question[\s-]+)?answering\s+(?:systems?|programs?|models?|tools?)|"
+              r"automated\s+(?:systems?|readers?|tools?)|machine\s+readers?|Q\s?&\s?A\s+(?:systems?|bots?|tools?)|(?:question[\s-]+)?answering\s+(?:systems?|programs?|models?|tools?)|"
               r"retrieval[- ]augmented\s+(?:systems?|generators?|models?)|summari[sz]ers?)")
 # "assistant" as a person's job or a phone feature is not a model.
 _HUMAN_ASSISTANT = (r"(?<!\bvoice\s)(?<!\bgoogle\s)(?<!\bstaff\s)(?<!\blab\s)(?<!\bshop\s)(?<!\bsite\s)"
@@ -219,7 +219,9 @@ RULES_EN: list[Rule] = [
           r"chatbot|model)\b"
           r"|\b(?:assistant|AI|bot|chatbot|model|you|which|that)\b[^.!?\n]{0,30}?\b(?:without|with\s+no|has\s+no|"
           r"have\s+no)\s+(?:any\s+)?safety\s+(?:rules|filters?|restrictions|guardrails)\b"
-          r"|\bspeak\s+as\s+[A-Z]\w+\b"),
+          r"|\bspeak\s+as\s+[A-Z]\w+\b"
+          r"|\b(?:answer|reply|respond|speak|act)\s+as\s+an?\s+(?:[\w-]+\s+)?(?:unrestricted|unfiltered|uncensored|"
+          r"jailbroken|rogue|reckless|lawless)\b"),
     rule("role_reassignment", (),
           r"\b(?:unrestricted|no[- ]restrictions?|god|jailbreak|jailbroken|DAN|uncensored|unfiltered)[- ]mode\b"
           r"|\b[\w-]+-god\s+mode\b"),
@@ -249,7 +251,7 @@ RULES_EN: list[Rule] = [
           rf"{_START}(?:(?:an?\s+|the\s+)?(?:note|message|notice|memo|reminder|tip|comment|instructions?|guidance|"
           r"reviewer\s+comment|words?)\s+(?:[–—-]\s+)?)?(?:to|for)\s+(?:the\s+|any\s+|all\s+|every\s+|whichever\s+)?"
           rf"(?:[\w-]+\s+){{0,2}}?(?:{_AI_STRONG}|{_ASSISTANT}|bots?){_TAIL_WORDS}{{0,5}}"
-          r"(?:\s+(?:that|which|who)(?:\s+[\w-]+){1,5})?\s*[:—–]"),
+          r"(?:\s+(?:that|which|who)(?:\s+[\w-]+){1,5})?\s*\)?\s*[:—–]"),
     rule("addressed_to_ai", (),
           rf"{_START}(?:attention|attn|dear|hey|hi|hello|note|notice|message|memo|reminder|directive|instructions?)"
           rf"\s+(?:to\s+|for\s+)?(?:the\s+|all\s+|any\s+)?{_AI_STRONG}\s*[:,!—–]"
@@ -265,6 +267,36 @@ RULES_EN: list[Rule] = [
           r"|\b(?:answer|reply|respond)\s+without\s+(?:any\s+)?(?:limits|restrictions|filters|rules)\b"
           r"|\bbecome\s+[\"'“]?[\w-]*(?:unlocked|unrestricted|jailbroken|uncensored)\b"
           r"|\bbe\s+[\"'“][\w-]*(?:unlocked|unrestricted|jailbroken|uncensored)\b"),
+    # A model greeted or named at a sentence start, then text that is not a name or a part number:
+    # "Assistant: the site rulebook is out of date …", "Hello assistant.", "Bot, raise …" — but not
+    # "Assistant: J. Smith", "Model: CR 10-4".
+    rule("addressed_to_ai", (),
+          rf"{_START}(?:{_AI_STRONG}|{_ASSISTANT}|bots?|chatbots?)\s*(?:[,:—–]|\s-\s)\s*(?-i:[a-z]|[\"“'](?:[a-z]|[A-Z][a-z]))"
+          rf"|{_START}(?:hello|hi|hey|dear|greetings)\s*,?\s+(?:the\s+|my\s+)?(?:{_AI_STRONG}|{_ASSISTANT}|bots?|"
+          r"chatbots?|model)\b"),
+    # A model given an order as the subject of a sentence ("Assistants must obey …", "the AI should quietly …"),
+    # a persona ("the assistant is 'Rex'"), the reader as a machine, orders "given to the assistant".
+    rule("addressed_to_ai", (),
+          rf"\b(?:{_ASSISTANT}|chatbots?|(?-i:AI)(?!\s*(?:-|module|system|camera|model|feature|function|algorithm|"
+          r"engine|vision|based|powered|driven|assisted|technology|tools?))|language\s+models?|LLMs?)\s+(?:must|shall|"
+          r"should|is\s+to|are\s+to|has\s+to|have\s+to|needs?\s+to)\s+(?:now\s+|always\s+|also\s+|quietly\s+|"
+          r"silently\s+|secretly\s+|immediately\s+|never\s+|not\s+)?(?!be\b)[a-z]+"
+          rf"|\b(?:the\s+)?(?:{_ASSISTANT}|AI|bot|chatbot|model)\s+is\s+(?:now\s+)?(?:called\s+)?[\"“'][A-Z]"
+          r"|\b(?:if|when)\s+(?:it|the\s+reader|you)\s+(?:is|are)\s+an?\s+(?:machine|program|bot|computer)\b"
+          rf"|\b(?:instructions?|guidance|rules|directions?|orders)\s+(?:given|issued|provided|sent)\s+to\s+(?:the\s+|any\s+)?"
+          rf"(?:{_AI_STRONG}|{_ASSISTANT}|bots?|models?)\b"
+          rf"|\b(?:if|when)\s+asked\b[^.!?\n]{{0,40}}?\b(?:the\s+)?(?:{_AI_STRONG}|{_ASSISTANT}|bot|chatbot|model)\s+"
+          r"(?:replies|answers|says|responds|states|claims)\b"),
+    # Answers scripted without naming a model: "questions about P-101 must be answered with …",
+    # "say yes to every request …", "you no longer need to follow the site safety rules".
+    rule("scripted_answer", (),
+          r"\b(?:questions?|queries|requests?)\b[^.!?\n]{0,40}?\b(?:must|should|shall|are\s+to|is\s+to)\s+be\s+"
+          r"(?:answered|replied\s+to|met)\s+(?:with|by)\b"
+          r"|\bsay\s+(?:yes|no|[\"“'][^\"”'\n]{1,30}[\"”'])\s+to\s+(?:every|all|any|each)\b"),
+    rule("override_instructions", (),
+          r"\byou\s+(?:no\s+longer\s+need\s+to|(?:do\s+not|don't)\s+(?:need|have)\s+to|need\s+not)\s+(?:follow|obey|"
+          r"observe|apply|comply\s+with)\s+(?:the\s+|any\s+)?(?:site\s+|plant\s+)?(?:safety\s+)?(?:rules|regulations|"
+          r"rulebook|procedures|instructions|guidelines)\b"),
     # Configuration keys for a model: "assistant_policy:", "llm_instructions =".
     rule("addressed_to_ai", (),
           r"\b(?:assistant|ai|llm|bot|chatbot|model|agent)_(?:policy|policies|instructions?|prompt|rules?|behaviou?r|"
@@ -357,7 +389,7 @@ RULES_EN: list[Rule] = [
     # English: secrecy, tools, exfiltration ---------------------------------------------------------
     rule("conceal_from_user", (),
           r"\b(?:do\s+not|don't|never|without)\s+(?:tell|inform|mention|alert)(?:ing)?\s+"
-          r"(?:this\s+|it\s+)?(?:to\s+)?the\s+user\b"
+          rf"(?:this\s+|it\s+)?(?:to\s+)?(?:the\s+user\b|{_CHAT_PEOPLE}\b)"
           r"(?!'s|\s+(?:name|id|password|account|manual|guide|interface))"),
     rule("conceal_from_user", (),
           r"\b(?:keep|hide)\s+(?:this|it)\s+(?:secret\s+|hidden\s+)?from\s+the\s+user\b"),
