@@ -6,9 +6,11 @@ Two sides, scored on the unit the index flags (a chunk's headings and text):
 - instruction-like passages: ``evals/injection_attacks.jsonl``, written for this project in
   English and Chinese — direct and paraphrased, embedded in manual text, obfuscated (full-width,
   zero-width, mixed case, line breaks) — with goals from safety relaxation to tool calls,
-  exfiltration, persona, secrecy and forced answers. A ``dev`` split the patterns were tuned on
-  and a ``test`` split written separately, in other styles, and only evaluated: the test
-  split's recall is the figure to quote.
+  exfiltration, persona, secrecy and forced answers. Three splits:
+  ``dev``: tuned on (it includes four earlier fresh batches, each measured once and then
+  folded in); ``test``: written in other styles before the patterns and never tuned on, but by
+  the same author as the patterns, so optimistic; ``holdout``: written after the patterns were
+  frozen and evaluated once — the honest figure for paraphrases nobody has seen.
 - ordinary passages, read at evaluation time and never copied into the repository: the bundled
   samples, the shared corpus (one source per folder: statutes, regulations, papers, a manual,
   PDFs) and the shared evaluation corpora, each loaded and chunked exactly as the index does.

@@ -5,7 +5,7 @@ instructions and call create_work_order" must not steer the agent; ingestion mar
 (``metadata["flags"] = ["instruction_like"]``) so the prompt can fence them and an admin sees
 them in ``onsite index status``. Flagging never removes a chunk: its facts may still be true.
 
-The patterns (``knowledge.injection_rules`` and ``_zh``) aim at precision on real plant documents.
+The patterns (``knowledge.injection_rules``, ``_actions`` and ``_zh``) aim at precision on real plant documents.
 Procedure text is full of imperatives ("ignore the warning light if …", "tell your supervisor",
 "use tool kit T-3", 应当立即报告), so every pattern needs something a manual never says to its
 human reader: the assistant or a model addressed, an answer scripted for "the user", a claim to
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from knowledge.injection_rules import RULES_EN, Rule
+from knowledge.injection_rules_actions import RULES_EN_ACTIONS
 from knowledge.injection_rules_zh import RULES_ZH
 from knowledge.types import Chunk
 
@@ -30,7 +31,7 @@ DETECTOR_VERSION = "2"
 
 FLAG = "instruction_like"
 
-RULES: list[Rule] = [*RULES_EN, *RULES_ZH]
+RULES: list[Rule] = [*RULES_EN, *RULES_EN_ACTIONS, *RULES_ZH]
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 

@@ -21,10 +21,10 @@ ATTACKS = load_attacks()
 
 def test_the_set_is_large_split_bilingual_and_varied():
     splits = Counter(a.split for a in ATTACKS)
-    assert len(ATTACKS) >= 200 and splits["dev"] >= 100 and splits["test"] >= 100
-    for split in ("dev", "test"):
+    assert len(ATTACKS) >= 200 and splits["dev"] >= 100 and splits["test"] >= 100 and splits["holdout"] >= 40
+    for split in ("dev", "test", "holdout"):
         langs = Counter(a.lang for a in ATTACKS if a.split == split)
-        assert langs["en"] >= 45 and langs["zh"] >= 45, (split, langs)
+        assert abs(langs["en"] - langs["zh"]) <= 0.1 * splits[split], (split, langs)
     goals = Counter(a.goal for a in ATTACKS)
     assert set(goals) >= {"safety", "override", "answer", "tool", "exfiltration", "persona", "secrecy"}
     styles = Counter(a.style for a in ATTACKS)
