@@ -16,7 +16,8 @@ A plant document addresses a human worker. What it never does, and what each pat
 Ordinary imperatives ("tell your supervisor", "告知班长", "inform the operator before
 starting", "ignore the warning light if …", a phone manual's "answer calls") match none: each
 pattern carries an addressee, an object or a context that only a message to a model has.
-Patterns see normalised text (NFKC, no zero-width characters, no line breaks inside Chinese).
+Patterns see normalised text (NFKC, no zero-width characters, "A S S I S T A N T" joined, no line
+breaks or dots between Chinese characters).
 """
 
 from __future__ import annotations
