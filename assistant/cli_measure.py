@@ -195,6 +195,47 @@ def eval_scenarios(
         typer.echo(f"  ✗ {f['id']} [{'; '.join(why)}] {f['question']}")
 
 
+@eval_app.command("injection")
+def eval_injection(
+    shared: Path = typer.Option(Path("../shared"), "--shared", help="Shared data folder with corpus/ and evaldata/ "
+                                "(ordinary passages); folders not found are reported as missing."),
+    attacks: Optional[Path] = typer.Option(None, "--attacks", help="Labelled instruction-like passages (JSONL; "
+                                           "default evals/injection_attacks.jsonl)."),
+    cap: int = typer.Option(25, "--list", min=0, help="Misses and false flags to list."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The injection detector: recall on instruction-like passages (per split and language) and
+    the false-flag rate on ordinary passages (samples, shared corpus, evaluation corpora, chunked
+    as the index does), with the misses and false flags to read."""
+    from evals.injection import ATTACKS_FILE, evaluate_injection
+
+    try:
+        result = evaluate_injection(shared, attacks_file=attacks or ATTACKS_FILE, cap=cap)
+    except OnsiteError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    ins, ordinary = result["instruction"], result["ordinary"]
+
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    typer.echo(f"injection detector v{result['detector_version']}: {ins['passages']} instruction-like passages, "
+               f"{ordinary['passages']} ordinary ({result['seconds']} s)")
+    for name, part in ins["by_split_lang"].items():
+        typer.echo(f"  recall {name:>7}: {rate(part['recall'])} ({part['flagged']}/{part['passages']})")
+    typer.echo(f"  false flags: {rate(ordinary['false_flag_rate'])} ({ordinary['flagged']}/{ordinary['passages']})")
+    for name, part in ordinary["by_source"].items():
+        typer.echo(f"    {name}: {part['flagged']}/{part['passages']}")
+    for path in ordinary["missing"]:
+        typer.echo(f"  not found: {path}")
+    for m in ins["misses"]:
+        typer.echo(f"  ✗ missed {m['id']}: {' '.join(m['text'].split())[:120]}")
+    for f in ordinary["false_flags"]:
+        typer.echo(f"  ✗ flagged {f['where']} [{', '.join(f['reasons'])}]: {f['snippet'][:120]}")
+
+
 @bench_app.command("llm")
 def bench_llm(
     shape: str = typer.Option("qwen2.5-1.5b", "--shape", help="Model shape: qwen2.5-0.5b or qwen2.5-1.5b."),
