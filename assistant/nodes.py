@@ -345,6 +345,7 @@ def answer(state: TurnState, deps: AgentDeps) -> dict:
 def _extract_instead(state: TurnState, deps: AgentDeps, sources: list[Source], reason: str, attempts: int,
                      checks: list[dict]) -> dict:
     extractive = ExtractiveModel(deps.extractive.embedder, reason=reason)
+    reason = extractive.reason  # without the server's folders, as in the label
     label, body = extract_answer(extractive, state["plan"]["search"], sources, state["lang"])
     deps.emit("check", name="fallback", ok=False, detail=reason, retry=True)
     deps.emit("token", text=_shown(label, body))

@@ -22,6 +22,7 @@ from assistant.graph import AgentGraph
 from assistant.llm import LoadedModel, load_chat_model
 from assistant.llm.extractive import ExtractiveModel
 from assistant.nodes import AgentDeps
+from assistant.redact import redact_text
 from assistant.services import Services
 from assistant.settings import Settings
 from assistant.turns import Turns
@@ -86,7 +87,7 @@ def build_parts(settings: Settings, *, embedder: Embedder | None = None, loaded:
         ExtractiveModel(embedder, reason="fallback")
     deps = AgentDeps(settings=settings, model=loaded.model, extractive=extractive, retriever=retriever,
                      registry=build_registry(tools), site=site, assess=Assessor(retriever.index, embedder),
-                     products=products.names, mode_reason=loaded.reason)
+                     products=products.names, mode_reason=loaded.reason and redact_text(loaded.reason))
     agent = AgentGraph(deps, settings.conversations_db, recursion_limit=settings.agent.recursion_limit)
     return Parts(settings=settings, embedder=embedder, loaded=loaded, index=retriever.index, retriever=retriever,
                  site=site, sensor_store=sensor_store, work_order_store=work_order_store, uploads=uploads,
