@@ -49,15 +49,16 @@ class ModelNotFoundError(OnsiteError):
     error_kind = "model_not_found"
 
 
+# strict: JSON types as documented — "stream": "yes" or "temperature": false is refused, not coerced.
 class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     type: str = Field(max_length=40)
     text: str | None = Field(None, max_length=QUESTION_CHARS_CEILING)
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = Field(None)
@@ -71,13 +72,19 @@ class Message(BaseModel):
 class StreamOptions(BaseModel):
     """OpenAI's ``stream_options``: only ``include_usage`` means anything here."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     include_usage: bool = Field(False, description="Send a last chunk with the token usage.")
 
 
+_ASK = [{"role": "user", "content": "What is the maximum discharge pressure of pump P-101?"}]
+
+
 class ChatCompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra={"examples": [
+        {"model": MODEL_ID, "messages": _ASK},
+        {"model": MODEL_ID, "messages": _ASK, "stream": True, "stream_options": {"include_usage": True}},
+    ]})
 
     model: str = Field(max_length=100, description=f"'{MODEL_ID}'.")
     messages: list[Message] = Field(min_length=1, max_length=200)
