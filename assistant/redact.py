@@ -19,7 +19,10 @@ def redact_text(text: str) -> str:
 
 
 def _is_path(found: str) -> bool:
-    # "/" alone, "and/or" and a lone "/ui" are not folders; two parts or a drive / home prefix are.
+    # "/" alone, "and/or" and a lone "/ui" are not folders; two parts or a drive / home prefix are
+    # ("/path/to/…" in a how-to is a placeholder, kept).
+    if found.startswith("/path/to/"):
+        return False
     return found.count("/") + found.count("\\") >= 2 or found[:1] == "~" or found[1:2] == ":"
 
 
