@@ -269,3 +269,23 @@ def test_an_old_world_readable_database_is_tightened(tmp_path):
     for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if p.exists():
             assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+
+
+def test_the_command_line_writes_private_files_too(tmp_path):
+    """`onsite sensors simulate` (any command) under a 022 umask: the store and its WAL are 0600."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    env = {**os.environ, "ONSITE_HOME": str(home)}
+    env.pop("ONSITE_CONFIG", None)
+    old = os.umask(0o022)
+    try:
+        run = subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()", "sensors", "simulate",
+                              "--hours", "0.2"], env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        os.umask(old)
+    assert run.returncode == 0, run.stderr
+    made = _entries(home)
+    assert any(p.name == "sensors.sqlite" for p in made)
+    assert all(m == (0o700 if p.is_dir() else 0o600) for p, m in made.items()), {str(p): oct(m) for p, m in made.items()}
