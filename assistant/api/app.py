@@ -2,8 +2,8 @@
 health probes and authentication. Feature routers are added by ``app.include_router(...)``;
 build them with ``api_router()`` so they share the prefix, the rate limit and the error schemas.
 
-Middleware, outermost first: security headers → CORS (only ``api.cors_origins``; none by default) → metrics → catch-all 500 → body
-limit → FastAPI's exception handlers → routes.
+Middleware, outermost first: security headers → CORS (only ``api.cors_origins``; none by default)
+→ metrics → catch-all 500 → body limit → FastAPI's exception handlers → routes.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ Three policies by path. The API's JSON (and everything unknown) may load nothing
 chat page (Gradio, under ``/ui``) is a single-page app that needs its own inline scripts and styles,
 ``data:``/``blob:`` images and its own server for fetch / SSE; it may load nothing from elsewhere.
 The documentation pages (/docs, /redoc) load Swagger UI / ReDoc from their CDN, as FastAPI ships
-them. A header a route set itself (the sign-in page's nonce policy) is kept.
+them. Files the page serves (uploads, page images under ``…/file=``) get the API's policy: an
+uploaded SVG or HTML opened directly runs nothing. A header a route set itself (the sign-in page's
+nonce policy) is kept.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 
 def policy_for(path: str) -> tuple[str, str]:
     """(Content-Security-Policy, Referrer-Policy) for a request path."""
+    if "/file=" in path:  # a file Gradio serves (an upload, a page image): data, never a document that runs
+        return API_CSP, API_REFERRER
     if path == "/" or any(path == p or path.startswith(p + "/") or path.startswith(p + "-") for p in PAGE_PREFIXES):
         return PAGE_CSP, PAGE_REFERRER
     if path in DOCS_PATHS:

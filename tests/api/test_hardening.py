@@ -189,6 +189,9 @@ def test_the_page_carries_security_headers(page):
     assert "default-src 'self'" in csp and "connect-src 'self'" in csp and "http" not in csp  # nothing from elsewhere
     assert r.headers["referrer-policy"] == "same-origin"
     _assert_common(c.get("/ui/config"))
+    served = c.get("/ui/gradio_api/file=/tmp/gradio/upload/x.svg")  # a file the page serves runs nothing
+    _assert_common(served)
+    assert served.headers["content-security-policy"].startswith("default-src 'none'")
     signed = page(api_keys=[f"{ADMIN_KEY}:admin:boss"])
     login = signed.get("/ui-login")  # its own stricter policy (a nonce per answer) is kept
     assert login.status_code == 200 and "nonce-" in login.headers["content-security-policy"]
