@@ -8,6 +8,7 @@ the lazy way, but schemathesis 4.32 does not work with pytest 9's node ids.)"""
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from schemathesis.specs.openapi.formats import rfc3339_values
 from assistant.api.app import create_app
 from assistant.api.metrics import ApiMetrics
 from assistant.api.routes import install_routes
+from assistant.api.routes.schemas import SITE_ID
 from assistant.settings import Settings
 
 from schemathesis.checks import not_a_server_error, positive_data_acceptance
@@ -70,7 +72,8 @@ def map_body(context, body):
 
 @schema.hook
 def flatmap_path_parameters(context, path_parameters):
-    if isinstance(path_parameters, dict) and "sensor_id" in path_parameters:
+    # a valid id only, so that a negative case (an id the pattern refuses) stays negative
+    if isinstance(path_parameters, dict) and re.search(SITE_ID, str(path_parameters.get("sensor_id", ""))):
         return st.sampled_from([path_parameters, *({**path_parameters, "sensor_id": s} for s in SENSORS)])
     return st.just(path_parameters)
 
