@@ -237,6 +237,10 @@ def test_the_page_works_under_its_security_headers(page_of, server):
     headers = httpx.get(f"{server['url']}/ui/").headers
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+    # reached by a LAN address, a foreign origin is not reflected (Gradio's own CORS would, with credentials)
+    lan = httpx.get(f"{server['url']}/ui/config", headers={"Host": "192.168.1.10:7860", "Origin": "http://evil.example"})
+    assert lan.status_code == 200 and "access-control-allow-origin" not in lan.headers
+    assert "access-control-allow-credentials" not in lan.headers
     page = page_of()
     page.fill("#onsite-input textarea", QUESTION)
     page.keyboard.press("Enter")
