@@ -322,7 +322,10 @@ def serve(
 def main() -> None:  # pragma: no cover
     from pydantic import ValidationError
 
+    from assistant.private import restrict_umask
+
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    restrict_umask()  # index, databases, uploads: every file onsite writes is private (assistant.private)
     try:
         app()
     except ValidationError as exc:  # the settings (onsite.toml / ONSITE_ variables) are wrong

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from assistant import nodes
 from assistant.nodes import AgentDeps, TurnState
+from assistant.private import private_file
 from assistant.routing import plan_schema
 
 STEPS = ("contextualize", "route", "act", "retrieve", "answer", "verify", "fallback", "propose", "finish")
@@ -84,6 +85,7 @@ class AgentGraph:
             return InMemorySaver(serde=strict)
         from langgraph.checkpoint.sqlite import SqliteSaver
 
+        private_file(path)  # conversations are private: 0600 before SQLite opens it (and its -wal / -shm)
         self._conn = sqlite3.connect(path, check_same_thread=False)
         return SqliteSaver(self._conn, serde=strict)
 

@@ -369,6 +369,7 @@ def _with_rule_note(body: str, sources: list[Source], lang: str) -> str:
 def _extract_instead(state: TurnState, deps: AgentDeps, sources: list[Source], reason: str, attempts: int,
                      checks: list[dict]) -> dict:
     extractive = ExtractiveModel(deps.extractive.embedder, reason=reason)
+    reason = extractive.reason  # without the server's folders, as in the label
     label, body = extract_answer(extractive, state["plan"]["search"], sources, state["lang"])
     body = _with_rule_note(body, sources, state["lang"])
     deps.emit("check", name="fallback", ok=False, detail=reason, retry=True)

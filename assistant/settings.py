@@ -130,8 +130,9 @@ class ApiSettings(_Section):
         default_factory=list,
         description="Browser origins allowed to call the API (the mini-program needs none); empty = no CORS headers.",
     )
-    metrics_require_auth: bool = Field(
-        False, description="Serve /metrics to admins only (otherwise to anyone who can reach the port)."
+    metrics: Literal["off", "key", "open"] = Field(
+        "key", description="/metrics: 'key' = admins only (an admin API key or bearer token), 'open' = anyone who "
+        "can reach the port (e.g. a Prometheus without credentials on a closed network), 'off' = not served (404).",
     )
     docs: bool = Field(True, description="Serve the OpenAPI document (/openapi.json) and its pages (/docs, /redoc).")
     allow_open: bool = Field(

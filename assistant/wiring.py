@@ -22,6 +22,8 @@ from assistant.graph import AgentGraph
 from assistant.llm import LoadedModel, load_chat_model
 from assistant.llm.extractive import ExtractiveModel
 from assistant.nodes import AgentDeps
+from assistant.private import private_dir, private_file, restrict_umask
+from assistant.redact import redact_text
 from assistant.services import Services
 from assistant.settings import Settings
 from assistant.turns import Turns
@@ -71,7 +73,10 @@ class Parts:
 def build_parts(settings: Settings, *, embedder: Embedder | None = None, loaded: LoadedModel | None = None,
                 site: SiteProfile | None = None, clock: Callable[[], datetime] | None = None,
                 retriever: Retriever | None = None) -> Parts:
-    settings.home.mkdir(parents=True, exist_ok=True)
+    restrict_umask()  # the data home is private whatever the operator's umask (assistant.private)
+    private_dir(settings.home)
+    for database in (settings.sensors_db, settings.workorders_db):
+        private_file(database)  # before SQLite opens them: its -wal / -shm files take their mode
     embedder = embedder or make_embedder(settings.embedding, settings.home)
     loaded = loaded or load_chat_model(settings, embedder)
     retriever = retriever or Retriever(settings, embedder=embedder)
@@ -86,7 +91,7 @@ def build_parts(settings: Settings, *, embedder: Embedder | None = None, loaded:
         ExtractiveModel(embedder, reason="fallback")
     deps = AgentDeps(settings=settings, model=loaded.model, extractive=extractive, retriever=retriever,
                      registry=build_registry(tools), site=site, assess=Assessor(retriever.index, embedder),
-                     products=products.names, mode_reason=loaded.reason)
+                     products=products.names, mode_reason=loaded.reason and redact_text(loaded.reason))
     agent = AgentGraph(deps, settings.conversations_db, recursion_limit=settings.agent.recursion_limit)
     return Parts(settings=settings, embedder=embedder, loaded=loaded, index=retriever.index, retriever=retriever,
                  site=site, sensor_store=sensor_store, work_order_store=work_order_store, uploads=uploads,

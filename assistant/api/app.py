@@ -2,8 +2,8 @@
 health probes and authentication. Feature routers are added by ``app.include_router(...)``;
 build them with ``api_router()`` so they share the prefix, the rate limit and the error schemas.
 
-Middleware, outermost first: CORS (only when origins are set) → metrics → catch-all 500 → body
-limit → FastAPI's exception handlers → routes.
+Middleware, outermost first: security headers → CORS (only ``api.cors_origins``; none by default)
+→ metrics → catch-all 500 → body limit → FastAPI's exception handlers → routes.
 """
 
 from __future__ import annotations
@@ -36,10 +36,12 @@ from assistant.api.envelope import (
     ok,
     use_envelope_in_openapi,
 )
+from assistant.api.headers import SecurityHeadersMiddleware
 from assistant.api.metrics import CONTENT_TYPE, METRICS, ApiMetrics, MetricsMiddleware
 from assistant.api.ratelimit import BodyLimitMiddleware, TokenBucketLimiter, rate_limit
 from assistant.api.wechat import WeChatClient
 from assistant.errors import OnsiteError
+from assistant.redact import redact_paths
 from assistant.services import Services
 from assistant.settings import Settings
 
@@ -160,14 +162,30 @@ async def readyz(request: Request) -> Any:
         return error_response(503, "Readiness check failed.", error="not_ready", retry_after_s=5, ready=False)
     ready = bool(report.get("ready", True))
     report["ready"] = ready
+    if not _is_admin(request):  # the probe needs no sign-in: file names only, no folders
+        report = redact_paths(report)
     if ready:
         return ok(jsonable_encoder(report))
     return JSONResponse({"code": 503, "msg": str(report.get("reason") or "Not ready."), "data": jsonable_encoder(report)},
                         status_code=503, headers={"Retry-After": "5"})
 
 
+class MetricsOffError(OnsiteError):
+    http_status = 404
+    error_kind = "not_found"
+
+
+def _is_admin(request: Request) -> bool:
+    principal = resolve(request).principal
+    return principal is not None and principal.has_role("admin")
+
+
 def _metrics_guard(request: Request) -> None:
-    if request.app.state.settings.api.metrics_require_auth:
+    """``api.metrics``: 'off' → 404, 'key' (default) → admins only, 'open' → anyone."""
+    mode = request.app.state.settings.api.metrics
+    if mode == "off":
+        raise MetricsOffError("Metrics are off on this server (api.metrics).")
+    if mode == "key":
         auth = resolve(request)
         if auth.principal is None:
             raise auth.error or AuthError("Sign in first.")
@@ -178,8 +196,9 @@ def _metrics_guard(request: Request) -> None:
 @probe_router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {}}, "description": "Prometheus text format 0.0.4"}},
-    summary="Metrics in the Prometheus text format",
+    responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {}}, "description": "Prometheus text format 0.0.4"},
+               **error_responses(401, 403, 404)},
+    summary="Metrics in the Prometheus text format (api.metrics: admins only by default)",
     dependencies=[Depends(_metrics_guard)],
 )
 def metrics(request: Request) -> Response:
@@ -208,11 +227,14 @@ def create_app(
         Middleware(CatchAllMiddleware),
         Middleware(BodyLimitMiddleware, max_bytes=int(api.max_upload_mb * 1024 * 1024)),
     ]
-    if api.cors_origins:
-        middleware.insert(0, Middleware(
-            CORSMiddleware, allow_origins=api.cors_origins, allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type"], expose_headers=["Retry-After"],
-        ))
+    # Always installed, also with no origins: Gradio then leaves CORS to it (gradio's own
+    # middleware reflects any Origin, with credentials, when the page is reached by a LAN address).
+    middleware.insert(0, Middleware(
+        CORSMiddleware, allow_origins=api.cors_origins, allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        expose_headers=["Retry-After"] if api.cors_origins else (),
+    ))
+    middleware.insert(0, Middleware(SecurityHeadersMiddleware))
     app = FastAPI(
         title="onsite API",
         version="1",

@@ -49,15 +49,16 @@ class ModelNotFoundError(OnsiteError):
     error_kind = "model_not_found"
 
 
+# strict: JSON types as documented — "stream": "yes" or "temperature": false is refused, not coerced.
 class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     type: str = Field(max_length=40)
     text: str | None = Field(None, max_length=QUESTION_CHARS_CEILING)
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = Field(None)
@@ -68,12 +69,27 @@ class Message(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    """OpenAI's ``stream_options``: only ``include_usage`` means anything here."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    include_usage: bool = Field(False, description="Send a last chunk with the token usage.")
+
+
+_ASK = [{"role": "user", "content": "What is the maximum discharge pressure of pump P-101?"}]
+
+
 class ChatCompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra={"examples": [
+        {"model": MODEL_ID, "messages": _ASK},
+        {"model": MODEL_ID, "messages": _ASK, "stream": True, "stream_options": {"include_usage": True}},
+    ]})
 
     model: str = Field(max_length=100, description=f"'{MODEL_ID}'.")
     messages: list[Message] = Field(min_length=1, max_length=200)
     stream: bool = False
+    stream_options: StreamOptions | None = Field(None, description="With stream=true: {\"include_usage\": true}.")
     max_tokens: int | None = Field(None, ge=1, description="Caps the answer's length (at most the server's limit).")
     max_completion_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2, description="Ignored: the assistant's setting applies.")
@@ -163,7 +179,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
     if body.stream:
-        include_usage = bool((getattr(body, "stream_options", None) or {}).get("include_usage"))
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(_chunks(events, cancel, completion_id, created, question, include_usage),
                                  media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
     answer = await collect_answer(request, events, cancel)

@@ -50,5 +50,7 @@ def load_chat_model(settings: LLMConfig, embedder: Embedder | None) -> LoadedMod
 
 def short_reason(reason: str) -> str:
     """The first sentence of a reason, for the label on every extract."""
-    first = reason.split(". ")[0].strip()
+    from assistant.redact import redact_text
+
+    first = redact_text(reason).split(". ")[0].strip()
     return first if len(first) <= 160 else first[:157] + "…"

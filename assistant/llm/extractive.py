@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from assistant.llm.base import ChatMessage, GenerationOptions, ModelError, StreamEvent
+from assistant.redact import redact_text
 from knowledge.embedding import Embedder, relative_similarity
 from knowledge.injection import is_flagged
 from knowledge.safety import relaxation
@@ -67,6 +68,15 @@ class ExtractiveModel:
         self.reason = reason
         self.max_sentences = max_sentences
         self.passages = passages
+
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+    @reason.setter
+    def reason(self, value: str) -> None:
+        # every answer's label carries it: file names, not the server's folders (the log has those)
+        self._reason = redact_text(value)
 
     def answer(self, question: str, evidence: list[Evidence], lang: str | None = None) -> Extract:
         lang = lang or detect_lang(question)

@@ -47,7 +47,7 @@ def test_metrics_count_turns_tokens_and_abstentions(app_client, make_api_service
     answered = c.post("/api/v1/chat/stream", json={"question": "What bearing temperature is normal for P-101?"},
                       headers=OPERATOR)
     assert parse_sse(answered.content)[-2]["mode"] == "llm"
-    types, samples = parse_prometheus(c.get("/metrics").text)
+    types, samples = parse_prometheus(c.get("/metrics", headers=ADMIN).text)
     assert value(samples, "onsite_abstentions_total", reason="insufficient_evidence") == 1
     assert value(samples, "onsite_generation_tokens_per_second_count", phase="decode") == 1
     assert value(samples, "onsite_queue_depth", queue="turns") == 0

@@ -108,7 +108,7 @@ def test_metrics_are_valid_prometheus_text(client_factory):
     set_queue_depth(3, metrics=metrics)
     set_queue_depth(lambda: 7, queue="inspection", metrics=metrics)
 
-    r = c.get("/metrics")
+    r = c.get("/metrics", headers=bearer(ADMIN_KEY))
     assert r.status_code == 200
     assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     types, samples = parse_prometheus(r.text)
@@ -159,7 +159,7 @@ def test_label_and_help_escaping_and_special_values():
 
 
 def test_metrics_can_require_admin(client_factory, settings_factory):
-    c = client_factory(settings_factory(metrics_require_auth=True))
+    c = client_factory(settings_factory(metrics="key"))
     assert c.get("/metrics").status_code == 401
     assert c.get("/metrics", headers=bearer(OPERATOR_KEY)).status_code == 403
     assert c.get("/metrics", headers=bearer(ADMIN_KEY)).status_code == 200

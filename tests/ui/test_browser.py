@@ -129,6 +129,8 @@ def page_of(browser, server):
         page.on("request", lambda r: None if r.url.startswith((server["url"], "data:", "blob:"))
                 else page.outside.append(r.url))
         page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.csp = []  # type: ignore[attr-defined]  # what the page's Content-Security-Policy blocked
+        page.on("console", lambda m: page.csp.append(m.text) if "Content Security Policy" in m.text else None)
         page.set_default_timeout(60_000)
         page.goto(f"{server['url']}/ui/")
         page.wait_for_selector("#onsite-input textarea")
@@ -225,6 +227,28 @@ def test_labels_follow_the_browser_language_or_the_setting(page_of):
     page.locator("#onsite-status", has_text="Knowledge index").first.wait_for()  # written once the page loaded
     assert page.locator("button[role=tab]", has_text="问答").count() == 0
     page.locator("#onsite-input textarea[placeholder^='Ask about']").wait_for()
+
+
+def test_the_page_works_under_its_security_headers(page_of, server):
+    """The page's CSP (no framing, nothing from elsewhere) blocks nothing the page needs: the chat,
+    the sensor plot and the photo check all run, and the browser reports no violation."""
+    import httpx
+
+    headers = httpx.get(f"{server['url']}/ui/").headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+    # reached by a LAN address, a foreign origin is not reflected (Gradio's own CORS would, with credentials)
+    lan = httpx.get(f"{server['url']}/ui/config", headers={"Host": "192.168.1.10:7860", "Origin": "http://evil.example"})
+    assert lan.status_code == 200 and "access-control-allow-origin" not in lan.headers
+    assert "access-control-allow-credentials" not in lan.headers
+    page = page_of()
+    page.fill("#onsite-input textarea", QUESTION)
+    page.keyboard.press("Enter")
+    page.locator("#onsite-chat .message", has_text="[1]").first.wait_for()
+    page.click("#onsite-tab-sensors-button")
+    page.locator("#onsite-sensor-plot canvas, #onsite-sensor-plot svg").first.wait_for()
+    page.wait_for_timeout(1000)
+    assert page.csp == [] and page.errors == []
 
 
 def _boiler_manual(path: Path) -> Path:

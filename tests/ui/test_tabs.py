@@ -278,4 +278,5 @@ def test_the_status_line_gives_the_first_sentence_of_why_there_is_no_model(tmp_p
            "with internet) by hand — expected SHA-256: " + "ab" * 32)
     service.readiness = lambda: {"model": {"mode": "extractive", "reason": why}, "index": {"version": "v1"}}
     line = status_markdown(service, "en")
-    assert "model file not found: /data/models/q" in line and "SHA-256" not in line and "example.org" not in line
+    assert "model file not found: q.gguf" in line and "SHA-256" not in line and "example.org" not in line
+    assert "/data/models" not in line  # the file's name, not the server's folders

@@ -18,6 +18,16 @@ from assistant.errors import ValidationError
 router = api_router(tags=["sensors"], responses=error_responses(401))
 SensorId = PathParam(pattern=SITE_ID, description="A sensor id of the site profile, e.g. GH-1-TEMP.")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Readings are stored in epoch milliseconds; outside these years a window means nothing, and near
+# year 1 or 9999 the window arithmetic (24 h back, a zone's offset) leaves datetime's range.
+EARLIEST, LATEST = datetime(1970, 1, 2), datetime(2100, 1, 1)
+
+
+def within_years(value: datetime | None, name: str) -> datetime | None:
+    """``value`` if it lies in 1970-01-02..2100-01-01 (its own wall time, before any offset)."""
+    if value is not None and not EARLIEST <= value.replace(tzinfo=None) <= LATEST:
+        raise ValidationError(f"'{name}' must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}: {value.isoformat()}")
+    return value
 
 
 def parse_bucket(text: str | None) -> int | None:
@@ -53,7 +63,8 @@ async def series(
     bucket: str | None = Query(None, max_length=10, pattern=r"^\d{1,6}[smhd]?$",
                                description="Bucket width: seconds, or 5m / 1h / 1d. Default: ≤ 500 buckets."),
 ) -> Any:
-    """At most 31 days and 2000 buckets per request."""
+    """At most 31 days and 2000 buckets per request, between 1970-01-02 and 2100-01-01."""
     service = get_services(request).sensors
+    start, end = within_years(start, "from"), within_years(end, "to")
     data = await run_in_threadpool(service.sensor_series, sensor_id, start, end, parse_bucket(bucket))
     return ok(data)

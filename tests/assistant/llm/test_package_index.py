@@ -19,6 +19,7 @@ from assistant.llm.catalogue import CatalogueModel, PackageParts
 from assistant.llm.management import HASH_CACHE, check_model
 from assistant.llm.model_sources import pull
 from assistant.llm.settings import LLMSettings
+from assistant.redact import redact_text
 from assistant.settings import Settings
 
 DATA = random.Random(7).randbytes(300_000)
@@ -258,5 +259,7 @@ def test_serve_keeps_extractive_mode_with_the_reason_when_the_fetch_fails(tmp_pa
     fetch.thread.join(60)
     assert loaded.mode == "extractive" and loaded.model.mode == "extractive"
     assert loaded.reason.startswith("the model could not be fetched: cannot get tiny-serve")
-    assert "onsite-test-serve-part1==1.0.0" in loaded.reason and loaded.model.reason == loaded.reason
+    assert "onsite-test-serve-part1==1.0.0" in loaded.reason and str(tmp_path) in loaded.reason  # the log's
+    assert loaded.model.reason == redact_text(loaded.reason) and str(tmp_path) not in loaded.model.reason  # answers'
+    assert "/path/to/wheels" in loaded.model.reason
     assert leftovers(settings) == []
