@@ -3,9 +3,9 @@
     doc = load_document(Path("docs/manuals/pump.pdf"), root=Path("docs"), settings=ingest)
 
 Any failure is an ``IngestError`` (``UnsupportedFileError`` for types we do not read) whose
-``reason`` a person can act on; the batch logs it and goes on. PDFs are parsed in a child
-process under time and memory limits (see ``pdf.py``). This package imports nothing heavy:
-the PDF worker process imports it too.
+``reason`` a person can act on; the batch logs it and goes on. Every format is parsed in a
+child process under time and memory limits (``worker.py``; PDFs in turn in their own extract
+and OCR workers, see ``pdf.py``). This package imports nothing heavy: the workers import it too.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from knowledge.types import LoadedDocument
 if TYPE_CHECKING:
     from knowledge.settings import IngestSettings
 
-__all__ = ["LOADERS", "SUPPORTED_SUFFIXES", "format_of", "load_document", "is_sidecar"]
+__all__ = ["LOADERS", "SUPPORTED_SUFFIXES", "format_of", "load_document", "load_here", "is_sidecar"]
 
 # The one table of document types: file suffix → (format, "module:function" of its loader).
 # Every other list of suffixes (what the builder scans, what an upload may be) is derived
@@ -81,12 +81,24 @@ def _check_file(path: Path, source: str, settings: IngestSettings) -> None:
 
 def load_document(path: Path, root: Path | None = None, settings: IngestSettings | None = None) -> LoadedDocument:
     """Load one document: blocks by format, metadata merged (folder < front matter < sidecar),
-    title defaulted (first level-1 heading, else file stem), language detected when not given."""
+    title defaulted (first level-1 heading, else file stem), language detected when not given.
+
+    The parsing runs in a child process under memory and time limits (``worker.py``); this
+    process only checks the file's type and size and receives the result."""
+    from knowledge.loaders.worker import load_in_child
+
     path = Path(path)
     if settings is None:
         from knowledge.settings import IngestSettings
 
         settings = IngestSettings()
+    source = source_name(path, root)
+    _check_file(path, source, settings)
+    return load_in_child(path, root, source, settings)
+
+
+def load_here(path: Path, root: Path | None, settings: IngestSettings) -> LoadedDocument:
+    """``load_document``'s work in this process: only ever called in the limited child."""
     source = source_name(path, root)
     try:
         _check_file(path, source, settings)
