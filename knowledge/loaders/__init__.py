@@ -118,6 +118,6 @@ def load_here(path: Path, root: Path | None, settings: IngestSettings) -> Loaded
     except IngestError:
         raise
     except MemoryError:
-        raise IngestError(source, "ran out of memory while reading the file") from None
+        raise  # the child reports it with its limit, and is replaced
     except Exception as exc:  # a loader bug or a library choking on a hostile file
         raise IngestError(source, f"cannot read {path.suffix.lower() or 'file'}: {type(exc).__name__}: {exc}") from exc

@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 _ROOT = Path(__file__).resolve().parents[2]  # the folder holding the knowledge and tools packages
 _DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: any download attempt fails at once
 MAX_REPLY_BYTES = 512 * 1024 * 1024  # a reply line or payload larger than this is refused
+STARTUP_S = 60.0  # a child not up after this long (a machine swapping hard) is given up
 
 
 class ChildError(Exception):
@@ -99,6 +100,16 @@ class _Child:
             env=self.env, start_new_session=True,  # own process group: killpg reaches its children
         )
         self.served = 0
+        self.ready = False
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Wait for the child's first line (it is up, limits set): start-up is not charged to
+        the first request's time budget. False when it died first."""
+        if self.ready:
+            return True
+        answer = self.receive(time.monotonic() + timeout_s)
+        self.ready = answer is not None
+        return self.ready
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -142,31 +153,40 @@ class _Child:
         stdout = self.proc.stdout
         assert stdout is not None
         fd = stdout.fileno()
-        buf = bytearray()
+        line = bytearray()
         head: dict[str, Any] | None = None
-        want = 0
-        while True:
-            if head is None and b"\n" in buf:
-                line, _, rest = bytes(buf).partition(b"\n")
-                head = json.loads(line)
-                want = int(head.get("payload") or 0)
-                if want > MAX_REPLY_BYTES:
-                    raise ChildError(f"the reply is too large ({want / 2**20:.0f} MB)")
-                buf = bytearray(rest)
-            if head is not None and len(buf) >= want:
-                return head, buf
+        payload = bytearray()
+        got = 0
+        while head is None or got < len(payload):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ChildTimeout("timed out")
             ready, _, _ = select.select([fd], [], [], min(left, 1.0))
             if not ready:
                 continue
-            chunk = os.read(fd, max(65536, min(want - len(buf), 8 * 1024 * 1024)) if head else 65536)
-            if not chunk:
-                return None
-            buf += chunk
-            if head is None and len(buf) > MAX_REPLY_BYTES:
-                raise ChildError("the reply is too large")
+            if head is None:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return None
+                line += chunk
+                if b"\n" not in line:
+                    if len(line) > 1024 * 1024:
+                        raise ChildError("the reply is malformed")
+                    continue
+                first, _, rest = bytes(line).partition(b"\n")
+                head = json.loads(first)
+                want = int(head.get("payload") or 0)
+                if want > MAX_REPLY_BYTES:
+                    raise ChildError(f"the reply is too large ({want / 2**20:.0f} MB)")
+                payload = bytearray(want)  # one buffer, filled in place: no growing copies
+                payload[:len(rest)] = rest[:want]
+                got = min(len(rest), want)
+            else:
+                n = os.readv(fd, [memoryview(payload)[got:]])
+                if not n:
+                    return None
+                got += n
+        return head, payload
 
 
 class ChildPool:
@@ -221,11 +241,18 @@ class ChildPool:
                 child = self._take()
                 fresh = child.served == 0
                 try:
+                    if not child.wait_ready(STARTUP_S):
+                        why = describe_exit(child.proc.wait(), child.stderr_tail(), self.what, self.mem_mb)
+                        child.close()
+                        raise ChildError(why)
                     child.send(dict(request, cpu_s=cpu_s), payload)
                     answer = child.receive(time.monotonic() + timeout_s)
                 except ChildTimeout:
                     child.close()
                     raise ChildTimeout(f"{self.what} timed out after {timeout_s:g} s") from None
+                except ChildError:  # a malformed reply, or a child that never came up
+                    child.close()
+                    raise
                 except BrokenPipeError:
                     answer = None
                 except BaseException:
@@ -302,6 +329,7 @@ def serve(handler: Callable[[dict[str, Any], bytes], tuple[dict[str, Any], bytes
             out.write(payload)
         out.flush()
 
+    reply({"ready": True})
     while True:
         ready, _, _ = select.select([stdin], [], [], args.idle_s)
         if not ready:
