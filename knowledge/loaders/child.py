@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import mmap
 import os
 import resource
 import select
@@ -36,6 +37,7 @@ from typing import Any, BinaryIO
 _ROOT = Path(__file__).resolve().parents[2]  # the folder holding the knowledge and tools packages
 _DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: any download attempt fails at once
 MAX_REPLY_BYTES = 512 * 1024 * 1024  # a reply line or payload larger than this is refused
+LARGE_BYTES = 1024 * 1024
 STARTUP_S = 60.0  # a child not up after this long (a machine swapping hard) is given up
 
 
@@ -148,14 +150,14 @@ class _Child:
             stdin.write(payload)
         stdin.flush()
 
-    def receive(self, deadline: float) -> tuple[dict[str, Any], bytearray] | None:
+    def receive(self, deadline: float) -> tuple[dict[str, Any], bytearray | mmap.mmap] | None:
         """The reply, or None on end of file (the child died). Raises ChildTimeout."""
         stdout = self.proc.stdout
         assert stdout is not None
         fd = stdout.fileno()
         line = bytearray()
         head: dict[str, Any] | None = None
-        payload = bytearray()
+        payload: bytearray | mmap.mmap = bytearray()
         got = 0
         while head is None or got < len(payload):
             left = deadline - time.monotonic()
@@ -178,8 +180,10 @@ class _Child:
                 want = int(head.get("payload") or 0)
                 if want > MAX_REPLY_BYTES:
                     raise ChildError(f"the reply is too large ({want / 2**20:.0f} MB)")
-                payload = bytearray(want)  # one buffer, filled in place: no growing copies
-                payload[:len(rest)] = rest[:want]
+                # One buffer, filled in place. A large one is its own mapping, returned to the
+                # system when its last user lets go: malloc would keep it in the heap.
+                payload = mmap.mmap(-1, want) if want >= LARGE_BYTES else bytearray(want)
+                payload[:min(len(rest), want)] = rest[:want]
                 got = min(len(rest), want)
             else:
                 n = os.readv(fd, [memoryview(payload)[got:]])
@@ -231,7 +235,7 @@ class ChildPool:
             self._idle.append(child)
 
     def call(self, request: dict[str, Any], payload: bytes | None = None, *, timeout_s: float,
-             cpu_s: int, wait_s: float | None = None) -> tuple[dict[str, Any], bytearray]:
+             cpu_s: int, wait_s: float | None = None) -> tuple[dict[str, Any], bytearray | mmap.mmap]:
         """Send one request; the child's reply line and payload. Raises ``ChildError`` (with a
         message a person can read) when the child times out, dies or cannot be had in ``wait_s``."""
         if not self._slots.acquire(timeout=wait_s if wait_s is not None else -1):

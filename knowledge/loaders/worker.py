@@ -47,8 +47,8 @@ def to_json(doc: LoadedDocument) -> bytes:
     return json.dumps(dataclasses.asdict(doc), ensure_ascii=False).encode("utf-8")
 
 
-def from_json(data: bytes | bytearray) -> LoadedDocument:
-    raw = json.loads(data)
+def from_json(data: Any) -> LoadedDocument:
+    raw = json.loads(data if isinstance(data, (bytes, bytearray)) else memoryview(data).tobytes())
     return LoadedDocument(source=raw["source"], meta=DocumentMeta(**raw["meta"]),
                           blocks=[Block(**b) for b in raw["blocks"]], pages=raw.get("pages"),
                           warnings=list(raw.get("warnings") or []))

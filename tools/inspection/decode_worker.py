@@ -56,7 +56,7 @@ def decode(data: bytes, *, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SID
     w, h = int(reply["width"]), int(reply["height"])
     if len(payload) != w * h * 3:
         raise InspectionError("the photo decoder sent a damaged image; send the photo again")
-    rgb = np.frombuffer(payload, dtype=np.uint8).reshape(h, w, 3)  # writable: payload is a bytearray
+    rgb = np.frombuffer(payload, dtype=np.uint8).reshape(h, w, 3)  # writable; the mapping goes with the array
     return rgb, str(reply["format"]), (int(reply["original_width"]), int(reply["original_height"]))
 
 
@@ -73,4 +73,6 @@ def _handle(request: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], by
 
 
 if __name__ == "__main__":
+    from PIL import Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401 - ready means ready
+
     sys.exit(serve(_handle))
