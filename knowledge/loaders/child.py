@@ -238,7 +238,7 @@ class ChildPool:
              cpu_s: int, wait_s: float | None = None) -> tuple[dict[str, Any], bytearray | mmap.mmap]:
         """Send one request; the child's reply line and payload. Raises ``ChildError`` (with a
         message a person can read) when the child times out, dies or cannot be had in ``wait_s``."""
-        if not self._slots.acquire(timeout=wait_s if wait_s is not None else -1):
+        if not self._slots.acquire(timeout=wait_s):  # None: as long as it takes
             raise ChildBusy(f"all {self.size} {self.what} processes are busy")
         try:
             for attempt in range(2):

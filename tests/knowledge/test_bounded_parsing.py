@@ -157,3 +157,16 @@ def test_every_format_is_parsed_in_the_child(tmp_path):
             "print([d.meta.title for d in docs], 'docx' in sys.modules, 'bs4' in sys.modules, 'lxml' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.split("\n")[0] == "['Seal replacement', 'Valve'] False False False"
+
+
+def test_more_callers_than_parsers_wait_their_turn(tmp_path):
+    """The builder loads with 4 threads; the 2 parser processes serve them all in turn."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = []
+    for i in range(10):
+        paths.append(tmp_path / f"note{i}.md")
+        paths[-1].write_text(f"# Note {i}\n\nCheck valve V-{i} monthly.\n", encoding="utf-8")
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        titles = list(pool.map(lambda p: load_document(p, tmp_path).meta.title, paths))
+    assert titles == [f"Note {i}" for i in range(10)]
