@@ -176,8 +176,11 @@ class _Child:
                         raise ChildError("the reply is malformed")
                     continue
                 first, _, rest = bytes(line).partition(b"\n")
-                head = json.loads(first)
-                want = int(head.get("payload") or 0)
+                try:
+                    head = json.loads(first)
+                    want = int(head.get("payload") or 0)
+                except (ValueError, AttributeError, TypeError):
+                    raise ChildError("the reply is malformed") from None
                 if want > MAX_REPLY_BYTES:
                     raise ChildError(f"the reply is too large ({want / 2**20:.0f} MB)")
                 # One buffer, filled in place. A large one is its own mapping, returned to the

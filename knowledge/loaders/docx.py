@@ -36,9 +36,12 @@ MAX_MEMBERS = 5000
 _RATIO_FLOOR = 1024 * 1024  # small members may compress better than this (empty styles, blank XML)
 
 
-def _declared_entries(fh: BinaryIO) -> int | None:
-    """The member count the end-of-central-directory record declares (read before zipfile
-    builds one object per member: a hostile directory may list millions)."""
+MAX_DIRECTORY_BYTES = 2 * 1024 * 1024  # a real DOCX's zip directory is a few KB
+
+
+def _declared_directory(fh: BinaryIO) -> tuple[int, int] | None:
+    """The member count and directory size the end-of-central-directory record declares, read
+    before zipfile builds one object per member (a hostile directory may list millions)."""
     fh.seek(0, io.SEEK_END)
     size = fh.tell()
     fh.seek(max(0, size - 65557))
@@ -46,16 +49,20 @@ def _declared_entries(fh: BinaryIO) -> int | None:
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or at + 22 > len(tail):
         return None
-    return struct.unpack("<H", tail[at + 10:at + 12])[0]
+    entries, directory = struct.unpack("<HI", tail[at + 10:at + 16])
+    return entries, directory
 
 
 def zip_problem(fh: BinaryIO, what: str = "DOCX") -> str | None:
     """Why this zip-based document is refused (a person-readable sentence), or None."""
-    entries = _declared_entries(fh)
-    if entries is None:
+    declared = _declared_directory(fh)
+    if declared is None:
         return f"not a {what} file (no zip container)"
+    entries, directory = declared
     if entries > MAX_MEMBERS:  # 0xFFFF also stands for a ZIP64 count: refused the same way
         return f"this {what} lists {entries:,} parts (limit {MAX_MEMBERS:,}); refused"
+    if directory > MAX_DIRECTORY_BYTES:  # zipfile reads as many entries as this holds, whatever the count
+        return f"this {what}'s zip directory is {_mb(directory)} (limit {_mb(MAX_DIRECTORY_BYTES)}); refused"
     try:
         with zipfile.ZipFile(fh) as archive:
             infos = archive.infolist()

@@ -49,9 +49,7 @@ def to_json(doc: LoadedDocument) -> bytes:
 
 def from_json(data: Any) -> LoadedDocument:
     raw = json.loads(data if isinstance(data, (bytes, bytearray)) else memoryview(data).tobytes())
-    return LoadedDocument(source=raw["source"], meta=DocumentMeta(**raw["meta"]),
-                          blocks=[Block(**b) for b in raw["blocks"]], pages=raw.get("pages"),
-                          warnings=list(raw.get("warnings") or []))
+    return LoadedDocument(**{**raw, "meta": DocumentMeta(**raw["meta"]), "blocks": [Block(**b) for b in raw["blocks"]]})
 
 
 def timeout_of(path: Path, settings: IngestSettings) -> float:

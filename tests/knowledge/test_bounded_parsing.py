@@ -170,3 +170,13 @@ def test_more_callers_than_parsers_wait_their_turn(tmp_path):
     with ThreadPoolExecutor(max_workers=5) as pool:
         titles = list(pool.map(lambda p: load_document(p, tmp_path).meta.title, paths))
     assert titles == [f"Note {i}" for i in range(10)]
+
+
+def test_docx_with_a_huge_zip_directory_refused_at_upload():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("word/document.xml", _DOCX_HEAD + _DOCX_TAIL)
+        for i in range(1000):  # few parts, but each directory entry names a 2 KB path
+            archive.writestr(f"word/{i:04d}" + "x" * 2100, b"")
+    with pytest.raises(DocumentRejectedError, match=r"zip directory is 2\.\d MB \(limit 2\.0 MB\); refused"):
+        check_document_bytes("dir.docx", buf.getvalue(), 200 * 2**20)
