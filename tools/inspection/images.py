@@ -88,14 +88,20 @@ def open_image(source: bytes | str | Path, *, max_bytes: int = MAX_BYTES, max_pi
     ``ToolBusyError`` when every decoder stays busy too long. With ``with_format`` returns
     ``(array, "PNG" | "JPEG")``.
     """
+    rgb, fmt, _ = open_checked(source, max_bytes=max_bytes, max_pixels=max_pixels, max_side=max_side)
+    return (rgb, fmt) if with_format else rgb
+
+
+def open_checked(source: bytes | str | Path, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
+                 max_side: int = MAX_SIDE) -> tuple[np.ndarray, str, tuple[int, int]]:
+    """``open_image``'s work: ``(RGB array, format, (original width, original height))``."""
     from tools.inspection.decode_worker import decode
 
     data = read_limited(source, max_bytes)
     other = sniff(data[:64])
     if other:
         raise InspectionError(f"this is a {other} file; only {ACCEPTED} photos are accepted")
-    rgb, fmt, _ = decode(data, max_pixels=max_pixels, max_side=max_side)
-    return (rgb, fmt) if with_format else rgb
+    return decode(data, max_pixels=max_pixels, max_side=max_side)
 
 
 def decode_here(data: bytes, *, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE,

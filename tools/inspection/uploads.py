@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.inspection.images import ACCEPTED, InspectionError, encode_png, open_image, read_limited, sniff
+from tools.inspection.images import InspectionError, encode_png, open_checked, open_image
 
 UPLOAD_ID_PATTERN = r"^[0-9a-f]{32}$"
 _ID = re.compile(UPLOAD_ID_PATTERN)
@@ -35,13 +35,7 @@ class UploadStore:
         The photo is decoded (in the limited child) only to check it: the file kept is the bytes
         as sent, and ``width``/``height`` are the size tools see (long side at most
         ``images.MAX_SIDE``), ``original_width``/``original_height`` the size sent."""
-        from tools.inspection.decode_worker import decode
-
-        read_limited(data)
-        other = sniff(data[:64])
-        if other:
-            raise InspectionError(f"this is a {other} file; only {ACCEPTED} photos are accepted")
-        rgb, fmt, original = decode(data)
+        rgb, fmt, original = open_checked(data)
         return self._store(data, _EXT[fmt], filename, rgb.shape, original)
 
     def save_array(self, rgb: np.ndarray, filename: str = "") -> str:
