@@ -81,7 +81,7 @@ def load_in_child(path: Path, root: Path | None, source: str, settings: IngestSe
 
 
 def _handle(request: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
-    from knowledge.loaders import load_here
+    from knowledge.loaders.formats import load_here
     from knowledge.loaders.child import Refused
     from knowledge.settings import IngestSettings
 

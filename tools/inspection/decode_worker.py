@@ -7,7 +7,7 @@ glibc keeps what the server once held: six such uploads at once took the server 
 3.2 GB peak, 2.4 GB kept. Here at most ``DECODERS`` children decode at once, each under an
 address-space limit (``MEMORY_MB``) and a wall clock (``TIMEOUT_S``); a caller waits up to
 ``WAIT_S`` for a free one, then gets ``ToolBusyError`` (429 on the API). What comes back is
-the image scaled down to ``images.MAX_SIDE`` on its long side, as raw RGB bytes. The children
+the image scaled down to ``decoding.MAX_SIDE`` on its long side, as raw RGB bytes. The children
 are reused and leave after a minute without work.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from knowledge.loaders.child import ChildBusy, ChildError, ChildPool, ChildTimeout, Refused, serve
 from tools.errors import ToolBusyError
-from tools.inspection.images import MAX_PIXELS, MAX_SIDE, InspectionError
+from tools.inspection.decoding import MAX_PIXELS, MAX_SIDE, InspectionError
 
 DECODERS = 2  # photos decoded at the same time (the machine has few cores; each may take 400 MB)
 MEMORY_MB = 1024  # a 40 MP RGBA PNG needs ~600 MB while being flattened onto white
@@ -61,7 +61,7 @@ def decode(data: bytes, *, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SID
 
 
 def _handle(request: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
-    from tools.inspection.images import decode_here
+    from tools.inspection.decoding import decode_here
 
     try:
         im, fmt, (w, h) = decode_here(payload, max_pixels=int(request["max_pixels"]),
