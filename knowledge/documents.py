@@ -59,6 +59,13 @@ def check_document_bytes(name: str, data: bytes, max_bytes: int) -> None:
         if b"%PDF-" not in data[:1024]:
             raise UnsupportedDocumentError(f"{name} does not start like a PDF file")
     elif fmt == "docx":
+        from knowledge.loaders.docx import zip_problem
+
+        problem = zip_problem(io.BytesIO(data))  # the zip directory only: nothing inflated
+        if problem and problem.startswith("not a "):
+            raise UnsupportedDocumentError(f"{name} is {problem}")
+        if problem:
+            raise DocumentRejectedError(f"{name}: {problem}")
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 names = set(archive.namelist())  # the central directory only; nothing is inflated
@@ -70,7 +77,7 @@ def check_document_bytes(name: str, data: bytes, max_bytes: int) -> None:
         from knowledge.loaders.text import decode_bytes
 
         try:
-            decode_bytes(data, name)
+            decode_bytes(data[:65536], name)  # what it checks (NUL bytes) is in the head: no copy of it all
         except IngestError as exc:
             raise UnsupportedDocumentError(f"{name} is not a text file: {exc.user_message}") from exc
 

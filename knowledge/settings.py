@@ -66,6 +66,8 @@ class IngestSettings(_Section):
     pdf_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit for parsing one PDF.")
     pdf_memory_mb: int = Field(1536, ge=128, description="Address-space limit of the PDF parser process.")
     max_file_mb: float = Field(200.0, gt=0, description="Files larger than this are refused.")
+    parse_timeout_s: float = Field(60.0, gt=0, description="Wall-clock limit for parsing one non-PDF document.")
+    parse_memory_mb: int = Field(1024, ge=256, description="Address-space limit of the document parser process.")
     max_pages: int = Field(2000, ge=1, description="PDFs with more pages are refused.")
     ocr: bool = Field(True, description="OCR PDF pages that have no text layer (rapidocr).")
     ocr_dpi: int = Field(200, ge=72, le=400, description="Render resolution for OCR.")

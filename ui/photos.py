@@ -6,14 +6,13 @@ a crafted request naming a server file (the data home, /etc …) is never read, 
 itself checks.
 
 The store takes PNG and JPEG only. Browsers' webcam captures and some phones send WebP, so a
-WebP is re-encoded as PNG here — opened by Pillow with only the WebP decoder enabled and the
-same pixel ceiling as the store; anything else is passed on unchanged and the store refuses it
-with its own message.
+WebP is re-encoded as PNG here — decoded in the limited photo decoder process with only the
+WebP decoder enabled, the same pixel ceiling as the store and the same scaling down; anything
+else is passed on unchanged and the store refuses it (decoding it in that process too).
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 MAX_PHOTO_BYTES = 25 * 1024 * 1024
@@ -60,16 +59,12 @@ def photo_bytes(path: str | Path) -> bytes:
 
 
 def webp_to_png(data: bytes) -> bytes:
-    import warnings
+    """A WebP as PNG, decoded (and scaled down) in the limited photo decoder, never here."""
+    from tools.inspection.decode_worker import decode
+    from tools.inspection.images import InspectionError, encode_png
 
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data), formats=["WEBP"]) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise ValueError("the photo has too many pixels")
-            rgb = im.convert("RGB")
-    out = io.BytesIO()
-    rgb.save(out, format="PNG")
-    return out.getvalue()
+    try:
+        rgb, _, _ = decode(data, max_pixels=MAX_PIXELS, formats=("WEBP",))
+    except InspectionError as exc:
+        raise ValueError(exc.user_message.replace("PNG or JPEG", "PNG, JPEG or WebP")) from None
+    return encode_png(rgb)

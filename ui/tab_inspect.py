@@ -71,6 +71,7 @@ def build(inspection: InspectionService, labels: Labels, lang: gr.State) -> dict
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             photo = labels.bind(gr.Image(sources=["upload", "webcam"], type="filepath", format="png", height=380,
+                                         image_mode=None,  # Gradio then keeps the file as sent: no decode here
                                          elem_id="onsite-insp-photo", webcam_options=gr.WebcamOptions(
                                              mirror=False, constraints={"video": {"facingMode": "environment"}})),
                                 label="insp.photo")

@@ -3,109 +3,39 @@
     doc = load_document(Path("docs/manuals/pump.pdf"), root=Path("docs"), settings=ingest)
 
 Any failure is an ``IngestError`` (``UnsupportedFileError`` for types we do not read) whose
-``reason`` a person can act on; the batch logs it and goes on. PDFs are parsed in a child
-process under time and memory limits (see ``pdf.py``). This package imports nothing heavy:
-the PDF worker process imports it too.
+``reason`` a person can act on; the batch logs it and goes on. Every format is parsed in a
+child process under time and memory limits (``worker.py``; PDFs in turn in their own extract
+and OCR workers, see ``pdf.py``). This package imports nothing heavy: the workers import it too.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from knowledge.errors import IngestError, UnsupportedFileError
-from knowledge.loaders.metadata import Parsed, build_meta, is_sidecar
+from knowledge.loaders.formats import (LOADERS, SUPPORTED_SUFFIXES, check_file, format_of, is_sidecar, load_here,
+                                       source_name)
 from knowledge.types import LoadedDocument
 
 if TYPE_CHECKING:
     from knowledge.settings import IngestSettings
 
-__all__ = ["LOADERS", "SUPPORTED_SUFFIXES", "format_of", "load_document", "is_sidecar"]
-
-# The one table of document types: file suffix → (format, "module:function" of its loader).
-# Every other list of suffixes (what the builder scans, what an upload may be) is derived
-# from it. Loaders are imported on use: bs4, python-docx and the PDF machinery stay out of
-# processes that never see such a file.
-LOADERS: dict[str, tuple[str, str]] = {
-    ".pdf": ("pdf", "knowledge.loaders.pdf:load_pdf"),
-    ".md": ("markdown", "knowledge.loaders.markdown:load_markdown"),
-    ".markdown": ("markdown", "knowledge.loaders.markdown:load_markdown"),
-    ".txt": ("text", "knowledge.loaders.text:load_text"),
-    ".html": ("html", "knowledge.loaders.html:load_html"),
-    ".htm": ("html", "knowledge.loaders.html:load_html"),
-    ".docx": ("docx", "knowledge.loaders.docx:load_docx"),
-}
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset(LOADERS)
-
-
-def format_of(name: str | Path) -> str | None:
-    """The format of a file name by its suffix ("pdf", "markdown", …), None when not read."""
-    return LOADERS.get(Path(name).suffix.lower(), (None, ""))[0]
-
-
-def _loader(suffix: str) -> Callable[[Path, str, IngestSettings], Parsed]:
-    module, _, function = LOADERS[suffix][1].partition(":")
-    return getattr(importlib.import_module(module), function)
-
-
-def source_name(path: Path, root: Path | None) -> str:
-    """``path`` relative to ``root`` (POSIX separators) when it lies under it, else as given."""
-    if root is not None:
-        try:
-            return path.resolve().relative_to(root.resolve()).as_posix()
-        except (ValueError, OSError, RuntimeError):  # not under root, unreadable, symlink loop
-            pass
-    return str(path)
-
-
-def _check_file(path: Path, source: str, settings: IngestSettings) -> None:
-    if is_sidecar(path):
-        raise UnsupportedFileError(source, "metadata sidecar, not a document")
-    if format_of(path) is None:
-        known = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        raise UnsupportedFileError(source, f"unsupported file type {path.suffix or '(none)'!r}; we read {known}")
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise IngestError(source, f"cannot open file: {exc.strerror or exc}") from exc
-    if not path.is_file():  # directories, FIFOs and devices would hang or fail the readers
-        raise IngestError(source, "not a regular file")
-    size_mb = stat.st_size / (1024 * 1024)
-    if size_mb > settings.max_file_mb:
-        raise IngestError(source, f"file is {size_mb:.1f} MB, over the {settings.max_file_mb:g} MB limit")
-    if stat.st_size == 0:
-        raise IngestError(source, "empty file")
+__all__ = ["LOADERS", "SUPPORTED_SUFFIXES", "format_of", "load_document", "load_here", "is_sidecar", "source_name"]
 
 
 def load_document(path: Path, root: Path | None = None, settings: IngestSettings | None = None) -> LoadedDocument:
     """Load one document: blocks by format, metadata merged (folder < front matter < sidecar),
-    title defaulted (first level-1 heading, else file stem), language detected when not given."""
+    title defaulted (first level-1 heading, else file stem), language detected when not given.
+
+    The parsing runs in a child process under memory and time limits (``worker.py``); this
+    process only checks the file's type and size and receives the result."""
+    from knowledge.loaders.worker import load_in_child
+
     path = Path(path)
     if settings is None:
         from knowledge.settings import IngestSettings
 
         settings = IngestSettings()
     source = source_name(path, root)
-    try:
-        _check_file(path, source, settings)
-        parsed = _loader(path.suffix.lower())(path, source, settings)
-        if not any(b.text.strip() or b.rows for b in parsed.blocks):
-            raise IngestError(source, "no text found")
-        meta, meta_warnings = build_meta(path, root, source, parsed)
-        doc = LoadedDocument(
-            source=source, meta=meta, blocks=parsed.blocks, pages=parsed.pages,
-            warnings=[*parsed.warnings, *meta_warnings],
-        )
-        if not doc.meta.lang:
-            from knowledge.text import detect_lang
-
-            doc.meta.lang = detect_lang(doc.text)
-        return doc
-    except IngestError:
-        raise
-    except MemoryError:
-        raise IngestError(source, "ran out of memory while reading the file") from None
-    except Exception as exc:  # a loader bug or a library choking on a hostile file
-        raise IngestError(source, f"cannot read {path.suffix.lower() or 'file'}: {type(exc).__name__}: {exc}") from exc
+    check_file(path, source, settings)
+    return load_in_child(path, root, source, settings)

@@ -3,37 +3,24 @@
 Photos come from phones on the plant floor and from a mini-program upload, so the bytes are not
 trusted: the format is whitelisted (Pillow never tries its other decoders), a decompression bomb
 (small file, huge dimensions) is refused from the header before any pixel is decoded, and a
-damaged file is an error rather than a half-grey picture.
+damaged file is an error rather than a half-grey picture. The pixels are decoded in a limited
+child process, scaled down there (``decode_worker``): a 120 KB PNG that inflates to 36 MP costs
+the server nothing but the small image it gets back.
 """
 
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from tools.errors import ToolInputError
-
-ACCEPTED = "PNG or JPEG"
-MAX_BYTES = 25 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # a 48 MP phone photo is refused; 40 MP (e.g. 7744×5164) passes
+# The limits and the error are defined with the decoding (which runs in the child); they are
+# part of this module's interface.
+from tools.inspection.decoding import ACCEPTED, MAX_BYTES, MAX_PIXELS, MAX_SIDE, InspectionError  # noqa: F401
 
 
-class InspectionError(ToolInputError):
-    """A photo or product model that cannot be used, in words a person can act on."""
-
-
-def _limit_pillow() -> None:
-    """Lower Pillow's own bomb limit (only ever lower it: other code in the process may rely on it)."""
-    from PIL import Image
-
-    if Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS > MAX_PIXELS:
-        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-
-
-def _sniff(head: bytes) -> str | None:
+def sniff(head: bytes) -> str | None:
     """Name a format we refuse, so the message can say what the file actually is."""
     if head.startswith((b"GIF87a", b"GIF89a")):
         return "GIF"
@@ -73,49 +60,29 @@ def read_limited(source: bytes | str | Path, max_bytes: int = MAX_BYTES) -> byte
 
 
 def open_image(source: bytes | str | Path, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
-               with_format: bool = False):
-    """Decode a PNG or JPEG into an RGB ``uint8`` array (H×W×3), upright per its EXIF orientation.
+               with_format: bool = False, max_side: int = MAX_SIDE):
+    """Decode a PNG or JPEG into an RGB ``uint8`` array (H×W×3), upright per its EXIF orientation,
+    its long side at most ``max_side`` (a larger photo is scaled down, never up).
 
-    Raises ``InspectionError`` saying what was wrong and what is accepted. With ``with_format``
-    returns ``(array, "PNG" | "JPEG")``.
+    The pixels are decoded in a limited child process (``decode_worker``): only the scaled-down
+    array comes back. Raises ``InspectionError`` saying what was wrong and what is accepted, and
+    ``ToolBusyError`` when every decoder stays busy too long. With ``with_format`` returns
+    ``(array, "PNG" | "JPEG")``.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    rgb, fmt, _ = open_checked(source, max_bytes=max_bytes, max_pixels=max_pixels, max_side=max_side)
+    return (rgb, fmt) if with_format else rgb
 
-    _limit_pillow()
+
+def open_checked(source: bytes | str | Path, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
+                 max_side: int = MAX_SIDE) -> tuple[np.ndarray, str, tuple[int, int]]:
+    """``open_image``'s work: ``(RGB array, format, (original width, original height))``."""
+    from tools.inspection.decode_worker import decode
+
     data = read_limited(source, max_bytes)
-    other = _sniff(data[:64])
+    other = sniff(data[:64])
     if other:
         raise InspectionError(f"this is a {other} file; only {ACCEPTED} photos are accepted")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            im = Image.open(io.BytesIO(data), formats=["PNG", "JPEG"])
-            w, h = im.size
-            if w < 1 or h < 1 or w * h > max_pixels:  # from the header, before decoding
-                raise InspectionError(f"image is {w}×{h} pixels ({w * h / 1e6:.0f} MP); the limit is "
-                                      f"{max_pixels / 1e6:.0f} MP — send a smaller {ACCEPTED} photo")
-            fmt = im.format
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = im.convert("RGBA")
-                im = Image.new("RGB", rgba.size, (255, 255, 255))
-                im.paste(rgba, mask=rgba.getchannel("A"))  # transparent parts on white, not black
-            elif im.mode in ("I;16", "I;16B", "I", "F"):  # 16-bit grey: scale to 8 bits, don't clip
-                arr = np.asarray(im, dtype=np.float32)
-                im = Image.fromarray((arr * (255.0 / max(float(arr.max()), 1.0))).astype(np.uint8))
-            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-        except InspectionError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise InspectionError(f"image dimensions are too large (possible decompression bomb); the limit is "
-                                  f"{max_pixels / 1e6:.0f} MP") from exc
-        except UnidentifiedImageError as exc:
-            raise InspectionError(f"not a readable image; only {ACCEPTED} photos are accepted") from exc
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            # Pillow says "image file is truncated" / "broken data stream" for damaged files
-            raise InspectionError(f"the {ACCEPTED} file is damaged or incomplete ({exc}); send the photo again") from exc
-    return (rgb, fmt) if with_format else rgb
+    return decode(data, max_pixels=max_pixels, max_side=max_side)
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

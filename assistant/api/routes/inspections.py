@@ -15,7 +15,7 @@ from assistant.api.routes.schemas import UPLOAD_ID, InspectionData, UploadData
 
 router = api_router(tags=["inspections"], responses=error_responses(401))
 _MEDIA = {".png": "image/png", ".jpg": "image/jpeg"}
-UPLOAD_ERRORS = error_responses(400, 413, 422)
+UPLOAD_ERRORS = error_responses(400, 413, 422, 429)  # 429: the photo decoders stay busy
 
 
 @router.post("/uploads", response_model=Envelope[UploadData], status_code=201, responses=UPLOAD_ERRORS,
