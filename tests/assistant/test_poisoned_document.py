@@ -135,7 +135,8 @@ def test_llm_mode_refuses_the_planted_advice_and_falls_back_safely(service):
     assert model.prompts and "tagout is not needed" not in model.prompts[0]
     assert all(ATTACK not in p for p in model.prompts)
     failed = [c for c in answer.checks if c["name"] == "support" and not c["ok"]]
-    assert failed and "contradict" in failed[0]["detail"]
+    # the bulletin is contradicted by the site rule, and (detector v2 on) flagged as instructions too
+    assert failed and any(why in failed[0]["detail"] for why in ("contradict", "flagged")), failed
     assert answer.mode == "extractive"  # two refused drafts, then the extract
     text = body(answer)
     assert not ADVICE.search(text), text
