@@ -15,7 +15,9 @@ Two sides, scored on the unit the index flags (a chunk's headings and text):
   samples, the shared corpus (one source per folder: statutes, regulations, papers, a manual,
   PDFs) and the shared evaluation corpora, each loaded and chunked exactly as the index does.
 
-Recall is per split and language; the false-flag rate per source. Misses and false flags are
+Detection runs as at index time: the patterns, then the semantic layer when the settings'
+embedder is the bundled e5 (``detector_version`` says which). Recall is per split and language;
+the false-flag rate per source, and the scan's cost per ordinary passage. Misses and false flags are
 listed (capped) so a change of pattern can be judged by reading them.
 """
 
