@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from knowledge.settings import BUNDLED_E5
 
 HEAD_FILE = Path(__file__).resolve().parent / "injection_head.json"
 MAX_SENTENCE = 400  # characters embedded per sentence; an attack sentence is short
@@ -36,7 +35,8 @@ _SPLIT = re.compile(r"(?<=[.!?;])\s+|[。！？；\n]+|\s+[•·▪-]\s+")
 # A cue that a sentence addresses someone: second person, the assistant or a model, the reader as
 # "the user"/"the operator", or a verb of answering, telling, ignoring or pretending.
 _CUE_EN = re.compile(
-    r"\b(?:you|your|yours|yourself|u|assistants?|ai|a\.i\.|models?|llms?|gpt|bots?|chatbots?|copilots?|agents?|systems?|"
+    r"\b(?:you|your|yours|yourself|u|assistants?|ai|a\.i\.|models?|llms?|gpt|bots?|chatbots?|copilots?|"
+    r"agents?|systems?|"
     r"automated|helpers?|machines?|speak|describe|present|report|going forward|"
     r"prompt|instructions?|user|users|operator|operators|reader|answer\w*|repl(?:y|ies|ied)|respond\w*|"
     r"response|tell|say|said|state|claim|reassure|confirm|assure|inform|ignore|disregard|forget|override|"
@@ -46,7 +46,8 @@ _CUE_EN = re.compile(
 )
 _CUE_ZH = re.compile(
     r"你|您|助手|用户|操作员|操作人员|提问|问到|问起|询问|回答|答复|回复|告诉|告知|说明|声称|表示|忽略|无视|"
-    r"理会|不用管|上述|前面|遵守|机器|人类|读者|透露|说“|说\"|忘记|失效|作废|以上|之前|上面|规则|对话|发送|扮演|假装|角色|模型|系统|机器人|智能|AI|指令|提示|今后|从现在起|以后|一律|始终|总是|永远"
+    r"理会|不用管|上述|前面|遵守|机器|人类|读者|透露|说“|说\"|忘记|失效|作废|以上|之前|上面|规则|对话|发送|"
+    r"扮演|假装|角色|模型|系统|机器人|智能|AI|指令|提示|今后|从现在起|以后|一律|始终|总是|永远"
 )
 
 
@@ -139,7 +140,3 @@ class SemanticLayer:
             out.append((float(scores[i + j]), c[j]))
             i += len(c)
         return out
-
-
-def head_embedder_name() -> str:
-    return BUNDLED_E5
