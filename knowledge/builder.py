@@ -25,7 +25,7 @@ from knowledge.errors import IngestError, NothingToIndexError
 from knowledge.settings import KnowledgeConfig
 from knowledge.chunking import chunk_document, embedding_text, index_text
 from knowledge.embedding import Embedder, EmbeddingCache, embedded_by_other, make_embedder
-from knowledge.injection import DETECTOR_VERSION, FLAGGED_LIST_CAP, flag_chunks, flagged_entry, is_flagged
+from knowledge.injection import FLAGGED_LIST_CAP, detector_version, flag_chunks, flagged_entry, is_flagged
 from knowledge.lexical import LexicalIndex
 from knowledge.provenance import provenance_of
 from knowledge.safety import CONFLICTS_LIST_CAP, SAFETY_VERSION, mark_conflicts
@@ -138,7 +138,7 @@ def build_index(
                         report.embedder_changed)
         same_chunker = previous is not None and previous[0].get("chunker") == chunker_sig
         # Copied chunks keep their stored flags unless the detector changed since that version.
-        same_detector = previous is not None and previous[0].get("injection_detector") == DETECTOR_VERSION
+        same_detector = previous is not None and previous[0].get("injection_detector") == detector_version(embedder)
 
         hashes = {str(p): source_hash(p) for p in files}
         to_parse = []
@@ -175,7 +175,7 @@ def build_index(
                     store.add_failure(src, h, reason)
                     report.failures[src] = reason
                     continue
-                flag_chunks(chunks)
+                flag_chunks(chunks, embedder)
                 rec = DocumentRecord(doc_id, src, h, doc.meta.kind, doc.meta.title, doc.meta.lang or "",
                                      doc.pages, len(chunks), doc.meta.to_dict(), doc.warnings)
                 report.parsed.append(src)
@@ -184,7 +184,7 @@ def build_index(
                 rec = prev_docs[src]
                 chunks = previous[1].chunks_of(rec.doc_id)
                 if not same_detector:
-                    flag_chunks(chunks)
+                    flag_chunks(chunks, embedder)
                 report.reused += 1
             else:  # unchanged failure
                 store.add_failure(src, h, prev_failures[src][1])
@@ -241,7 +241,7 @@ def build_index(
             "documents": report.documents,
             "chunks": report.chunks,
             "failures": report.failures,
-            "injection_detector": DETECTOR_VERSION,
+            "injection_detector": detector_version(embedder),
             "flagged": report.flagged,
             "flagged_count": report.flagged_count,
             "safety_checker": SAFETY_VERSION,

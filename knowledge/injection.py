@@ -12,6 +12,9 @@ human reader: the assistant or a model addressed, an answer scripted for "the us
 supersede the reader's rules or instructions, a persona, secrecy towards the user, a chat-role
 marker, a tool name or function-call JSON. `onsite eval injection` measures recall on a labelled
 set of such passages and the false-flag rate on real documents.
+
+Patterns alone miss paraphrases nobody wrote a pattern for, so chunks they pass go to a second,
+learned layer (``knowledge.injection_semantic``) when the index embeds with the bundled e5.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from typing import Any
 from knowledge.injection_rules import RULES_EN, Rule
 from knowledge.injection_rules_actions import RULES_EN_ACTIONS
 from knowledge.injection_rules_zh import RULES_ZH
+from knowledge.injection_semantic import SemanticLayer
 from knowledge.types import Chunk
 
-# Bump when patterns change: the builder then re-scans chunks it copies from an older version.
-DETECTOR_VERSION = "2"
+# Bump when patterns or the semantic head change: the builder then re-scans chunks it copies
+# from an older version (the manifest records ``detector_version(embedder)``, mode included).
+DETECTOR_VERSION = "3"
 
 FLAG = "instruction_like"
 
@@ -107,21 +112,52 @@ def chunk_scan_text(chunk: Chunk) -> str:
     return "\n".join([*chunk.title_path, chunk.text])
 
 
-def flag_chunks(chunks: list[Chunk]) -> list[Chunk]:
+def detector_mode(embedder: Any = None) -> str:
+    """"patterns+semantic" when the learned layer can run on this embedder, else "patterns"."""
+    return "patterns+semantic" if SemanticLayer.for_embedder(embedder) else "patterns"
+
+
+def detector_version(embedder: Any = None) -> str:
+    return f"{DETECTOR_VERSION}/{detector_mode(embedder)}"
+
+
+def assess(texts: list[str], embedder: Any = None) -> list[tuple[list[str], str]]:
+    """Per text: the reasons it reads like instructions (empty when clean) and the sentence the
+    semantic layer found ("" for pattern findings). Patterns first; the texts they pass are
+    scored together by the semantic layer when ``embedder`` is the one its head was trained on."""
+    out = [(instruction_like(t), "") for t in texts]
+    layer = SemanticLayer.for_embedder(embedder)
+    rest = [i for i, (reasons, _) in enumerate(out) if not reasons]
+    if layer is None or not rest:
+        return out
+    for i, (score, sentence) in zip(rest, layer.best([texts[i] for i in rest])):
+        if score >= layer.head.threshold:
+            out[i] = ([f"reads as addressed to the assistant (semantic {score:.2f})"], sentence)
+    return out
+
+
+def flag_chunks(chunks: list[Chunk], embedder: Any = None) -> list[Chunk]:
     """Set ``flags``/``flag_reasons`` on instruction-like chunks, clear a stale flag on clean ones
     (the detector may have changed), and leave other chunks' metadata exactly as it was.
+    ``flag_detector`` records the detector version and mode that flagged a chunk.
     Returns the flagged chunks."""
     flagged = []
-    for chunk in chunks:
-        reasons = instruction_like(chunk_scan_text(chunk))
+    version = detector_version(embedder)
+    for chunk, (reasons, sentence) in zip(chunks, assess([chunk_scan_text(c) for c in chunks], embedder)):
         meta = chunk.metadata
         others = [f for f in meta.get("flags", []) if f != FLAG]
         if reasons:
             meta["flags"] = [*others, FLAG]
             meta["flag_reasons"] = reasons
+            meta["flag_detector"] = version
+            if sentence:
+                meta["flag_sentence"] = sentence
+            else:
+                meta.pop("flag_sentence", None)
             flagged.append(chunk)
         elif "flags" in meta or "flag_reasons" in meta:
-            meta.pop("flag_reasons", None)
+            for key in ("flag_reasons", "flag_detector", "flag_sentence"):
+                meta.pop(key, None)
             if others:
                 meta["flags"] = others
             else:
@@ -141,5 +177,5 @@ def flagged_entry(chunk: Chunk) -> dict[str, Any]:
         "page": chunk.page,
         "title": chunk.title,
         "reasons": list(chunk.metadata.get("flag_reasons", [])),
-        "snippet": snippet(chunk_scan_text(chunk)),
+        "snippet": chunk.metadata.get("flag_sentence") or snippet(chunk_scan_text(chunk)),
     }

@@ -22,7 +22,8 @@ ATTACKS = load_attacks()
 def test_the_set_is_large_split_bilingual_and_varied():
     splits = Counter(a.split for a in ATTACKS)
     assert len(ATTACKS) >= 200 and splits["dev"] >= 100 and splits["test"] >= 100 and splits["holdout"] >= 40
-    for split in ("dev", "test", "holdout"):
+    assert splits["holdout2"] >= 60  # written after the semantic head was frozen
+    for split in ("dev", "test", "holdout", "holdout2"):
         langs = Counter(a.lang for a in ATTACKS if a.split == split)
         assert abs(langs["en"] - langs["zh"]) <= 0.1 * splits[split], (split, langs)
     goals = Counter(a.goal for a in ATTACKS)
@@ -74,7 +75,8 @@ def small(tmp_path):
 
 def test_evaluation_counts_recall_and_false_flags(small, tmp_path):
     shared, attacks = small
-    result = evaluate_injection(shared, samples=tmp_path / "no-samples", attacks_file=attacks)
+    # The patterns alone (no embedder): the counting is under test, not the semantic head.
+    result = evaluate_injection(shared, samples=tmp_path / "no-samples", attacks_file=attacks, embedder=None)
     ins, ordinary = result["instruction"], result["ordinary"]
     assert (ins["passages"], ins["flagged"]) == (4, 3)
     assert ins["by_split"]["dev"]["recall"] == 1.0 and ins["by_split"]["test"]["recall"] == pytest.approx(2 / 3, 1e-3)
@@ -85,13 +87,14 @@ def test_evaluation_counts_recall_and_false_flags(small, tmp_path):
     assert ordinary["flagged"] == 1 and ordinary["missing"] == [str(tmp_path / "no-samples")]
     (flag,) = ordinary["false_flags"]
     assert flag["where"].startswith("manuals/planted.md") and "scripted_answer" in flag["reasons"]
-    assert result["meets_targets"] is False
+    assert result["meets_targets"] is False and result["detector_version"] == "3/patterns"
     assert evaluate_injection(shared, samples=tmp_path / "no-samples", attacks_file=attacks,
-                              cap=0)["ordinary"]["false_flags"] == []
+                              cap=0, embedder=None)["ordinary"]["false_flags"] == []
 
 
-def test_cli_prints_the_figures_as_json(small):
+def test_cli_prints_the_figures_as_json(small, monkeypatch):
     shared, attacks = small
+    monkeypatch.setenv("ONSITE_EMBEDDING__MODEL", "fake")  # the embedder of the settings; e5 is slow here
     out = CliRunner().invoke(app, ["eval", "injection", "--shared", str(shared), "--attacks", str(attacks), "--json"])
     assert out.exit_code == 0, out.output
     result = json.loads(out.output)
