@@ -113,6 +113,20 @@ def test_writer_and_readers_in_threads(store):
     assert errors == [] and store.count("W") == 10_000
 
 
+def test_a_threads_connection_is_closed_when_the_thread_ends(store):
+    """The agent reads sensors from short-lived pool threads: their connections must not pile up
+    (they held the server's memory growing with every question)."""
+    store.insert(series("W", range(10)))
+    for _ in range(60):
+        t = threading.Thread(target=lambda: store.latest(["W"]))
+        t.start()
+        t.join()
+    assert store.open_connections <= 2  # this thread's, and at most one not yet collected
+    store.close()
+    assert store.open_connections == 0
+    assert store.latest(["W"])["W"].value == 9.0  # a closed store opens a new connection on use
+
+
 def test_batched_insert_rate(store):
     rows = [(f"S{i % 20}", to_ms(T0) + (i // 20) * 1000, float(i), 0) for i in range(100_000)]
     t = time.perf_counter()

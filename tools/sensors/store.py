@@ -17,6 +17,7 @@ import itertools
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -85,6 +86,23 @@ class Trend:
     count: int
 
 
+class _Held:
+    """One thread's connection; closed when the thread's locals are dropped (the thread ended)."""
+
+    __slots__ = ("conn", "__weakref__")
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn: sqlite3.Connection | None = conn
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
 class SensorStore:
     """Readings of all sensors of a site in one SQLite file."""
 
@@ -92,30 +110,38 @@ class SensorStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._lock = threading.Lock()
         with self._conn() as c:
             c.executescript(_SCHEMA)
 
     # -- connections ---------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
+        """This thread's connection. It is closed when the thread ends: the agent runs tools on
+        short-lived pool threads, and a connection kept per dead thread (with its page cache) was
+        the server's memory growing by a few hundred KB per question."""
+        held = getattr(self._local, "held", None)
+        if held is None or held.conn is None:
             conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, fast commits
             conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
+            held = self._local.held = _Held(conn)
             with self._lock:
-                self._all.append(conn)
-        return conn
+                self._all.add(held)
+        return held.conn
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return sum(1 for h in self._all if h.conn is not None)
 
     def close(self) -> None:
         """Close every connection this store opened (call when no thread uses it any more)."""
         with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
+            for held in list(self._all):
+                held.close()
+            self._all = weakref.WeakSet()
         self._local = threading.local()
 
     def __enter__(self) -> "SensorStore":
