@@ -452,6 +452,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
     only a loopback address is served, unless ``allow_open`` (or ``api.allow_open``)."""
     import uvicorn
 
+    from assistant.memory import limit_malloc_arenas
     from assistant.private import private_dir, restrict_umask
     from assistant.wiring import build_services
     from knowledge.embedding import make_embedder
@@ -464,6 +465,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
     port = settings.api.port if port is None else port
     keys = check_exposure(settings, host, allow_open)
     restrict_umask()  # every file the server writes is 0600, every folder 0700 (assistant.private)
+    limit_malloc_arenas()  # before the request threads start (assistant.memory)
     private_dir(settings.home)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

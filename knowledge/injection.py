@@ -19,12 +19,10 @@ learned layer (``knowledge.injection_semantic``) when the index embeds with the 
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from knowledge.injection_rules import RULES_EN, Rule
+from knowledge.injection_rules import RULES_EN, Rule, normalize
 from knowledge.injection_rules_actions import RULES_EN_ACTIONS
 from knowledge.injection_rules_zh import RULES_ZH
 from knowledge.injection_semantic import SemanticLayer
@@ -38,7 +36,6 @@ FLAG = "instruction_like"
 
 RULES: list[Rule] = [*RULES_EN, *RULES_EN_ACTIONS, *RULES_ZH]
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 
 
 @dataclass(frozen=True)
@@ -47,25 +44,6 @@ class Finding:
     start: int  # in the normalized text
     end: int
     weak: bool = False
-
-
-# Whitespace (a line break) between two Chinese characters or punctuation: "无视\n上面的" reads
-# as one phrase to a model, and Chinese puts no spaces between words.
-# Ideographs and Chinese punctuation (full-width punctuation too, but not full-width letters: "ＡＩ ａｌｗａｙｓ").
-_CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
-_SPACED = re.compile(r"\b(?:[A-Za-z] ){4,}[A-Za-z]\b")
-_CJK_GAP = re.compile(rf"(?<=[{_CJK}])[\s.·•*_]+(?=[{_CJK}])")
-
-
-def normalize(text: str) -> str:
-    """NFKC (full-width letters, ligatures) without zero-width or soft-hyphen characters, which
-    can hide a phrase from a pattern while leaving it readable for a model, and without the
-    whitespace between Chinese characters."""
-    if _SPACED.search(text):  # "A S S I S T A N T" reads as one word
-        text = _SPACED.sub(lambda m: m.group().replace(" ", ""), text)
-    if text.isascii():  # nothing else to fold; the common case for English documents
-        return text
-    return unicodedata.normalize("NFKC", _CJK_GAP.sub("", text.translate(_INVISIBLE)))
 
 
 def scan(text: str) -> list[Finding]:

@@ -23,6 +23,7 @@ breaks or dots between Chinese characters).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 _I = re.IGNORECASE | re.MULTILINE
@@ -386,3 +387,25 @@ RULES_EN: list[Rule] = [
           rf"\b{_RELAXED}", _I),
 ]
 
+
+# --- the text the rules read ----------------------------------------------------------------------
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+# Whitespace (a line break) between two Chinese characters or punctuation: "无视\n上面的" reads
+# as one phrase to a model, and Chinese puts no spaces between words.
+# Ideographs and Chinese punctuation (full-width punctuation too, but not full-width letters: "ＡＩ ａｌｗａｙｓ").
+_CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+_SPACED = re.compile(r"\b(?:[A-Za-z] ){4,}[A-Za-z]\b")
+_CJK_GAP = re.compile(rf"(?<=[{_CJK}])[\s.·•*_]+(?=[{_CJK}])")
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width letters, ligatures) without zero-width or soft-hyphen characters, which
+    can hide a phrase from a pattern while leaving it readable for a model, and without the
+    whitespace between Chinese characters."""
+    if _SPACED.search(text):  # "A S S I S T A N T" reads as one word
+        text = _SPACED.sub(lambda m: m.group().replace(" ", ""), text)
+    if text.isascii():  # nothing else to fold; the common case for English documents
+        return text
+    return unicodedata.normalize("NFKC", _CJK_GAP.sub("", text.translate(_INVISIBLE)))

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from knowledge.injection_rules import normalize
+
 
 HEAD_FILE = Path(__file__).resolve().parent / "injection_head.json"
 MAX_SENTENCE = 400  # characters embedded per sentence; an attack sentence is short
@@ -53,8 +55,6 @@ _CUE_ZH = re.compile(
 
 def sentences(text: str) -> list[str]:
     """The text cut into sentences and clauses (English and Chinese), whitespace squashed."""
-    from knowledge.injection import normalize  # the patterns' module imports this one
-
     out = []
     for piece in _SPLIT.split(normalize(text)):
         piece = " ".join(piece.split())
