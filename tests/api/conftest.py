@@ -227,6 +227,17 @@ OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
+def wait_job(c, job_id: str, timeout: float = 60) -> dict:
+    """Poll a knowledge rebuild job until it is done or failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = c.get(f"/api/v1/knowledge/jobs/{job_id}", headers=ADMIN).json()["data"]
+        if job["state"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
 @dataclass
 class LiveServer:
     url: str

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from assistant.api.app import create_app
 from assistant.api.metrics import ApiMetrics
 from assistant.settings import Settings
 
-from .conftest import ADMIN, ADMIN_KEY, OPERATOR, OPERATOR_KEY
+from .conftest import ADMIN, ADMIN_KEY, OPERATOR, OPERATOR_KEY, wait_job
 
 QUESTION = "What bearing temperature is normal for pump P-101?"
 LAN = {"Host": "192.168.1.10:7860", "Origin": "http://evil.example"}
@@ -207,14 +206,6 @@ def _png() -> bytes:
     return buf.getvalue()
 
 
-def _wait_job(c, job_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = c.get(f"/api/v1/knowledge/jobs/{job_id}", headers=ADMIN).json()["data"]
-        if job["state"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def _entries(root: Path) -> dict[Path, int]:
@@ -240,7 +231,7 @@ def test_data_files_are_private_under_a_permissive_umask(app_client, make_api_se
         assert c.post("/api/v1/uploads", files={"file": ("leaf.png", _png())}, headers=OPERATOR).status_code == 201
         note = b"# SL-7\n\nThe belt of the sorting line SL-7 is re-tensioned every 400 operating hours.\n"
         assert c.post("/api/v1/knowledge/documents", files={"file": ("sl7.md", note)}, headers=ADMIN).status_code in (200, 201)
-        assert _wait_job(c, c.post("/api/v1/knowledge/jobs", headers=ADMIN).json()["data"]["id"])["state"] == "done"
+        assert wait_job(c, c.post("/api/v1/knowledge/jobs", headers=ADMIN).json()["data"]["id"])["state"] == "done"
         made = {p: m for p, m in _entries(home).items() if p not in before}
     finally:
         os.umask(old)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 import zipfile
 
 import pytest
@@ -15,7 +14,7 @@ from knowledge.documents import safe_document_name
 from knowledge.embedding import FakeEmbedder
 from knowledge.versions import IndexFolder
 
-from .conftest import ADMIN, OPERATOR
+from .conftest import ADMIN, OPERATOR, wait_job
 
 NOTE = ("# Sorting line SL-7 quick guide\n\n## Belt tension\n\n"
         "The conveyor belt of the sorting line SL-7 is re-tensioned every 400 operating hours. "
@@ -26,14 +25,6 @@ def upload(c, name, content, headers=ADMIN):
     return c.post("/api/v1/knowledge/documents", files={"file": (name, content)}, headers=headers)
 
 
-def wait_job(c, job_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = c.get(f"/api/v1/knowledge/jobs/{job_id}", headers=ADMIN).json()["data"]
-        if job["state"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
 def test_admin_only(app_client):
