@@ -36,6 +36,7 @@ from assistant.api.envelope import (
     ok,
     use_envelope_in_openapi,
 )
+from assistant.api.docs import install_docs
 from assistant.api.headers import SecurityHeadersMiddleware
 from assistant.api.metrics import CONTENT_TYPE, METRICS, ApiMetrics, MetricsMiddleware
 from assistant.api.ratelimit import BodyLimitMiddleware, TokenBucketLimiter, rate_limit
@@ -241,8 +242,8 @@ def create_app(
         description="Offline assistant for plants and greenhouses. Every JSON answer is an envelope "
         "`{code, msg, data}`: code 0 on success, otherwise the HTTP status, which is also set.",
         middleware=middleware,
-        docs_url="/docs" if api.docs else None,
-        redoc_url="/redoc" if api.docs else None,
+        docs_url=None,  # /docs and /redoc come from assistant.api.docs, with their assets served locally
+        redoc_url=None,
         openapi_url="/openapi.json" if api.docs else None,
     )
     app.state.settings = settings
@@ -256,6 +257,8 @@ def create_app(
     )
     install_error_handlers(app)
     use_envelope_in_openapi(app)
+    if api.docs:
+        install_docs(app, "/openapi.json")
     app.include_router(probe_router)
     app.include_router(auth_router)
     return app
