@@ -37,7 +37,7 @@ def _scope(body: ChatRequest) -> dict[str, Any] | None:
              summary="Ask the assistant; the whole answer at once")
 async def chat(body: ChatRequest, request: Request, principal: CurrentPrincipal) -> Any:
     """The answer with numbered sources (title path, page, snippet), the tool calls and checks, its
-    status (answered / abstained / partial) and the conversation id for a follow-up."""
+    status (answered / abstained / partial, or pending_approval while a proposed action waits) and the conversation id for a follow-up."""
     events, cancel = await start_turn(get_services(request).turns, body.question, principal=principal,
                                       conversation_id=body.conversation_id, scope=_scope(body), photos=body.photos)
     answer = await collect_answer(request, events, cancel)
