@@ -39,6 +39,7 @@ from assistant.api.envelope import (
 from assistant.api.docs import install_docs
 from assistant.api.headers import SecurityHeadersMiddleware
 from assistant.api.metrics import CONTENT_TYPE, METRICS, ApiMetrics, MetricsMiddleware
+from assistant.api.query_params import reject_unknown_query
 from assistant.api.ratelimit import BodyLimitMiddleware, TokenBucketLimiter, rate_limit
 from assistant.api.wechat import WeChatClient
 from assistant.errors import OnsiteError
@@ -55,9 +56,10 @@ Readiness = Callable[[], dict[str, Any]]
 def api_router(**kwargs: Any) -> APIRouter:
     """An APIRouter under /api/v1 with the per-client rate limit and the error responses every
     endpoint can give (429, 500) in the OpenAPI document; 422 is documented where FastAPI validates
-    input. Add others per route with ``responses=error_responses(401, 403)``."""
+    input. Query parameters an operation does not declare are refused (422 unknown_query_parameter).
+    Add others per route with ``responses=error_responses(401, 403)``."""
     kwargs.setdefault("prefix", API_PREFIX)
-    dependencies = [Depends(rate_limit), *kwargs.pop("dependencies", [])]
+    dependencies = [Depends(rate_limit), Depends(reject_unknown_query), *kwargs.pop("dependencies", [])]
     responses = {**error_responses(429, 500), **kwargs.pop("responses", {})}
     return APIRouter(dependencies=dependencies, responses=responses, **kwargs)
 
