@@ -55,12 +55,12 @@ Readiness = Callable[[], dict[str, Any]]
 
 def api_router(**kwargs: Any) -> APIRouter:
     """An APIRouter under /api/v1 with the per-client rate limit and the error responses every
-    endpoint can give (429, 500) in the OpenAPI document; 422 is documented where FastAPI validates
-    input. Query parameters an operation does not declare are refused (422 unknown_query_parameter).
+    endpoint can give (422, 429, 500) in the OpenAPI document: 422 also because query parameters an
+    operation does not declare are refused (unknown_query_parameter).
     Add others per route with ``responses=error_responses(401, 403)``."""
     kwargs.setdefault("prefix", API_PREFIX)
     dependencies = [Depends(rate_limit), Depends(reject_unknown_query), *kwargs.pop("dependencies", [])]
-    responses = {**error_responses(429, 500), **kwargs.pop("responses", {})}
+    responses = {**error_responses(422, 429, 500), **kwargs.pop("responses", {})}
     return APIRouter(dependencies=dependencies, responses=responses, **kwargs)
 
 

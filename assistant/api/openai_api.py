@@ -127,7 +127,7 @@ class ChatCompletion(BaseModel):
 
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(rate_limit), Depends(reject_unknown_query)],
-                   responses=_errors(401, 429, 500))
+                   responses=_errors(401, 422, 429, 500))
 
 
 @router.get("/models", response_model=ModelList, summary="The assistant, as model 'onsite'")
