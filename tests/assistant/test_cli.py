@@ -102,3 +102,13 @@ def test_aliases_and_case_are_accepted_as_the_site_ids(tmp_path):
     assert check_scope({"zone": "温室1号", "asset": "irrigation pump", "crop": "Tomato"}, site) == {
         "zone": "GH-1", "asset": "P-101", "crop": "tomato"}
     assert check_scope({"zone": "gh-2"}, site, prefix="--") == {"zone": "GH-2"}
+
+
+def test_model_status_prints_the_whole_model_notice(tmp_path):
+    """The page shows a one-line badge; the details live here: path, URL, SHA-256, size and why."""
+    out = CliRunner().invoke(app, ["model", "status"], env={**_env(tmp_path), "ONSITE_LLM__BACKEND": "llamacpp", "ONSITE_LLM__MODEL": None})
+    assert out.exit_code == 0, out.output
+    text = out.stdout
+    assert str(tmp_path / "home" / "models") in text and "present: False" in text
+    assert "https://" in text and ".gguf" in text and " bytes" in text and "not found" in text
+    assert any(len(word) == 64 and all(ch in "0123456789abcdef" for ch in word) for word in text.split())
