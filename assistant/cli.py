@@ -148,7 +148,7 @@ def search(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ranked evidence with title path, page and source."""
-    from assistant.scope_check import check_kind
+    from assistant.scope_check import UnknownNameError, check_kind
     from knowledge.retrieval import Retriever
 
     settings = Settings()
@@ -156,7 +156,7 @@ def search(
     if kind:
         try:
             filters["kind"] = check_kind(kind, "--kind")
-        except USER_ERRORS as exc:
+        except UnknownNameError as exc:
             _bad_input(exc)
     try:
         evidence = Retriever(settings).search(query, k=k, filters=filters or None, per_doc=per_doc)
@@ -242,7 +242,7 @@ def _ensure_index(settings: Settings) -> None:
 def _checked_scope(settings: Settings, **names: Optional[str]) -> dict:
     """The given zone / asset / crop as site ids; an unknown one exits 2 naming the valid ones
     (before any index or model is loaded)."""
-    from assistant.scope_check import check_scope
+    from assistant.scope_check import UnknownNameError, check_scope
     from tools.site import load_site_profile
 
     given = {key: value for key, value in names.items() if value}
@@ -250,8 +250,10 @@ def _checked_scope(settings: Settings, **names: Optional[str]) -> dict:
         return {}
     try:
         return check_scope(given, load_site_profile(settings.site_profile), prefix="--")
-    except USER_ERRORS as exc:
+    except UnknownNameError as exc:
         _bad_input(exc)
+    except USER_ERRORS as exc:  # the site profile itself is broken: not the caller's input
+        _fail(exc)
     return {}  # not reached
 
 
