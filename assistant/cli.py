@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from assistant.cli_auth import auth_app
+from assistant.cli_common import bad_input as _bad_input
 from assistant.cli_common import fail as _fail
 from assistant.cli_common import progress as _progress
 from assistant.cli_measure import bench_app, eval_app
@@ -140,17 +141,25 @@ def search(
     query: str,
     k: int = typer.Option(5, "--k", min=1, max=100, help="Number of documents."),
     kind: Optional[str] = typer.Option(None, "--kind", help="regulation, manual, crop or other."),
-    asset: Optional[str] = typer.Option(None, "--asset"),
-    crop: Optional[str] = typer.Option(None, "--crop"),
+    asset: Optional[str] = typer.Option(None, "--asset", help="Only documents about this asset of the site profile "
+                                        "(and general ones)."),
+    crop: Optional[str] = typer.Option(None, "--crop", help="Only documents about this crop of the site profile."),
     per_doc: int = typer.Option(1, "--per-doc", min=1, max=10, help="Chunks per document."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ranked evidence with title path, page and source."""
+    from assistant.scope_check import UnknownNameError, check_kind
     from knowledge.retrieval import Retriever
 
-    filters = {key: v for key, v in {"kind": kind, "asset": asset, "crop": crop}.items() if v}
+    settings = Settings()
+    filters = _checked_scope(settings, asset=asset, crop=crop)
+    if kind:
+        try:
+            filters["kind"] = check_kind(kind, "--kind")
+        except UnknownNameError as exc:
+            _bad_input(exc)
     try:
-        evidence = Retriever(Settings()).search(query, k=k, filters=filters or None, per_doc=per_doc)
+        evidence = Retriever(settings).search(query, k=k, filters=filters or None, per_doc=per_doc)
     except USER_ERRORS as exc:
         _fail(exc)
     print_evidence(evidence, as_json)
@@ -230,6 +239,24 @@ def _ensure_index(settings: Settings) -> None:
         typer.echo(f"built {report.version}: {report.documents} documents, {report.chunks} chunks", err=True)
 
 
+def _checked_scope(settings: Settings, **names: Optional[str]) -> dict:
+    """The given zone / asset / crop as site ids; an unknown one exits 2 naming the valid ones
+    (before any index or model is loaded)."""
+    from assistant.scope_check import UnknownNameError, check_scope
+    from tools.site import load_site_profile
+
+    given = {key: value for key, value in names.items() if value}
+    if not given:
+        return {}
+    try:
+        return check_scope(given, load_site_profile(settings.site_profile), prefix="--")
+    except UnknownNameError as exc:
+        _bad_input(exc)
+    except USER_ERRORS as exc:  # the site profile itself is broken: not the caller's input
+        _fail(exc)
+    return {}  # not reached
+
+
 @app.command("ask")
 def ask(
     question: str,
@@ -241,9 +268,9 @@ def ask(
     """Ask the assistant; the answer streams, with its sources and tool results under it."""
     from assistant.terminal import show_turn
 
+    scope = _checked_scope(Settings(), zone=zone, asset=asset)
     try:
-        answer = show_turn(_services().turns.ask(question, thread_id=thread, scope={"zone": zone, "asset": asset},
-                                       user="cli"), as_json)
+        answer = show_turn(_services().turns.ask(question, thread_id=thread, scope=scope, user="cli"), as_json)
     except USER_ERRORS as exc:
         _fail(exc)
     if answer is None:
@@ -271,11 +298,15 @@ def approve(
 
 
 @app.command("run")
-def run() -> None:
+def run(
+    zone: Optional[str] = typer.Option(None, "--zone", help="Scope of every question: a zone id of the site profile."),
+    asset: Optional[str] = typer.Option(None, "--asset", help="Scope: an asset id of the site profile."),
+) -> None:
     """Chat in the terminal: builds the sample knowledge on first start, then answers with
     sources, live sensor data and checks; one conversation until an empty line or Ctrl-D."""
     from assistant.terminal import show_turn
 
+    scope = _checked_scope(Settings(), zone=zone, asset=asset)
     try:
         services = _services()
     except USER_ERRORS as exc:
@@ -293,7 +324,8 @@ def run() -> None:
         if not question:
             break
         try:
-            answer = show_turn(services.turns.ask(question, thread_id=thread, user="terminal"), as_json=False)
+            answer = show_turn(services.turns.ask(question, thread_id=thread, scope=scope, user="terminal"),
+                               as_json=False)
             thread = answer["thread_id"] if answer else thread
         except USER_ERRORS as exc:
             typer.secho(f"error: {user_message(exc)}", fg=typer.colors.RED)

@@ -46,7 +46,7 @@ def show_turn(events: Iterable[Event], as_json: bool) -> dict[str, Any] | None:
 
 
 def _details(answer: dict[str, Any]) -> None:
-    status = answer.get("status")
+    status = "pending_approval" if answer.get("pending") else answer.get("status")
     colour = {"answered": typer.colors.GREEN, "partial": typer.colors.YELLOW}.get(status, typer.colors.RED)
     typer.secho(f"\n[{status} · {answer.get('mode')}]", fg=colour)
     for r in answer.get("tool_results") or []:

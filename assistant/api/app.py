@@ -36,8 +36,10 @@ from assistant.api.envelope import (
     ok,
     use_envelope_in_openapi,
 )
+from assistant.api.docs import install_docs
 from assistant.api.headers import SecurityHeadersMiddleware
 from assistant.api.metrics import CONTENT_TYPE, METRICS, ApiMetrics, MetricsMiddleware
+from assistant.api.query_params import reject_unknown_query
 from assistant.api.ratelimit import BodyLimitMiddleware, TokenBucketLimiter, rate_limit
 from assistant.api.wechat import WeChatClient
 from assistant.errors import OnsiteError
@@ -53,11 +55,12 @@ Readiness = Callable[[], dict[str, Any]]
 
 def api_router(**kwargs: Any) -> APIRouter:
     """An APIRouter under /api/v1 with the per-client rate limit and the error responses every
-    endpoint can give (429, 500) in the OpenAPI document; 422 is documented where FastAPI validates
-    input. Add others per route with ``responses=error_responses(401, 403)``."""
+    endpoint can give (422, 429, 500) in the OpenAPI document: 422 also because query parameters an
+    operation does not declare are refused (unknown_query_parameter).
+    Add others per route with ``responses=error_responses(401, 403)``."""
     kwargs.setdefault("prefix", API_PREFIX)
-    dependencies = [Depends(rate_limit), *kwargs.pop("dependencies", [])]
-    responses = {**error_responses(429, 500), **kwargs.pop("responses", {})}
+    dependencies = [Depends(rate_limit), Depends(reject_unknown_query), *kwargs.pop("dependencies", [])]
+    responses = {**error_responses(422, 429, 500), **kwargs.pop("responses", {})}
     return APIRouter(dependencies=dependencies, responses=responses, **kwargs)
 
 
@@ -241,8 +244,8 @@ def create_app(
         description="Offline assistant for plants and greenhouses. Every JSON answer is an envelope "
         "`{code, msg, data}`: code 0 on success, otherwise the HTTP status, which is also set.",
         middleware=middleware,
-        docs_url="/docs" if api.docs else None,
-        redoc_url="/redoc" if api.docs else None,
+        docs_url=None,  # /docs and /redoc come from assistant.api.docs, with their assets served locally
+        redoc_url=None,
         openapi_url="/openapi.json" if api.docs else None,
     )
     app.state.settings = settings
@@ -256,6 +259,8 @@ def create_app(
     )
     install_error_handlers(app)
     use_envelope_in_openapi(app)
+    if api.docs:
+        install_docs(app, "/openapi.json")
     app.include_router(probe_router)
     app.include_router(auth_router)
     return app

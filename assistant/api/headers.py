@@ -4,8 +4,8 @@ no referrer leaving the site.
 Three policies by path. The API's JSON (and everything unknown) may load nothing at all. The
 chat page (Gradio, under ``/ui``) is a single-page app that needs its own inline scripts and styles,
 ``data:``/``blob:`` images and its own server for fetch / SSE; it may load nothing from elsewhere.
-The documentation pages (/docs, /redoc) load Swagger UI / ReDoc from their CDN, as FastAPI ships
-them. Files the page serves (uploads, page images under ``…/file=``) get the API's policy: an
+The documentation pages (/docs, /redoc) run Swagger UI / ReDoc from this server's own
+/docs-assets (assistant.api.docs): inline start-up script and styles, nothing from elsewhere. Files the page serves (uploads, page images under ``…/file=``) get the API's policy: an
 uploaded SVG or HTML opened directly runs nothing. A header a route set itself (the sign-in page's
 nonce policy) is kept.
 """
@@ -22,11 +22,10 @@ PAGE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'
             "img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
             "worker-src 'self' blob:; frame-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
             "frame-ancestors 'none'")
-DOCS_CDN = "https://cdn.jsdelivr.net"
-DOCS_CSP = (f"default-src 'none'; script-src 'self' 'unsafe-inline' {DOCS_CDN}; "
-            f"style-src 'self' 'unsafe-inline' {DOCS_CDN} https://fonts.googleapis.com; "
-            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; font-src https://fonts.gstatic.com; "
-            "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'")
+# ReDoc starts a web worker from a blob: URL; Swagger UI and ReDoc draw their icons as data: images.
+DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src blob:; "
+            "frame-ancestors 'none'; base-uri 'none'")
 COMMON = {"x-frame-options": "DENY", "x-content-type-options": "nosniff"}
 # Pages send "same-origin": with no-referrer the browser sends "Origin: null" on the page's own
 # POSTs (sign-out form, Gradio's queue), which the same-origin check would refuse.

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.api.app import get_services
 from assistant.api.auth import CurrentPrincipal
 from assistant.api.envelope import openai_error_body, set_error_format
+from assistant.api.query_params import reject_unknown_query
 from assistant.api.ratelimit import rate_limit
 from assistant.api.routes.events import OpenAIError, sse_response
 from assistant.api.routes.schemas import ScopeIn
@@ -34,6 +35,7 @@ from assistant.api.routes.turns import (CONVERSATION_PATTERN, chat_data, collect
                                         start_turn, turn_events)
 from assistant.api.sse import DONE, HEARTBEAT_S, PING, SSE_HEADERS, SSE_MEDIA_TYPE, sse_event
 from assistant.errors import OnsiteError, ValidationError, http_status, user_message
+from assistant.scope_check import check_scope
 from assistant.settings import QUESTION_CHARS_CEILING
 
 MODEL_ID = "onsite"
@@ -124,8 +126,8 @@ class ChatCompletion(BaseModel):
     onsite: dict[str, Any] = Field(description="onsite: conversation_id, status, mode, checks, pending, cited.")
 
 
-router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(rate_limit)],
-                   responses=_errors(401, 429, 500))
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(rate_limit), Depends(reject_unknown_query)],
+                   responses=_errors(401, 422, 429, 500))
 
 
 @router.get("/models", response_model=ModelList, summary="The assistant, as model 'onsite'")
@@ -172,7 +174,7 @@ def _extras(answer: dict[str, Any]) -> tuple[list[dict], dict[str, Any]]:
              summary="Ask the assistant (OpenAI chat completions)")
 async def chat_completions(body: ChatCompletionRequest, request: Request, principal: CurrentPrincipal) -> Any:
     question = _question(body, request)
-    scope = body.scope.model_dump(exclude_none=True) if body.scope else None
+    scope = check_scope(body.scope.model_dump(exclude_none=True), get_services(request).site) if body.scope else None
     events, cancel = await start_turn(get_services(request).turns, question, principal=principal,
                                       conversation_id=body.conversation_id, scope=scope,
                                       max_tokens=body.max_completion_tokens or body.max_tokens)

@@ -184,6 +184,7 @@ def test_proposed_action_is_approved_through_the_conversation(app_client, make_a
     data = c.post("/api/v1/chat", json={"question": "P-101 vibration is rising", "conversation_id": "wo-1"},
                   headers=OPERATOR).json()["data"]
     assert data["pending"][0]["tool"] == "create_work_order" and service.parts.work_order_store.list() == []
+    assert data["status"] == "pending_approval"  # not "answered" while a person has to decide
     # another principal cannot decide it: for them the conversation has nothing pending
     r = c.post("/api/v1/approvals/wo-1", json={"approve": True, "reason": "ok"}, headers=ADMIN)
     assert r.status_code == 404 and r.json()["data"]["error"] == "not_found"
@@ -191,6 +192,7 @@ def test_proposed_action_is_approved_through_the_conversation(app_client, make_a
     assert r.status_code == 200, r.text
     out = r.json()["data"]
     assert out["kind"] == "conversation" and out["answer"]["pending"] == []
+    assert out["answer"]["status"] in ("answered", "partial")
     made = next(t for t in out["answer"]["tool_calls"] if t["tool"] == "create_work_order")
     assert made["ok"] and made["approval"]["approved"]
     orders = service.parts.work_order_store.list()

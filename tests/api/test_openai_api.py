@@ -116,3 +116,11 @@ def test_withdrawn_draft_is_followed_by_a_visible_note(app_client):
     final = events[-2]["onsite"]
     assert "95 °C" not in final["answer"] and final["mode"] == "extractive"  # two failed drafts: the extract
     assert text.endswith(final["answer"].split("\n")[-1])
+
+
+def test_a_proposed_work_order_is_reported_as_pending_approval(client):
+    completion = client.chat.completions.create(
+        model="onsite", messages=[{"role": "user", "content": "P-101 vibration is rising"}])
+    onsite = completion.model_extra["onsite"]
+    assert onsite["pending"] and onsite["pending"][0]["tool"] == "create_work_order"
+    assert onsite["status"] == "pending_approval" and completion.choices[0].finish_reason == "stop"

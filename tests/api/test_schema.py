@@ -100,13 +100,15 @@ def service(api_index, wechat_server):
 
 COMMON = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 # Whether these accept a request depends on what it carries, which a schema cannot say: the bytes
-# of an upload (a real PNG / PDF?) and whether an asset id exists in the site profile.
+# of an upload (a real PNG / PDF?) and whether an asset id (or a chat's scope zone / asset / crop)
+# exists in the site profile.
 # A sensor window is refused by rules a schema cannot state: 'from' before 'to', at most 31 days and
 # 2000 buckets, years 1970..2100 (JSON Schema has no bounds for a date-time string). A completion
 # needs a user message with text, and max_tokens within the server's answer budget (a setting).
 CONTENT_DEPENDENT = {("POST", "/api/v1/uploads"), ("POST", "/api/v1/inspections"),
                      ("POST", "/api/v1/knowledge/documents"), ("POST", "/api/v1/work-orders"),
-                     ("GET", "/api/v1/sensors/{sensor_id}/series"), ("POST", "/v1/chat/completions")}
+                     ("GET", "/api/v1/sensors/{sensor_id}/series"), ("POST", "/v1/chat/completions"),
+                     ("POST", "/api/v1/chat"), ("POST", "/api/v1/chat/stream")}
 
 
 # 502 / 503 here is WeChat's answer (documented): the stand-in makes an openid from any code, and a

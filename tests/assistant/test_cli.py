@@ -73,3 +73,42 @@ def test_a_settings_typo_is_reported_in_one_line_naming_the_key(monkeypatch, tmp
         Settings()
     message = settings_error(caught.value)
     assert "retrieval.top_kk: Extra inputs are not permitted" in message and str(cfg) in message
+
+
+@pytest.mark.parametrize("args, names", [
+    (["ask", "how warm is it?", "--zone", "GH-9"], ["--zone", "GH-9", "GH-1, GH-2, PH-1"]),
+    (["ask", "how warm is it?", "--asset", "P-999"], ["--asset", "P-999", "P-101, T-101"]),
+    (["run", "--zone", "GH-9"], ["GH-1, GH-2, PH-1"]),
+    (["run", "--asset", "P-999"], ["P-101, T-101"]),
+    (["search", "pump", "--kind", "manuals"], ["manuals", "regulation, manual, crop, other"]),
+    (["search", "pump", "--asset", "P-999"], ["P-101, T-101"]),
+    (["search", "pump", "--crop", "cucumber"], ["tomato"]),
+])
+def test_unknown_names_exit_2_with_the_valid_ones_on_stderr(tmp_path, args, names):
+    """Refused before any index or model is touched (none exists in this home): exit 2, not an
+    "I don't know" or "no evidence found" with exit 0."""
+    out = CliRunner().invoke(app, args, env=_env(tmp_path))
+    assert out.exit_code == 2, out.output
+    assert out.stdout == "" and all(n in out.stderr for n in names), out.stderr
+    assert not (tmp_path / "home" / "index").exists()
+
+
+def test_aliases_and_case_are_accepted_as_the_site_ids(tmp_path):
+    from assistant.scope_check import check_scope
+    from assistant.settings import Settings
+    from tools.site import load_site_profile
+
+    site = load_site_profile(Settings(home=tmp_path).site_profile)
+    assert check_scope({"zone": "温室1号", "asset": "irrigation pump", "crop": "Tomato"}, site) == {
+        "zone": "GH-1", "asset": "P-101", "crop": "tomato"}
+    assert check_scope({"zone": "gh-2"}, site, prefix="--") == {"zone": "GH-2"}
+
+
+def test_model_status_prints_the_whole_model_notice(tmp_path):
+    """The page shows a one-line badge; the details live here: path, URL, SHA-256, size and why."""
+    out = CliRunner().invoke(app, ["model", "status"], env={**_env(tmp_path), "ONSITE_LLM__BACKEND": "llamacpp", "ONSITE_LLM__MODEL": None})
+    assert out.exit_code == 0, out.output
+    text = out.stdout
+    assert str(tmp_path / "home" / "models") in text and "present: False" in text
+    assert "https://" in text and ".gguf" in text and " bytes" in text and "not found" in text
+    assert any(len(word) == 64 and all(ch in "0123456789abcdef" for ch in word) for word in text.split())

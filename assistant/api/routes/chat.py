@@ -22,6 +22,7 @@ from assistant.api.routes.turns import (CONVERSATION_PATTERN, api_event, chat_da
 from assistant.api.routes.events import sse_response
 from assistant.api.sse import DONE, HEARTBEAT_S, PING, SSE_HEADERS, SSE_MEDIA_TYPE, sse_event
 from assistant.errors import NotFoundError, error_kind, http_status, user_message
+from assistant.scope_check import check_scope
 from assistant.types import Decision
 
 log = logging.getLogger("onsite.api")
@@ -29,17 +30,18 @@ router = api_router(tags=["chat"])
 TURN_ERRORS = error_responses(400, 401, 403, 404, 422, 429, 502, 503, 504)
 
 
-def _scope(body: ChatRequest) -> dict[str, Any] | None:
-    return body.scope.model_dump(exclude_none=True) if body.scope else None
+def _scope(body: ChatRequest, request: Request) -> dict[str, Any] | None:
+    """The body's scope with zone / asset / crop checked against the site (422 unknown_name)."""
+    return check_scope(body.scope.model_dump(exclude_none=True), get_services(request).site) if body.scope else None
 
 
 @router.post("/chat", response_model=Envelope[ChatData], responses=TURN_ERRORS,
              summary="Ask the assistant; the whole answer at once")
 async def chat(body: ChatRequest, request: Request, principal: CurrentPrincipal) -> Any:
     """The answer with numbered sources (title path, page, snippet), the tool calls and checks, its
-    status (answered / abstained / partial) and the conversation id for a follow-up."""
+    status (answered / abstained / partial, or pending_approval while a proposed action waits) and the conversation id for a follow-up."""
     events, cancel = await start_turn(get_services(request).turns, body.question, principal=principal,
-                                      conversation_id=body.conversation_id, scope=_scope(body), photos=body.photos)
+                                      conversation_id=body.conversation_id, scope=_scope(body, request), photos=body.photos)
     answer = await collect_answer(request, events, cancel)
     return ok(chat_data(answer))
 
@@ -69,7 +71,7 @@ async def chat_stream(body: ChatRequest, request: Request, principal: CurrentPri
     "done" | "error", ...}`` then ``data: [DONE]``. A refused question (busy, invalid) is an ordinary
     JSON error with its HTTP status before any event."""
     events, cancel = await start_turn(get_services(request).turns, body.question, principal=principal,
-                                      conversation_id=body.conversation_id, scope=_scope(body), photos=body.photos)
+                                      conversation_id=body.conversation_id, scope=_scope(body, request), photos=body.photos)
     return StreamingResponse(sse_stream(events, cancel), media_type=SSE_MEDIA_TYPE,
                              headers=SSE_HEADERS)
 

@@ -74,7 +74,9 @@ class CheckOut(BaseModel):
 class ChatData(BaseModel):
     conversation_id: str
     answer: str = Field(description="The answer with [n] citation markers.")
-    status: Literal["answered", "abstained", "partial", "pending_approval", "error"]
+    status: Literal["answered", "abstained", "partial", "pending_approval", "error"] = Field(
+        description="pending_approval: an action the answer proposed (e.g. a work order) waits for "
+        "POST /api/v1/approvals/{conversation_id}; 'pending' lists it.")
     mode: Literal["llm", "extractive"] = Field(description="extractive: no language model; the answer is a labelled extract.")
     mode_reason: str | None = None
     lang: str | None = None

@@ -198,12 +198,18 @@ def api_tool_call(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def api_status(answer: dict[str, Any]) -> str | None:
+    """'pending_approval' while a proposed action waits for a person: the turn has answered, but a
+    client that reads only the status must not take it as finished."""
+    return "pending_approval" if answer.get("pending") else answer.get("status")
+
+
 def chat_data(answer: dict[str, Any]) -> dict[str, Any]:
     """The Answer dict of a turn → the API's chat payload."""
     return {
         "conversation_id": public_id(answer.get("thread_id") or ""),
         "answer": answer.get("text", ""),
-        "status": answer.get("status"),
+        "status": api_status(answer),
         "mode": answer.get("mode"),
         "mode_reason": answer.get("mode_reason"),
         "lang": answer.get("lang"),
