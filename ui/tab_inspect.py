@@ -1,4 +1,10 @@
-"""The photo tab: take or choose a photo, pick the product, see the verdict and the annotated photo."""
+"""The photo tab: take or choose a photo, pick the product, see the verdict and the annotated photo.
+
+On a fresh install the server learns a sample product (``tools.inspection.sample_product``); its
+sample photos are offered here as clickable examples, so the tab gives a result on first start.
+The examples are copies in Gradio's upload folder: the data home is never served to the page,
+and the photo check accepts only files from that folder.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ import gradio as gr
 from assistant.services import InspectionService
 from ui.chat import error_message, escape_md
 from ui.i18n import Labels, t
-from ui.photos import photo_bytes, uploaded
+from tools.inspection.sample_product import SAMPLE_PRODUCT, sample_photos
+from ui.photos import page_copy, photo_bytes, uploaded
 
 log = logging.getLogger(__name__)
 MAX_DEFECTS_LISTED = 12
@@ -32,10 +39,40 @@ def verdict_markdown(result: dict[str, Any], lang: str) -> str:
     return "\n".join(lines)
 
 
+def products_folder(inspection: Any) -> Path | None:
+    """Where the inspection service keeps its products (None for a service that does not say)."""
+    folder = getattr(getattr(inspection, "products", None), "folder", None)
+    return Path(folder) if folder else None
+
+
+def no_products_text(lang: str, folder: Path | None) -> str:
+    """What to do when no product exists: the sample product comes back on the next start."""
+    where = str(folder) if folder else "<data home>/inspection"
+    return t(lang, "insp.no_products", product=SAMPLE_PRODUCT, folder=escape_md(where))
+
+
+def sample_note(names: list[str], lang: str) -> str:
+    """A line saying the only product is the sample one (so nobody mistakes it for theirs)."""
+    return t(lang, "insp.sample_note", product=SAMPLE_PRODUCT) if names == [SAMPLE_PRODUCT] else ""
+
+
 class InspectHandlers:
     def __init__(self, inspection: InspectionService, upload_root: str | Path | None = None):
         self.inspection = inspection
         self.upload_root = upload_root  # None: Gradio's upload folder
+        self.folder = products_folder(inspection)
+
+    def examples(self) -> list[tuple[str, str]]:
+        """(kind, page copy of the photo) per sample photo of the sample product, when it exists."""
+        if self.folder is None or SAMPLE_PRODUCT not in self.products():
+            return []
+        out = []
+        for p in sample_photos(self.folder):
+            try:
+                out.append((p.stem.removeprefix(SAMPLE_PRODUCT + "-"), str(page_copy(p, self.upload_root))))
+            except OSError as exc:
+                log.warning("sample photo %s not offered: %s", p, exc)
+        return out
 
     def products(self) -> list[str]:
         try:
@@ -46,7 +83,7 @@ class InspectHandlers:
 
     def refresh(self, lang: str):
         names = self.products()
-        note = "" if names else t(lang or "en", "insp.no_products")
+        note = sample_note(names, lang or "en") if names else no_products_text(lang or "en", self.folder)
         return gr.update(choices=names, value=names[0] if names else None), note
 
     def inspect(self, photo: str | None, product: str | None, lang: str):
@@ -55,7 +92,7 @@ class InspectHandlers:
         if not photo:
             return None, t(lang, "insp.need_photo")
         if not product and not self.products():
-            return None, t(lang, "insp.no_products")
+            return None, no_products_text(lang, self.folder)
         try:
             data = photo_bytes(uploaded(photo, self.upload_root))
             result = self.inspection.inspect_upload(data, Path(photo).name, product or None)
@@ -78,8 +115,16 @@ def build(inspection: InspectionService, labels: Labels, lang: gr.State) -> dict
             product = labels.bind(gr.Dropdown(choices=names, value=names[0] if names else None,
                                               elem_id="onsite-insp-product"), label="insp.product")
             run = labels.bind(gr.Button(variant="primary", size="lg", elem_id="onsite-insp-run"), value="insp.run")
+            examples = h.examples()
+            if examples:
+                shown = gr.Examples([[path, SAMPLE_PRODUCT] for _, path in examples], [photo, product],
+                                    example_labels=[t("en", f"insp.sample.{kind}") for kind, _ in examples],
+                                    label=t("en", "insp.examples"), elem_id="onsite-insp-examples")
+                labels.bind(shown.dataset, label="insp.examples",
+                            sample_labels=lambda lg: [t(lg, f"insp.sample.{kind}") for kind, _ in examples])
         with gr.Column(scale=1, min_width=300):
-            verdict = gr.Markdown(t("en", "insp.no_products") if not names else "", elem_id="onsite-insp-verdict")
+            verdict = gr.Markdown(sample_note(names, "en") if names else no_products_text("en", h.folder),
+                                  elem_id="onsite-insp-verdict")
             annotated = labels.bind(gr.Image(interactive=False, type="numpy", format="png", height=420,
                                              elem_id="onsite-insp-result", buttons=["fullscreen"]),
                                     label="insp.result")
