@@ -63,7 +63,7 @@ def test_a_question_streams_and_fills_the_panel(service):
     assert thread == service.asked[0]["thread_id"]  # the page keeps the id it made
     assert "Extract from the documents" in history[-1]["content"] and "[1]" in history[-1]["content"]
     assert "**[1]**" in sources_md and "cited" in sources_md
-    assert pick["choices"] == [("[1] Pump > Seals (pump.md)", 1)]
+    assert pick["choices"] == [("[1] Pump > Seals (pump.md) · cited", 1)]
     assert approval_box["visible"] is False and turn["sources"] == SOURCES
     assert len(outs) >= 3  # the steps were shown before the answer
 
@@ -263,6 +263,19 @@ def test_rebuild_follows_the_job_and_reports_each_file(service):
     assert msg == "Index **v2** is live." and line.startswith("Knowledge index: v1")
     rows = table.values.tolist()
     assert rows[0][:2] == ["a.md", "✅ indexed"] and rows[-1] == ["bad.pdf", "❌ skipped", "", 0, "encrypted"]
+    assert rows[0][2] == "—"  # a Markdown file has no pages: said, not left blank
+
+
+def test_the_pages_column_counts_a_pdfs_pages_and_says_none_for_text(service):
+    """The Documents tab's Pages column was empty for every file: a PDF shows its page count
+    from the index record, a text format "—"."""
+    service.status = {**service.status, "documents": [
+        {"source": "/x/manual.pdf", "pages": 12, "chunks": 40, "warnings": []},
+        {"source": "/x/notes.md", "pages": None, "chunks": 3, "warnings": []},
+        {"source": "/x/sop.docx", "chunks": 5, "warnings": []}]}
+    table, _ = AdminHandlers(service).refresh("en")
+    assert [r[:3] for r in table.values.tolist()][:3] == [["manual.pdf", "✅ indexed", "12"],
+                                                          ["notes.md", "✅ indexed", "—"], ["sop.docx", "✅ indexed", "—"]]
 
 
 def test_rollback(service):
