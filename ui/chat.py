@@ -288,5 +288,5 @@ def pending_markdown(pending: list[dict[str, Any]], lang: str) -> str:
         what = what or escape_md(call_title("", args))
         lines.append(t(lang, "approval.item", tool=escape_md(p.get("tool") or "?"), what=what))
         for ev in (args.get("evidence") or [])[:5]:
-            lines.append(f"  - {escape_md(ev)}")
+            lines.append(f"  - {escape_md(localize(str(ev), lang))}")
     return "\n\n".join(lines)

@@ -65,6 +65,7 @@ def ensure_sample_product(inspection_root: str | Path, work_dir: str | Path,
 
 def _fit_sample(store: Any, inspection_root: str | Path, work_dir: str | Path) -> dict[str, Any]:
     started = time.monotonic()
+    Path(inspection_root).mkdir(parents=True, exist_ok=True)  # an unusable folder fails here, not after the fit
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir, prefix="sample-product-") as tmp:
         rows, folder = _generate(Path(tmp))
