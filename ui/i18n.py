@@ -182,6 +182,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "insp.sample.good": ("good label", "合格标签"),
     "insp.sample.spot": ("label with a stain", "有污渍的标签"),
     "insp.sample.missing": ("label with a piece missing", "缺角的标签"),
+    "insp.cls.anomaly": ("anomaly", "异常区域"),
     "insp.sample_note": ("_**{product}** is a sample product (a printed label learned from synthetic photos), so this "
                          "tab can be tried at once: click a sample photo, then Inspect. Teaching your own products "
                          "is coming._",

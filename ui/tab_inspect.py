@@ -1,8 +1,8 @@
 """The photo tab: take or choose a photo, pick the product, see the verdict and the annotated photo.
 
 On a fresh install the server learns a sample product (``tools.inspection.sample_product``); its
-sample photos are offered here as clickable examples, so the tab gives a result on first start.
-The examples are copies in Gradio's upload folder: the data home is never served to the page,
+sample photos are offered here as buttons, so the tab gives a result on first start. The
+photos are copies in Gradio's upload folder: the data home is never served to the page,
 and the photo check accepts only files from that folder.
 """
 
@@ -16,7 +16,7 @@ import gradio as gr
 
 from assistant.services import InspectionService
 from ui.chat import error_message, escape_md
-from ui.i18n import Labels, t
+from ui.i18n import TEXT, Labels, t
 from tools.inspection.sample_product import SAMPLE_PRODUCT, sample_photos
 from ui.photos import page_copy, photo_bytes, uploaded
 
@@ -32,7 +32,9 @@ def verdict_markdown(result: dict[str, Any], lang: str) -> str:
     lines = [t(lang, key, score=score, threshold=threshold, n=len(defects))]
     for d in defects[:MAX_DEFECTS_LISTED]:
         box = list(d.get("box") or [0, 0, 0, 0]) + [0, 0, 0, 0]
-        lines.append(t(lang, "insp.defect", cls=escape_md(d.get("class") or "defect"), x0=box[0], y0=box[1],
+        cls = str(d.get("class") or "defect")
+        cls = t(lang, f"insp.cls.{cls}") if f"insp.cls.{cls}" in TEXT else cls  # a detector's own class names as they are
+        lines.append(t(lang, "insp.defect", cls=escape_md(cls), x0=box[0], y0=box[1],
                        x1=box[2], y1=box[3], score=float(d.get("score") or 0.0)))
     if result.get("product"):
         lines.append(f"_{escape_md(result['product'])}_")
@@ -81,6 +83,11 @@ class InspectHandlers:
             log.warning("products not listed: %s", exc)
             return []
 
+    @staticmethod
+    def sample(path: str):
+        """The click handler of one sample photo: it goes into the photo box, its product is picked."""
+        return lambda: (path, SAMPLE_PRODUCT)
+
     def refresh(self, lang: str):
         names = self.products()
         note = sample_note(names, lang or "en") if names else no_products_text(lang or "en", self.folder)
@@ -116,12 +123,14 @@ def build(inspection: InspectionService, labels: Labels, lang: gr.State) -> dict
                                               elem_id="onsite-insp-product"), label="insp.product")
             run = labels.bind(gr.Button(variant="primary", size="lg", elem_id="onsite-insp-run"), value="insp.run")
             examples = h.examples()
-            if examples:
-                shown = gr.Examples([[path, SAMPLE_PRODUCT] for _, path in examples], [photo, product],
-                                    example_labels=[t("en", f"insp.sample.{kind}") for kind, _ in examples],
-                                    label=t("en", "insp.examples"), elem_id="onsite-insp-examples")
-                labels.bind(shown.dataset, label="insp.examples",
-                            sample_labels=lambda lg: [t(lg, f"insp.sample.{kind}") for kind, _ in examples])
+            if examples:  # buttons, not gr.Examples: its file URLs miss the /ui/ mount path
+                labels.bind(gr.Markdown("#### " + t("en", "insp.examples"), elem_id="onsite-insp-examples-title"),
+                            value=lambda lg: "#### " + t(lg, "insp.examples"))
+                with gr.Row(elem_id="onsite-insp-examples"):
+                    for kind, path in examples:
+                        button = labels.bind(gr.Button(size="sm", min_width=90, elem_id=f"onsite-insp-sample-{kind}"),
+                                             value=f"insp.sample.{kind}")
+                        button.click(h.sample(path), None, [photo, product], api_visibility="private")
         with gr.Column(scale=1, min_width=300):
             verdict = gr.Markdown(sample_note(names, "en") if names else no_products_text("en", h.folder),
                                   elem_id="onsite-insp-verdict")

@@ -86,7 +86,8 @@ def test_the_photo_tab_offers_the_sample_photos_and_checks_them(learned, tmp_pat
     image, verdict = h.inspect(examples[0][1], SAMPLE_PRODUCT, "en")
     assert verdict.startswith("## ✅ GOOD") and isinstance(image, np.ndarray)
     image, verdict = h.inspect(examples[2][1], SAMPLE_PRODUCT, "zh")
-    assert verdict.startswith("## ❌ 不合格")
+    assert verdict.startswith("## ❌ 不合格") and "- 异常区域：(" in verdict
+    assert h.sample(examples[1][1])() == (examples[1][1], SAMPLE_PRODUCT)  # a sample button fills photo and product
 
 
 def test_with_no_product_the_tab_says_how_to_get_one(tmp_path):
