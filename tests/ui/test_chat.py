@@ -174,3 +174,11 @@ def test_a_sensor_line_in_a_chinese_answer_is_chinese():
     assert "GH-2-TEMP：读数在正常范围内（刚刚读取）" in answer and answer.rstrip().endswith("[2]")
     english = _fold([ev, _done(text=f"{line} [2]", cited=[2])], lang="en")
     assert line in english.messages()[-1]["content"] and english.messages()[0]["content"] == line
+
+
+def test_the_evidence_of_a_pending_order_is_in_the_pages_language():
+    pending = [{"tool": "create_work_order", "args": {"asset": "VT-101", "priority": "high", "problem": "vibration",
+                                                     "evidence": ["sensor_latest: VT-101: 1 sensor, 1 to look at — "
+                                                                  "P-101 stopped (its readings are not judged)"]}}]
+    assert "VT-101：1 个传感器，1 项需要关注 — P-101 已停机（其读数不作判断）" in pending_markdown(pending, "zh")
+    assert "VT-101: 1 sensor, 1 to look at" in pending_markdown(pending, "en")
