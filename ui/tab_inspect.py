@@ -17,7 +17,7 @@ import gradio as gr
 from assistant.services import InspectionService
 from ui.chat import error_message, escape_md
 from ui.i18n import TEXT, Labels, t
-from tools.inspection.sample_product import SAMPLE_PRODUCT, sample_photos
+from tools.inspection.sample_product import SAMPLE_PRODUCT, sample_photos, samples_dir
 from ui.photos import page_copy, photo_bytes, uploaded
 
 log = logging.getLogger(__name__)
@@ -83,10 +83,14 @@ class InspectHandlers:
             log.warning("products not listed: %s", exc)
             return []
 
-    @staticmethod
-    def sample(path: str):
-        """The click handler of one sample photo: it goes into the photo box, its product is picked."""
-        return lambda: (path, SAMPLE_PRODUCT)
+    def sample(self, path: str):
+        """The click handler of one sample photo: it goes into the photo box, its product is
+        picked. The copy is made again if the upload folder was cleaned since the page was built."""
+        def pick():
+            if not Path(path).is_file() and self.folder is not None:
+                page_copy(samples_dir(self.folder) / Path(path).name, self.upload_root)
+            return path, SAMPLE_PRODUCT
+        return pick
 
     def refresh(self, lang: str):
         names = self.products()
