@@ -479,6 +479,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
     try:
         embedder = make_embedder(settings.embedding, settings.home)
         ensure_index(settings, embedder, echo)
+        from tools.inspection.sample_product import ensure_sample_product  # the photo tab works on first start
+        ensure_sample_product(settings.home / "inspection", settings.home / "run", echo)
         loaded, fetch = model_for_serving(settings, embedder)
         services = build_services(settings, embedder=embedder, loaded=loaded)
         warm_up(services)

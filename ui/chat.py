@@ -5,7 +5,9 @@ Plain functions and a small accumulator, no Gradio: ``TurnView.apply(event)`` fo
 the turn as Chatbot message dicts — collapsible steps (``metadata.title``, ``status``) for the
 stages and tool calls, then the answer with a visible badge when it is an extract, an abstention
 or partial. Every text that came from the model, a document or a tool is escaped first
-(``escape_md``): HTML shows as text and images in answers are never fetched.
+(``escape_md``): HTML shows as text and images in answers are never fetched. Rows of a table
+quoted in an answer are shown as a table (``with_tables``), and the sensor tools' lines in the
+page's language (``ui.tool_lines``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Callable
 
 from assistant.errors import user_message
 from ui.i18n import TEXT, t
+from ui.tool_lines import localize
 
 MAX_ARG_CHARS = 60
 _IMAGE = re.compile(r"!(?=\[)")  # markdown image: ![alt](url) / ![alt][ref]
@@ -28,6 +31,59 @@ def escape_md(text: str | None) -> str:
     image (``![..](http://..)``, which the browser would fetch) stays text."""
     s = html.escape(str(text or ""), quote=False)
     return _IMAGE.sub("&#33;", s)  # an entity is text: it cannot start an image
+
+
+_TABLE_ROW = re.compile(r"^\s*\|.*\|")  # "| a | b |" (a citation may follow the last bar)
+_SEPARATOR_CELL = re.compile(r"^\s*:?-+:?\s*$")
+
+
+def _cells(row: str) -> list[str]:
+    """The cells of ``| a | b |``; text after the last bar (a citation "[1]") joins the last cell."""
+    body = row.strip()[1:]
+    head, _, tail = body.rpartition("|")
+    cells = [c.strip() for c in head.split("|")]
+    if tail.strip():
+        cells[-1] = f"{cells[-1]} {tail.strip()}".strip()
+    return cells
+
+
+def _table(rows: list[str]) -> list[str]:
+    """Rows of ``| … |`` as a Markdown table: the first row is the header, a separator row is
+    added when missing, every row gets the header's number of cells."""
+    cells = [_cells(r) for r in rows]
+    if len(cells) > 1 and all(_SEPARATOR_CELL.match(c) for c in cells[1]):
+        del cells[1]
+    width = max(len(c) for c in cells)
+    lines = []
+    for i, row in enumerate(cells):
+        row = row + [""] * (width - len(row))
+        lines.append("| " + " | ".join(row) + " |")
+        if i == 0:
+            lines.append("|" + "---|" * width)
+    return lines
+
+
+def with_tables(text: str) -> str:
+    """``text`` with each run of consecutive ``|`` rows made a Markdown table (blank lines
+    around it, a header separator): documents and answers quote table rows without one."""
+    lines, out, run = (text or "").split("\n"), [], []
+
+    def flush() -> None:
+        if run:
+            if out and out[-1].strip():
+                out.append("")
+            out.extend(_table(run))
+            out.append("")
+            run.clear()
+
+    for line in lines:
+        if _TABLE_ROW.match(line) and line.count("|") >= 2:
+            run.append(line)
+        else:
+            flush()
+            out.append(line)
+    flush()
+    return "\n".join(out).rstrip("\n")
 
 
 def call_title(tool: str, args: dict[str, Any] | None) -> str:
@@ -127,7 +183,7 @@ class TurnView:
             step = Step("tool", title, key=key)
             self.steps.append(step)
         step.status = "done"
-        lines = [escape_md(d.get("summary") or "")]
+        lines = [escape_md(localize(d.get("summary") or "", self.lang))]
         if d.get("error"):
             lines.append(f"_{escape_md(d['error'])}_")
         approval = d.get("approval")
@@ -179,7 +235,8 @@ class TurnView:
     def answer_markdown(self) -> str:
         if self.error is not None:
             return t(self.lang, "err.failed", msg=escape_md(self.error))
-        body = escape_md(self.text.strip())
+        # the tools' reading lines in the page's language; quoted table rows as tables
+        body = with_tables(escape_md(localize(self.text.strip(), self.lang)))
         badges = self.badges()
         return "\n\n".join([*(f"> {b}" for b in badges), body] if badges else [body])
 
@@ -231,5 +288,5 @@ def pending_markdown(pending: list[dict[str, Any]], lang: str) -> str:
         what = what or escape_md(call_title("", args))
         lines.append(t(lang, "approval.item", tool=escape_md(p.get("tool") or "?"), what=what))
         for ev in (args.get("evidence") or [])[:5]:
-            lines.append(f"  - {escape_md(ev)}")
+            lines.append(f"  - {escape_md(localize(str(ev), lang))}")
     return "\n\n".join(lines)

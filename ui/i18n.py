@@ -92,8 +92,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "insp.defect": ("- {cls} at ({x0}, {y0})–({x1}, {y1}), score {score:.2f}",
                     "- {cls}：({x0}, {y0})–({x1}, {y1})，得分 {score:.2f}"),
     "insp.need_photo": ("Take or choose a photo first.", "请先拍照或选择照片。"),
-    "insp.no_products": ("No product has been learned yet: fit one from photos of good items first.",
-                         "尚未学习任何产品：请先用合格品照片训练。"),
+    "insp.no_products": ("No product has been learned yet. Teaching your own product from photos of good items "
+                         "(on this page, in the API and the CLI) is coming. Until then, restart the server to learn "
+                         "the sample product **{product}** again, or run "
+                         "`python -m tools.inspection.sample_product {folder}`; then try its sample photos.",
+                         "尚未学习任何产品。用合格品照片教会自己的产品（页面、API、命令行）即将推出。目前可重启服务器，"
+                         "重新学习示例产品 **{product}**，或运行 `python -m tools.inspection.sample_product {folder}`，"
+                         "然后试用它的示例照片。"),
     # sensors
     "sens.sensor": ("Sensor", "传感器"),
     "sens.window": ("Window", "时间范围"),
@@ -172,6 +177,46 @@ TEXT: dict[str, tuple[str, str]] = {
     "role.admin": ("administrator", "管理员"),
     "role.operator": ("operator", "操作员"),
     "orders.admin_only": ("_Only an administrator can approve or reject work orders._", "_只有管理员可以批准或驳回工单。_"),
+    # --- helper D (issue 14): photo samples, sensor status words, sensor summary lines, tables ---
+    "insp.examples": ("Sample photos: click one, then Inspect", "示例照片：点击一张，再点“检测”"),
+    "insp.sample.good": ("good label", "合格标签"),
+    "insp.sample.spot": ("label with a stain", "有污渍的标签"),
+    "insp.sample.missing": ("label with a piece missing", "缺角的标签"),
+    "insp.cls.anomaly": ("anomaly", "异常区域"),
+    "insp.sample_note": ("_**{product}** is a sample product (a printed label learned from synthetic photos), so this "
+                         "tab can be tried at once: click a sample photo, then Inspect. Teaching your own products "
+                         "is coming._",
+                         "_**{product}** 是示例产品（由合成照片学习的印刷标签），可立即试用本页：点击一张示例照片，"
+                         "再点“检测”。教会自己的产品即将推出。_"),
+    "sstatus.normal": ("normal", "正常"),
+    "sstatus.warning": ("warning", "预警"),
+    "sstatus.alarm": ("alarm", "报警"),
+    "sstatus.trip": ("trip", "联锁停机"),
+    "sstatus.emergency": ("emergency", "紧急"),
+    "sstatus.no_data": ("no data", "无数据"),
+    "sstatus.bad_quality": ("bad quality", "数据质量差"),
+    "sstatus.stopped": ("equipment stopped", "设备已停机"),
+    "sstatus.no_limits": ("no limits set", "未设限值"),
+    "sstatus.stale": ("stale", "数据过时"),
+    "sdir.high": ("high", "偏高"),
+    "sdir.low": ("low", "偏低"),
+    "sum.one_ok": ("{label}: the reading is within limits (taken {age})", "{label}：读数在正常范围内（{age}读取）"),
+    "sum.all_ok": ("{label}: all {n} readings within limits (oldest taken {age})",
+                   "{label}：全部 {n} 个读数在正常范围内（最早的读数于 {age}读取）"),
+    "sum.all_ok_now": ("{label}: all {n} readings within limits (all taken just now)",
+                       "{label}：全部 {n} 个读数在正常范围内（均为刚刚读取）"),
+    "sum.flagged": ("{label}: {n} sensors, {k} to look at", "{label}：{n} 个传感器，{k} 项需要关注"),
+    "sum.just_now": ("just now", "刚刚"),
+    "sum.min_ago": ("{m} min ago", "{m} 分钟前"),
+    "sum.h_ago": ("{h} h ago", "{h} 小时前"),
+    "sum.stale": ("{sensor} stale (last reading {age})", "{sensor} 数据过时（最后读数于 {age}）"),
+    "sum.no_data": ("{sensor} no data", "{sensor} 无数据"),
+    "sum.stopped": ("{assets} stopped (its readings are not judged)", "{assets} 已停机（其读数不作判断）"),
+    "sum.band": ("(normal {lo}–{hi}, {period})", "（正常 {lo}–{hi}，{period}）"),
+    "sum.beyond": ("{status} ({side} {bound}, {period})", "{status}（{side} {bound}，{period}）"),
+    "sum.above": ("above", "高于"),
+    "sum.below": ("below", "低于"),
+    "col.none": ("—", "—"),
 }
 
 

@@ -68,3 +68,18 @@ def webp_to_png(data: bytes) -> bytes:
     except InspectionError as exc:
         raise ValueError(exc.user_message.replace("PNG or JPEG", "PNG, JPEG or WebP")) from None
     return encode_png(rgb)
+
+
+def page_copy(path: str | Path, root: str | Path | None = None) -> Path:
+    """A copy of a server file (a sample photo) in the upload folder, under ``onsite-samples/``:
+    the page may show it, and the photo check takes it like an upload. Copied again only when
+    the file changed."""
+    src = Path(path)
+    folder = (Path(root).resolve() if root is not None else upload_root()) / "onsite-samples"
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / src.name
+    if not dst.is_file() or dst.stat().st_size != src.stat().st_size or dst.stat().st_mtime < src.stat().st_mtime:
+        tmp = dst.with_suffix(dst.suffix + ".tmp")
+        tmp.write_bytes(src.read_bytes())
+        tmp.replace(dst)
+    return dst

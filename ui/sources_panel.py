@@ -16,8 +16,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from ui.chat import escape_md
+from ui.chat import escape_md, with_tables
 from ui.i18n import t
+from ui.tool_lines import localize
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,53 @@ def _preview(text: str, limit: int = PASSAGE_PREVIEW) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def ordered(sources: list[dict[str, Any]], cited: list[int] | None) -> list[dict[str, Any]]:
-    """Cited sources first (in number order), then the others."""
-    cited_set = set(cited or [])
-    return sorted(sources, key=lambda s: (s.get("n") not in cited_set, s.get("n") or 0))
+def ordered(sources: list[dict[str, Any]], cited: list[int] | None = None) -> list[dict[str, Any]]:
+    """In number order, as the answer numbers them ([1], [2], … [6]); cited ones are marked, not
+    moved: a list that puts [6] between [2] and [3] reads as out of order."""
+    return sorted(sources, key=lambda s: s.get("n") or 0)
+
+
+def _is_table_line(line: str) -> bool:
+    return line.lstrip().startswith("|") and line.count("|") >= 2
+
+
+def _text(s: dict[str, Any], lang: str) -> str:
+    text = s.get("text") or ""
+    return localize(text, lang) if s.get("kind") == "tool" else text
+
+
+def _preview_md(text: str) -> str:
+    """The start of a passage: one quoted line, or for a table its first rows as a table."""
+    lines = [x for x in (text or "").splitlines() if x.strip()]
+    if sum(_is_table_line(x) for x in lines) < 2:
+        return f"> {escape_md(_preview(text))}"
+    kept, used = [], 0
+    for line in lines:
+        if kept and used + len(line) > PASSAGE_PREVIEW:
+            break
+        kept.append(line if _is_table_line(line) else _preview(line))
+        used += len(line)
+    return _blocks(escape_md("\n".join(kept))) + ("\n\n…" if len(kept) < len(lines) else "")
+
+
+def _blocks(passage: str) -> str:
+    """Escaped passage text as Markdown: runs of ``|`` rows as tables, the rest quoted."""
+    segments: list[tuple[bool, list[str]]] = []
+    for line in with_tables(passage).splitlines():
+        table = _is_table_line(line)
+        if not line.strip():  # a blank line: a paragraph break inside a quote, else nothing
+            if segments and not segments[-1][0]:
+                segments[-1][1].append(line)
+            continue
+        if not segments or segments[-1][0] != table:
+            segments.append((table, []))
+        segments[-1][1].append(line)
+    parts = []
+    for table, rows in segments:
+        while rows and not rows[-1].strip():
+            rows.pop()
+        parts.append("\n".join(rows) if table else "\n".join(f"> {x}" if x.strip() else ">" for x in rows))
+    return "\n\n".join(p for p in parts if p)
 
 
 def sources_markdown(sources: list[dict[str, Any]], cited: list[int] | None, lang: str) -> str:
@@ -62,18 +106,20 @@ def sources_markdown(sources: list[dict[str, Any]], cited: list[int] | None, lan
         mark = f" · **{t(lang, 'sources.cited')}**" if s.get("n") in cited_set else ""
         icon = "🔧" if s.get("kind") == "tool" else "📄"
         lines.append(f"**[{s.get('n')}]** {icon} {escape_md(s.get('title') or '')} — _{_where(s, lang)}_{mark}\n\n"
-                     f"> {escape_md(_preview(s.get('text') or ''))}")
+                     f"{_preview_md(_text(s, lang))}")
     return "\n\n".join(lines)
 
 
 def source_choices(sources: list[dict[str, Any]], cited: list[int] | None, lang: str) -> list[tuple[str, int]]:
-    """(label, n) per source for the picker, cited first. Labels are plain text (not Markdown)."""
-    out = []
+    """(label, n) per source for the picker, in number order, the cited ones marked. Labels are
+    plain text (not Markdown)."""
+    out, cited_set = [], set(cited or [])
     for s in ordered(sources, cited):
         title = _preview(s.get("title") or "", 50)
         where = _file_name(s.get("source")) if s.get("kind") == "document" else t(lang, "sources.tool")
         page = f" {t(lang, 'sources.page', page=s['page'])}" if s.get("page") else ""
-        out.append((f"[{s.get('n')}] {title} ({where}{page})", int(s.get("n") or 0)))
+        mark = f" · {t(lang, 'sources.cited')}" if s.get("n") in cited_set else ""
+        out.append((f"[{s.get('n')}] {title} ({where}{page}){mark}", int(s.get("n") or 0)))
     return out
 
 
@@ -84,8 +130,7 @@ def source_detail(s: dict[str, Any] | None, lang: str) -> str:
     lines = [f"#### [{s.get('n')}] {escape_md(s.get('title') or '')}", f"_{_where(s, lang)}_"]
     if s.get("flags"):
         lines.append(t(lang, "sources.flag"))
-    passage = escape_md(s.get("text") or "")
-    lines.append("\n".join(f"> {line}" if line.strip() else ">" for line in passage.splitlines()) or "> ")
+    lines.append(_blocks(escape_md(_text(s, lang))) or "> ")
     return "\n\n".join(lines)
 
 

@@ -30,6 +30,15 @@ MAX_WAIT_S = 6 * 3600
 REPORT_COLUMNS = ("file", "result", "pages", "chunks", "detail")
 
 
+NO_PAGES = "—"  # Markdown, text, HTML and Word files have no pages (only a PDF counts them)
+
+
+def pages_cell(pages: Any) -> str:
+    """A PDF's page count, "—" for a format without pages (the index records None for those).
+    Text, so the column is one type: a mix of numbers and "—" confuses the table."""
+    return str(pages) if isinstance(pages, int) and pages > 0 else NO_PAGES
+
+
 def report_headers(lang: str) -> list[str]:
     return [t(lang, f"col.{c}") for c in REPORT_COLUMNS]
 
@@ -46,7 +55,7 @@ def report_rows(status: dict[str, Any], job: dict[str, Any] | None, lang: str) -
         detail = [str(w) for w in d.get("warnings") or []]
         if d.get("added_by"):  # provenance: who added the document and when
             detail.insert(0, describe(d, lang))
-        rows.append([_name(d.get("source")), t(lang, "file.ok"), d.get("pages") or "", d.get("chunks") or 0,
+        rows.append([_name(d.get("source")), t(lang, "file.ok"), pages_cell(d.get("pages")), d.get("chunks") or 0,
                      "; ".join(detail)])
     failures = (job or {}).get("failures") if job and job.get("state") == "done" else status.get("failures")
     for f in failures or []:

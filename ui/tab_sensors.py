@@ -14,7 +14,7 @@ import gradio as gr
 
 from assistant.services import SensorService
 from ui.chat import error_message, escape_md
-from ui.i18n import Labels, t
+from ui.i18n import TEXT, Labels, t
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,29 @@ def limits_text(series: dict[str, Any], site: Any, lang: str) -> str:
     return t(lang, "sens.limits", text=escape_md(text), source=escape_md(source or "—"))
 
 
+def status_words(latest: dict[str, Any], lang: str) -> str:
+    """The reading's status in the page's language: "alarm (high)", "正常", "normal · stale"."""
+    status = str(latest.get("status") or "")
+    if not status:
+        return "—"
+    key = f"sstatus.{status}"
+    words = t(lang, key) if key in TEXT else status.replace("_", " ")  # a site's own trip label as it is
+    if latest.get("direction") in ("high", "low"):
+        side = t(lang, "sdir." + latest["direction"])
+        words += f"（{side}）" if lang == "zh" else f" ({side})"
+    if latest.get("stale"):
+        words += " · " + t(lang, "sstatus.stale")
+    return words
+
+
+def when(ts: Any) -> str:
+    """An ISO time as the site's wall-clock date and minute ("2026-12-07 18:41"); as given if not ISO."""
+    try:
+        return _local(str(ts)).strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return str(ts or "—")
+
+
 def summary_markdown(latest: dict[str, Any] | None, series: dict[str, Any], n: int, lang: str) -> str:
     latest = latest or {}
     if not n:
@@ -86,7 +109,8 @@ def summary_markdown(latest: dict[str, Any] | None, series: dict[str, Any], n: i
     value = latest.get("value")
     return t(lang, "sens.summary", name=escape_md(series.get("name") or series["id"]), sensor=escape_md(series["id"]),
              value="—" if value is None else f"{value:g}", unit=escape_md(series.get("unit") or ""),
-             ts=escape_md(str(latest.get("ts") or "—")), status=escape_md(str(latest.get("status") or "—")), n=n)
+             ts=escape_md(when(latest.get("ts")) if latest.get("ts") else "—"),
+             status=escape_md(status_words(latest, lang)), n=n)
 
 
 class SensorHandlers:

@@ -60,21 +60,22 @@ def test_a_malformed_scenario_is_refused(tmp_path):
 
 @pytest.mark.parametrize("text, target, expected", [
     # tool summaries quoted by the extractive answer
-    ("GH-2-TEMP: all 1 readings within limits (oldest 0 min old) — GH-2-TEMP 21.2 °C (normal 20.0–24.0, day) [6]",
+    ("GH-2-TEMP: the reading is within limits (taken just now) — GH-2-TEMP 21.2 °C (normal 20.0–24.0, day) [6]",
      "GH-2-TEMP", ["normal"]),
-    ("GH-2: all 4 readings within limits (oldest 2 min old)", "GH-2-TEMP", ["normal"]),
-    ("GH-2-TEMP: 1 sensor(s), 1 to look at — GH-2-TEMP 31.2 °C alarm (above 30, day) [6]", "GH-2-TEMP", ["high"]),
-    ("GH-1-TEMP: 1 sensor(s), 1 to look at — GH-1-TEMP 6.70 °C emergency (below 10.0, night)", "GH-1-TEMP", ["low"]),
-    ("GH-2-TEMP: 1 sensor(s), 1 to look at — GH-2-TEMP no data [6]", "GH-2-TEMP", ["no_data"]),
-    ("GH-1-RH: 1 sensor(s), 1 to look at — GH-1-RH stale (120 min old)", "GH-1-RH", ["no_data"]),
+    ("GH-2: all 4 readings within limits (oldest taken 2 min ago)", "GH-2-TEMP", ["normal"]),
+    ("GH-2: all 9 readings within limits (all taken just now)", "GH-2-TEMP", ["normal"]),
+    ("GH-2-TEMP: 1 sensor, 1 to look at — GH-2-TEMP 31.2 °C alarm (above 30, day) [6]", "GH-2-TEMP", ["high"]),
+    ("GH-1-TEMP: 1 sensor, 1 to look at — GH-1-TEMP 6.70 °C emergency (below 10.0, night)", "GH-1-TEMP", ["low"]),
+    ("GH-2-TEMP: 1 sensor, 1 to look at — GH-2-TEMP no data [6]", "GH-2-TEMP", ["no_data"]),
+    ("GH-1-RH: 1 sensor, 1 to look at — GH-1-RH stale (last reading 2 h ago)", "GH-1-RH", ["no_data"]),
     ("GH-2-TEMP: no readings between 04-10 04:00 and 04-10 10:00", "GH-2-TEMP", ["no_data"]),
-    ("P-101: 7 sensor(s), 1 to look at — P-101 stopped (its readings are not judged)", "P-101", ["stopped"]),
+    ("P-101: 7 sensors, 1 to look at — P-101 stopped (its readings are not judged)", "P-101", ["stopped"]),
     ("VT-101 over 6 h: 0.05–6.11 mm/s, mean 4.23, last 6.11; trend +0.735 mm/s/h; 2 excursion(s), "
      "worst alarm high 6.11",
      "VT-101", ["high"]),
     ("VT-101 over 6 h: 0.05–1.73 mm/s, mean 0.70, last 1.61; trend +0.382 mm/s/h", "VT-101", []),
     # a zone summary: the clause about another sensor of the zone is not about the one asked
-    ("GH-2: 9 sensor(s), 2 to look at — GH-2-TEMP 24.1 °C warning (above 24.0, day); GH-2-CO2 431 ppm warning "
+    ("GH-2: 9 sensors, 2 to look at — GH-2-TEMP 24.1 °C warning (above 24.0, day); GH-2-CO2 431 ppm warning "
      "(below 800, day)", "GH-2-TEMP", ["high"]),
     # answers a model writes, in both languages
     ("温室2号现在温度为31.2 °C，偏高，超过白天上限 [1]。", "GH-2-TEMP", ["high"]),
@@ -129,7 +130,8 @@ def test_a_malformed_scenario_is_refused(tmp_path):
     ("No excursions beyond alarm limits in GH-2 in the 24 h to 04-10 10:00 (9 sensors). No data from 9 sensor(s): "
      "GH-2-TEMP, GH-2-RH …", "GH-2", ["normal", "no_data"]),
     # a zone the site does not have: readings of the others are not about it
-    ("GH-1-RH: all 1 readings within limits — GH-1-RH 66.1 %\nGH-2-RH: all 1 readings within limits", "GH-3", []),
+    ("GH-1-RH: the reading is within limits (taken just now) — GH-1-RH 66.1 %\n"
+     "GH-2-RH: the reading is within limits (taken 1 min ago)", "GH-3", []),
 ])
 def test_the_judge_reads_the_claimed_status(text, target, expected):
     if target == "GH-3":
@@ -141,7 +143,7 @@ def test_the_judge_reads_the_claimed_status(text, target, expected):
 
 def test_the_judge_reads_values_but_not_limits_ids_or_times():
     names, others, metric, strong = target_names(SITE, "GH-2-TEMP")
-    claim = judge("GH-2-TEMP: all 1 readings within limits — GH-2-TEMP 21.2 °C (normal 20.0–24.0, day) [6]",
+    claim = judge("GH-2-TEMP: the reading is within limits (taken 2 min ago) — GH-2-TEMP 21.2 °C (normal 20.0–24.0, day) [6]",
                   names, others, metric, strong)
     assert "21.2" in claim.numbers and "20.0" not in claim.numbers and "24.0" not in claim.numbers
     assert not {"2", "101"} & set(judge("泵P-101在04-10 10:00读数3.34 bar", *target_names(SITE, "PT-102")).numbers)

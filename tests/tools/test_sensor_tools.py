@@ -10,7 +10,7 @@ from tools.base import ToolRegistry
 from tools.site import load_site_profile
 from tools.sensors.simulator import simulate
 from tools.sensors.store import Reading, SensorStore, to_ms
-from tools.sensors.tools import SensorHistory, SensorLatest, SiteCheck
+from tools.sensors.tools import SensorHistory, SensorLatest, SiteCheck, age_words
 
 SAMPLE = Path(__file__).resolve().parents[2] / "knowledge" / "samples" / "site-profile.toml"
 START = datetime(2025, 4, 14, 16, 0, tzinfo=UTC)  # 00:00 at the site
@@ -71,7 +71,8 @@ def test_sensor_latest_stopped_pump_and_healthy_zone(registry):
     assert "P-101 stopped" in pump.summary and pump.data["out_of_range"] == []
     gh2 = registry.call("sensor_latest", {"target": "GH-2-TEMP"})
     assert gh2.ok and gh2.data["readings"][0]["status"] == "normal"
-    assert gh2.summary.startswith("GH-2-TEMP: all 1 readings within limits")
+    # one reading is one reading, and a reading taken this minute is "just now", not "0 min old"
+    assert gh2.summary.startswith("GH-2-TEMP: the reading is within limits (taken just now) — ")
     row = gh2.data["readings"][0]
     low, high = row["limits"]["low"], row["limits"]["high"]
     assert f"{row['value']:.1f} °C (normal {low:.1f}–{high:.1f}, {row['period']})" in gh2.summary  # the value is said
@@ -96,8 +97,45 @@ def test_sensor_latest_stale_bad_and_missing(site, tmp_path):
     assert rows["GH-2-TEMP"]["stale"] and rows["GH-2-TEMP"]["age_s"] == 7200
     assert rows["GH-2-RH"]["status"] == "bad_quality" and rows["GH-2-RH"]["quality"] == "bad"
     assert rows["GH-2-CO2"]["status"] == "no_data"
-    assert "GH-2-TEMP stale (120 min old)" in res.summary and "GH-2-CO2 no data" in res.summary
+    assert "GH-2-TEMP stale (last reading 2 h ago)" in res.summary and "GH-2-CO2 no data" in res.summary
+    assert res.summary.startswith("GH-2: 9 sensors, ")
+    single = registry.call("sensor_latest", {"target": "GH-2-CO2"})
+    assert single.summary.startswith("GH-2-CO2: 1 sensor, 1 to look at — GH-2-CO2 no data")
     store.close()
+
+
+def _all_within_limits(site, path, now, spacing_s):
+    """A store with one reading of every GH-2 sensor, mid-band, ``spacing_s`` apart before ``now``."""
+    store = SensorStore(path)
+    readings = []
+    for i, s in enumerate(site.sensors_of("GH-2")):
+        active = site.limits_for(s, now)
+        low = active.limit.low if active and active.limit.low is not None else 0.0
+        high = active.limit.high if active and active.limit.high is not None else low + 2
+        readings.append(Reading(s.id, to_ms(now - timedelta(seconds=spacing_s * i)), (low + high) / 2))
+    store.insert(readings)
+    return store, len(readings)
+
+
+def test_the_reading_line_counts_and_ages_in_plain_words(site, tmp_path):
+    """Every sensor of a zone within its limits: "all 9 readings … (oldest taken 3 min ago)";
+    all of them this minute: "(all taken just now)"."""
+    now = START + timedelta(hours=12)
+    store, n = _all_within_limits(site, tmp_path / "a.sqlite", now, 20)
+    res = ToolRegistry([SensorLatest(site, store, clock=lambda: now)]).call("sensor_latest", {"target": "GH-2"})
+    assert n > 1 and res.data["out_of_range"] == []
+    assert res.summary == f"GH-2: all {n} readings within limits (oldest taken {20 * (n - 1) / 60:.0f} min ago)"
+    store.close()
+    store, n = _all_within_limits(site, tmp_path / "b.sqlite", now, 5)
+    res = ToolRegistry([SensorLatest(site, store, clock=lambda: now)]).call("sensor_latest", {"target": "GH-2"})
+    assert res.summary == f"GH-2: all {n} readings within limits (all taken just now)"
+    store.close()
+
+
+@pytest.mark.parametrize("seconds, words", [(0, "just now"), (59, "just now"), (60, "1 min ago"), (150, "2 min ago"),
+                                            (7199, "120 min ago"), (7200, "2 h ago"), (30 * 3600, "30 h ago")])
+def test_ages_are_said_in_words(seconds, words):
+    assert age_words(seconds) == words
 
 
 def test_sensor_history_buckets_trend_and_excursions(registry):
@@ -206,3 +244,22 @@ def test_a_planned_call_for_an_id_the_site_lacks_is_refused_with_its_zones(regis
     assert registry.check("sensor_latest", {"target": "gh-2"}, PlanContext()) == ({"target": "GH-2"}, None)
     _, too_long = registry.check("sensor_history", {"sensor_id": "VT-101", "hours": 800}, PlanContext())
     assert too_long.startswith("invalid arguments")  # other problems: the validator's words
+
+
+def test_the_reworded_lines_still_ground_a_normal_or_a_stale_claim(registry, site, tmp_path):
+    """The answer quotes the tool's line; the grounding check reads "within limits" as a claim of
+    normal (true for a healthy sensor) and the stale line as no claim of normal."""
+    from assistant.grounding import check_status
+    from assistant.types import Source
+
+    gh2 = registry.call("sensor_latest", {"target": "GH-2-TEMP"})
+    source = Source(1, "tool", "sensor_latest(target=GH-2-TEMP)", gh2.summary, data=gh2.data)
+    assert check_status(f"{gh2.summary} [1]", [source]).ok
+    store = SensorStore(tmp_path / "s.sqlite")
+    now = START + timedelta(hours=3)
+    store.insert([Reading("GH-2-TEMP", to_ms(now - timedelta(hours=2)), 17.0)])
+    stale = ToolRegistry([SensorLatest(site, store, clock=lambda: now, stale_after_s=600)]).call(
+        "sensor_latest", {"target": "GH-2-TEMP"})
+    source = Source(1, "tool", "sensor_latest(target=GH-2-TEMP)", stale.summary, data=stale.data)
+    assert not check_status("GH-2-TEMP is within limits [1].", [source]).ok
+    store.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from assistant.types import Event
-from ui.chat import TurnView, call_title, error_message, escape_md, pending_markdown, user_messages
+from ui.chat import TurnView, call_title, error_message, escape_md, pending_markdown, user_messages, with_tables
 
 SOURCES = [
     {"n": 1, "kind": "document", "title": "Pump > Maintenance", "text": "Check the seals weekly.",
@@ -146,3 +146,39 @@ def test_call_title_hides_evidence_and_shortens_long_arguments():
     title = call_title("create_work_order", {"asset": "P-101", "problem": "x" * 100, "evidence": ["a"], "n": 3})
     assert title.startswith("create_work_order(asset=P-101, problem=xxx") and "evidence" not in title
     assert "…" in title and title.endswith(", n=3)")
+
+
+def test_table_rows_in_an_answer_become_a_table():
+    """A model (or a quoted chunk) writes table rows without the header separator: shown as raw
+    "| a | b |" lines they read as bar soup. The answer shows them as a Markdown table, the
+    citation after the last bar kept in the last cell, the text around it as it was."""
+    text = ("The limits are:\n| Parameter | Normal range | Alarm |\n| Vibration | up to 2.8 mm/s | 4.5 mm/s | [2]\n"
+            "| Bearing temperature | up to 70 °C | 80 °C |\nStop at the trip value [2].")
+    md = _fold([_done(text=text, cited=[2])]).messages()[-1]["content"]
+    assert ("The limits are:\n\n| Parameter | Normal range | Alarm |\n|---|---|---|\n"
+            "| Vibration | up to 2.8 mm/s | 4.5 mm/s [2] |\n| Bearing temperature | up to 70 °C | 80 °C |\n\n"
+            "Stop at the trip value [2].") in md
+    # a table that already has its separator is left as written; a lone bar is not a table
+    assert with_tables("| A | B |\n|:--|--:|\n| 1 | 2 |") == "| A | B |\n|---|---|\n| 1 | 2 |"
+    assert with_tables("pressure | flow") == "pressure | flow"
+    assert with_tables("| a | b |\n| c |") == "| a | b |\n|---|---|\n| c |  |"  # short rows padded
+
+
+def test_a_sensor_line_in_a_chinese_answer_is_chinese():
+    line = "GH-2-TEMP: the reading is within limits (taken just now) — GH-2-TEMP 21.2 °C (normal 20–24, day)"
+    ev = Event("tool", {"tool": "sensor_latest", "args": {"target": "GH-2-TEMP"}, "phase": "done", "ok": True,
+                        "summary": line})
+    view = _fold([ev, _done(text=f"{line} [2]", cited=[2])], lang="zh")
+    step, answer = view.messages()[0]["content"], view.messages()[-1]["content"]
+    assert step.startswith("GH-2-TEMP：读数在正常范围内（刚刚读取）") and "（正常 20–24，白天）" in step
+    assert "GH-2-TEMP：读数在正常范围内（刚刚读取）" in answer and answer.rstrip().endswith("[2]")
+    english = _fold([ev, _done(text=f"{line} [2]", cited=[2])], lang="en")
+    assert line in english.messages()[-1]["content"] and english.messages()[0]["content"] == line
+
+
+def test_the_evidence_of_a_pending_order_is_in_the_pages_language():
+    pending = [{"tool": "create_work_order", "args": {"asset": "VT-101", "priority": "high", "problem": "vibration",
+                                                     "evidence": ["sensor_latest: VT-101: 1 sensor, 1 to look at — "
+                                                                  "P-101 stopped (its readings are not judged)"]}}]
+    assert "VT-101：1 个传感器，1 项需要关注 — P-101 已停机（其读数不作判断）" in pending_markdown(pending, "zh")
+    assert "VT-101: 1 sensor, 1 to look at" in pending_markdown(pending, "en")

@@ -63,7 +63,7 @@ def test_a_question_streams_and_fills_the_panel(service):
     assert thread == service.asked[0]["thread_id"]  # the page keeps the id it made
     assert "Extract from the documents" in history[-1]["content"] and "[1]" in history[-1]["content"]
     assert "**[1]**" in sources_md and "cited" in sources_md
-    assert pick["choices"] == [("[1] Pump > Seals (pump.md)", 1)]
+    assert pick["choices"] == [("[1] Pump > Seals (pump.md) · cited", 1)]
     assert approval_box["visible"] is False and turn["sources"] == SOURCES
     assert len(outs) >= 3  # the steps were shown before the answer
 
@@ -263,6 +263,19 @@ def test_rebuild_follows_the_job_and_reports_each_file(service):
     assert msg == "Index **v2** is live." and line.startswith("Knowledge index: v1")
     rows = table.values.tolist()
     assert rows[0][:2] == ["a.md", "✅ indexed"] and rows[-1] == ["bad.pdf", "❌ skipped", "", 0, "encrypted"]
+    assert rows[0][2] == "—"  # a Markdown file has no pages: said, not left blank
+
+
+def test_the_pages_column_counts_a_pdfs_pages_and_says_none_for_text(service):
+    """The Documents tab's Pages column was empty for every file: a PDF shows its page count
+    from the index record, a text format "—"."""
+    service.status = {**service.status, "documents": [
+        {"source": "/x/manual.pdf", "pages": 12, "chunks": 40, "warnings": []},
+        {"source": "/x/notes.md", "pages": None, "chunks": 3, "warnings": []},
+        {"source": "/x/sop.docx", "chunks": 5, "warnings": []}]}
+    table, _ = AdminHandlers(service).refresh("en")
+    assert [r[:3] for r in table.values.tolist()][:3] == [["manual.pdf", "✅ indexed", "12"],
+                                                          ["notes.md", "✅ indexed", "—"], ["sop.docx", "✅ indexed", "—"]]
 
 
 def test_rollback(service):
@@ -280,3 +293,35 @@ def test_the_status_line_gives_the_first_sentence_of_why_there_is_no_model(tmp_p
     line = status_markdown(service, "en")
     assert "model file not found: q.gguf" in line and "SHA-256" not in line and "example.org" not in line
     assert "/data/models" not in line  # the file's name, not the server's folders
+
+
+def test_work_order_times_are_a_local_date_and_minute_not_an_epoch(service):
+    """``created_at`` is seconds since 1970 in the store: the page shows "2023-11-14 22:13"."""
+    import re
+    import time
+
+    table, _, _ = OrderHandlers(service).refresh("en")
+    created = table["value"].iloc[0].iloc[-1]
+    assert created == time.strftime("%Y-%m-%d %H:%M", time.localtime(service.orders[0]["created_at"]))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", created) and "1700000000" not in created
+    service.orders[0]["created_at"] = "not a time"
+    assert OrderHandlers(service).refresh("zh")[0]["value"].iloc[0].iloc[-1] == ""
+
+
+def test_sensor_status_words_and_times_follow_the_language(service):
+    """The sensor summary showed "normal" on a Chinese page and the raw ISO time."""
+    from ui.tab_sensors import status_words, summary_markdown, when
+
+    sensor = service.site.sensors[0].id
+    _, zh = SensorHandlers(service, service.site).show(sensor, "6h", "zh")
+    assert "· 正常 ·" in zh and "2025-06-01 12:00" in zh and "T12:00:00" not in zh and "normal" not in zh
+    _, en = SensorHandlers(service, service.site).show(sensor, "6h", "en")
+    assert "· normal ·" in en and "at 2025-06-01 12:00 ·" in en
+    alarm = {"status": "alarm", "direction": "high", "stale": True}
+    assert status_words(alarm, "zh") == "报警（偏高） · 数据过时" and status_words(alarm, "en") == "alarm (high) · stale"
+    assert status_words({"status": "no_data"}, "zh") == "无数据" and status_words({"status": "bad_quality"}, "en") == "bad quality"
+    assert status_words({"status": "shutdown"}, "en") == "shutdown"  # a site's own trip word, as it is
+    assert when("2025-06-01T03:07:59+08:00") == "2025-06-01 03:07" and when("yesterday") == "yesterday"
+    md = summary_markdown({"value": 1.5, "ts": "2025-06-01T03:07:00+08:00", "status": "stopped"},
+                          {"id": "P-101-RUN", "name": "Run", "unit": ""}, 4, "zh")
+    assert "设备已停机" in md and "2025-06-01 03:07" in md
