@@ -59,9 +59,12 @@ def _wait_for(lines: queue.Queue, pattern: str, timeout: float, seen: list[str])
 
 @pytest.mark.integration
 def test_onsite_serve_runs_the_whole_product(tmp_path):
+    """As after a plain `make run`: no API key configured, so the server makes one, says so in the
+    banner with a curl line that works, and the API takes it (a wrong key is still 401)."""
     env = {**os.environ, "ONSITE_HOME": str(tmp_path / "home"), "ONSITE_EMBEDDING__MODEL": "fake",
-           "HF_HUB_OFFLINE": "1", "ONSITE_LLM__FETCH_ON_START": "false", "ONSITE_API_KEYS": f"{OPERATOR_KEY}:operator:tester", "PYTHONUNBUFFERED": "1"}
-    env.pop("ONSITE_CONFIG", None)
+           "HF_HUB_OFFLINE": "1", "ONSITE_LLM__FETCH_ON_START": "false", "PYTHONUNBUFFERED": "1"}
+    for name in ("ONSITE_CONFIG", "ONSITE_API_KEYS", "ONSITE_API__API_KEYS", "ONSITE_API__KEYS_FILE"):
+        env.pop(name, None)
     proc = subprocess.Popen([sys.executable, "-c", "from assistant.cli import main; main()", "serve", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
@@ -69,20 +72,31 @@ def test_onsite_serve_runs_the_whole_product(tmp_path):
     lines = _lines(proc)
     try:
         url = _wait_for(lines, r"onsite is serving on (http://127\.0\.0\.1:\d+)/", 120, seen).group(1)
+        assert seen[0].startswith("starting onsite")  # said at once, before the heavy imports
         feed = _wait_for(lines, r"sensors:\s+(\S+)", 5, seen).group(1)
+        key, path = _wait_for(lines, r"API key:\s+(\S+) \(generated; in (\S+) ", 5, seen).groups()
+        curl = _wait_for(lines, r'try:\s+curl -H "Authorization: Bearer (\S+)" (\S+)', 5, seen)
         _wait_for(lines, r"EXTRACTIVE MODE", 5, seen)
         assert any("building the sample knowledge" in line for line in seen)
+        assert curl.group(1) == key and len(key) >= 32 and curl.group(2).startswith(url + "/api/v1/")
+        assert os.stat(path).st_mode & 0o777 == 0o600 and open(path).read().strip() == key
         with httpx.Client(base_url=url, timeout=30) as http:
+            tried = http.get(curl.group(2), headers={"Authorization": f"Bearer {key}"})  # the banner's own line
+            assert tried.status_code == 200 and tried.json()["data"], tried.text
+            assert http.get(curl.group(2), headers={"Authorization": f"Bearer {OPERATOR_KEY}"}).status_code == 401
+            assert http.get(curl.group(2)).status_code == 401
             ready = http.get("/readyz").json()["data"]
             assert ready["ready"] and ready["index"]["version"] == "v000001" and ready["model"]["mode"] == "extractive"
-            headers = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+            headers = {"Authorization": f"Bearer {key}"}
             latest = http.get("/api/v1/sensors/GH-1-TEMP/latest", headers=headers).json()["data"]
             assert latest["value"] is not None and latest["age_s"] < 600
             series = http.get("/api/v1/sensors/GH-1-TEMP/series", headers=headers,
                               params={"from": (datetime.now(UTC) - timedelta(hours=47)).isoformat()}).json()["data"]
             assert len(series["points"]) > 100  # the 48 h backfill
             assert http.get("/", follow_redirects=False).status_code in (200, 307)
-        client = openai.OpenAI(base_url=url + "/v1", api_key=OPERATOR_KEY, max_retries=0)
+            page = http.get("/", follow_redirects=True)  # the generated key opens the APIs, not the page's door
+            assert page.status_code == 200 and "/ui-login" not in str(page.url)
+        client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
         assert [m.id for m in client.models.list().data] == ["onsite"]
         answer = client.chat.completions.create(
             model="onsite", messages=[{"role": "user", "content": "How do I lock out pump P-101?"}])
@@ -99,6 +113,7 @@ def test_onsite_serve_runs_the_whole_product(tmp_path):
     output = "".join(seen)
     assert code == 0, output
     assert "onsite stopped" in output and "Traceback" not in output
+    assert "DEBUG:" not in output  # bm25s sets its own logger to DEBUG on import (assistant.logs)
     if feed.startswith("mqtt://"):
         port = int(feed.rsplit(":", 1)[1])
         with pytest.raises(OSError):
