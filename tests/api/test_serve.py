@@ -4,6 +4,7 @@ feed on its own (backfill, gap fill, direct and MQTT live feeds)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -181,3 +182,34 @@ def test_start_re_embeds_an_index_built_by_another_embedder_and_says_so(tmp_path
     assert "re-embedding" in said[0] and "old-model-32" in said[0] and "new-model-48" in said[0]
     ensure_index(settings, new, said.append)  # same embedder now: nothing to do
     assert KnowledgeIndex(settings).version().name == "v000002" and len(said) == 2
+
+
+def test_warm_up_runs_a_whole_turn_and_keeps_nothing(make_api_service, caplog):
+    """The first question after "serving" no longer pays for lazy loading (issue 14: 15 s): the
+    warm-up loads the index and jieba and answers a turn through the agent, but writes no
+    conversation and no audit record, and never asks the language model."""
+    import sqlite3
+
+    from assistant.startup import warm_up, warm_up_question
+    from knowledge.text import _jieba
+    from tests.api.fakes import EchoModel
+
+    class Counted(EchoModel):
+        def decide(self, messages, schema, options=None):
+            self.calls.append("decide")
+            return super().decide(messages, schema, options)
+
+    model = Counted()
+    model.calls = []
+    service = make_api_service(model)
+    _jieba.cache_clear()
+    assert service.parts.index._live is None
+    with caplog.at_level(logging.INFO, logger="onsite.server"):
+        seconds = warm_up(service)
+    assert "warm-up failed" not in caplog.text and "warm-up:" in caplog.text
+    assert seconds > 0 and service.parts.index._live is not None and _jieba.cache_info().currsize == 1
+    assert "GH-1" in warm_up_question(service.site) and "P-101" in warm_up_question(service.site)
+    assert model.calls == [] and model.answers == 0 and service.parts.audit.turns() == []
+    with sqlite3.connect(service.settings.conversations_db) as db:
+        tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
+        assert "checkpoints" not in tables or db.execute("select count(*) from checkpoints").fetchone()[0] == 0
