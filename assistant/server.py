@@ -7,7 +7,10 @@ once it is verified and loaded); the sensor store
 is backfilled with 48 h of simulated history when it is empty (or the gap since the last reading
 is filled), then fed live by the simulator — through a private mosquitto broker on a free
 loopback port and the MQTT ingestor when Debian's ``mosquitto`` is installed, directly otherwise.
-The URLs are printed; Ctrl-C (SIGINT / SIGTERM) stops the server, the feed, the broker and the
+Before "serving" is printed, a warm-up turn loads what the first question needs
+(assistant/startup.py). Without configured API keys a generated first key opens the APIs
+(assistant/api/first_key.py; the page stays open on loopback), printed with a curl line that
+works. The URLs are printed; Ctrl-C (SIGINT / SIGTERM) stops the server, the feed, the broker and the
 service in that order.
 """
 
