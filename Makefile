@@ -16,14 +16,22 @@ PYTEST_ARGS ?=
 
 .PHONY: install run test test-all lint clean-venv
 
+# One line per step (the install takes minutes on a fresh box); pip shows its own progress for
+# the two long steps (a large wheel, a compile) and stays quiet for the many small packages.
 $(STAMP):
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q "$(LLAMA_SPEC)"
-	$(BIN)/pip install -q -e ".[test]"
-	rm -f $(VENV)/.installed-*
-	touch $@
+	@echo "onsite: preparing $(VENV) (first time: several minutes; later runs skip this) …"
+	@test -x $(BIN)/python || { echo "  creating the virtual environment …"; $(PYTHON) -m venv $(VENV); }
+	@echo "  updating pip …"
+	@$(BIN)/pip install -q --upgrade pip
+	@echo "  installing torch (CPU) …"
+	@$(BIN)/pip install --progress-bar on "$(TORCH_SPEC)"
+	@echo "  installing llama-cpp-python (compiled once, then reused from pip's cache) …"
+	@$(BIN)/pip install --progress-bar on "$(LLAMA_SPEC)"
+	@echo "  installing onsite and its libraries …"
+	@$(BIN)/pip install -q -e ".[test]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+	@echo "onsite: installed"
 
 install: $(STAMP)
 
@@ -32,7 +40,7 @@ install: $(STAMP)
 # its GGUF is present (labelled extractive answers otherwise) and prints the URL of the chat page,
 # the REST API and the OpenAI-compatible API. Terminal chat: `.venv/bin/onsite run`.
 run: install
-	$(BIN)/onsite serve
+	@$(BIN)/onsite serve
 
 # The default suite (< ~10 min on 2 cores): everything but tests marked slow.
 test: install

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -341,10 +340,11 @@ def serve(
                                     "key is configured (the chat page is then open to anyone who reaches it)."),
 ) -> None:
     """Serve the chat page, the REST API and the OpenAI-compatible API on one port."""
-    from assistant.server import serve as run_server
-
     if feed not in ("auto", "mqtt", "direct", "off"):
         raise typer.BadParameter("--feed is auto, mqtt, direct or off")
+    typer.echo("starting onsite … loading knowledge")  # before the heavy imports: seconds on 2 cores
+    from assistant.server import serve as run_server
+
     try:
         run_server(Settings(), host, port, feed=feed, allow_open=allow_open)  # type: ignore[arg-type]
     except USER_ERRORS as exc:
@@ -354,9 +354,10 @@ def serve(
 def main() -> None:  # pragma: no cover
     from pydantic import ValidationError
 
+    from assistant.logs import setup_logging
     from assistant.private import restrict_umask
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    setup_logging(logging.WARNING)  # stderr; library chatter (bm25s DEBUG lines) filtered
     restrict_umask()  # index, databases, uploads: every file onsite writes is private (assistant.private)
     try:
         app()

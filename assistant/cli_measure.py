@@ -329,3 +329,28 @@ def bench_soak(
         result["memory_mb"].pop("samples", None)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))
     raise typer.Exit(0 if result["ok"] else 1)
+
+
+@bench_app.command("coldstart")
+def bench_coldstart(
+    home: Optional[Path] = typer.Option(None, "--home", help="A data home with a built index, copied for the runs "
+                                        "(default: a new home with the sample index, built first, not timed)."),
+    repeat: int = typer.Option(3, "--repeat", min=1, max=50, help="Runs of each measurement; medians reported."),
+    model: Optional[str] = typer.Option(None, "--model", help="A GGUF (path or catalogue name) whose load time is "
+                                        "measured alone (default: the configured model when present)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Cold-start times as separate processes: `onsite serve` to its first line and to "serving",
+    the first and second answers after it (extractive), `onsite search`, `onsite ask`, `onsite
+    --help`, the model's load time alone, and `python -c pass` as the baseline of the same run."""
+    from evals.coldstart import run_coldstart
+
+    if home is not None:
+        home = home.expanduser().resolve()
+    if model and model.endswith(".gguf"):
+        model = str(Path(model).expanduser().resolve())
+    try:
+        result = run_coldstart(home=home, repeat=repeat, model=model, progress=lambda m: typer.echo(m, err=True))
+    except (OnsiteError, ValueError, RuntimeError) as exc:
+        _fail(exc if isinstance(exc, OnsiteError) else OnsiteError(str(exc)))
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))

@@ -7,7 +7,10 @@ once it is verified and loaded); the sensor store
 is backfilled with 48 h of simulated history when it is empty (or the gap since the last reading
 is filled), then fed live by the simulator — through a private mosquitto broker on a free
 loopback port and the MQTT ingestor when Debian's ``mosquitto`` is installed, directly otherwise.
-The URLs are printed; Ctrl-C (SIGINT / SIGTERM) stops the server, the feed, the broker and the
+Before "serving" is printed, a warm-up turn loads what the first question needs
+(assistant/startup.py). Without configured API keys a generated first key opens the APIs
+(assistant/api/first_key.py; the page stays open on loopback), printed with a curl line that
+works. The URLs are printed; Ctrl-C (SIGINT / SIGTERM) stops the server, the feed, the broker and the
 service in that order.
 """
 
@@ -438,28 +441,22 @@ def _server_class():
     return Server
 
 
-def warm_up(services: Any) -> None:
-    """Load the index and the embedder now, not on the first question (seconds on 2 cores)."""
-    try:
-        services.parts.retriever.search("warm up", k=1)
-    except Exception as exc:  # noqa: BLE001 - an empty or broken index is reported by /readyz, not here
-        log.warning("warm-up search failed: %s", exc)
-
-
 def serve(settings: Settings | None = None, host: str | None = None, port: int | None = None, *,
           feed: FeedMode = "auto", echo: Callable[[str], None] = print, allow_open: bool = False) -> None:
     """Run everything on one port until interrupted (port 0: a free port, printed). Without API keys
     only a loopback address is served, unless ``allow_open`` (or ``api.allow_open``)."""
     import uvicorn
 
+    from assistant.api.auth import Authenticator
+    from assistant.api.first_key import ensure_first_key
+    from assistant.logs import show_our_info
     from assistant.memory import limit_malloc_arenas
     from assistant.private import private_dir, restrict_umask
+    from assistant.startup import api_lines, warm_up
     from assistant.wiring import build_services
     from knowledge.embedding import make_embedder
 
-    for name in ("onsite", "assistant", "knowledge", "tools"):
-        logging.getLogger(name).setLevel(logging.INFO)
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    show_our_info()
     settings = settings or Settings()
     host = host or settings.api.host
     port = settings.api.port if port is None else port
@@ -467,6 +464,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
     restrict_umask()  # every file the server writes is 0600, every folder 0700 (assistant.private)
     limit_malloc_arenas()  # before the request threads start (assistant.memory)
     private_dir(settings.home)
+    first = None if keys else ensure_first_key(settings)  # no keys: a generated one opens the APIs
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -485,7 +483,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         services = build_services(settings, embedder=embedder, loaded=loaded)
         warm_up(services)
         feed_ = SensorFeed(services.site, services.parts.sensor_store, settings.home / "run", feed).start()
-        app = build_app(settings, services)
+        app = build_app(settings, services, authenticator=Authenticator.from_settings(
+            settings, first.store() if first is not None else None))
         port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
         url = f"http://{shown}:{port}"
@@ -500,6 +499,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         else:
             echo("  sign-in:     none — the chat page is OPEN to anyone who reaches this address "
                  "(set ONSITE_API_KEYS to require sign-in)")
+        for line in api_lines(url, keys, first):
+            echo(line)
         if fetch is not None:
             echo(f"  model:       none yet — EXTRACTIVE MODE while {settings.llm.llamacpp.model!r} is fetched in the "
                  "background; answers switch to it once it is verified and loaded (progress below)")

@@ -281,20 +281,23 @@ class Authenticator:
     """Checks credentials and issues tokens, each with its session in ``sessions``."""
 
     def __init__(self, signer: TokenSigner, keys: KeyStore, sessions: SessionStore | None = None,
-                 session_max_s: int = 12 * 3600, page_idle_s: int | None = None):
+                 session_max_s: int = 12 * 3600, page_idle_s: int | None = None, api_only_keys: KeyStore | None = None):
         self.signer, self.keys, self.session_max_s = signer, keys, int(session_max_s)
+        # Keys that open the APIs but are not "configured" (the page stays open, no page sign-in
+        # with them): the key ``onsite serve`` generates when none is configured (api/first_key.py).
+        self.api_only_keys = api_only_keys or KeyStore()
         self.page_idle_s = int(page_idle_s if page_idle_s is not None else signer.ttl_s)
         self.sessions = sessions if sessions is not None else SessionStore(None, clock=signer.clock)
         self._key_fps = [(signer.key_fingerprint(k.digest).encode(), k.principal) for k in keys.entries]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Authenticator":
+    def from_settings(cls, settings: Settings, api_only_keys: KeyStore | None = None) -> "Authenticator":
         secret_file = settings.api.token_secret_file or settings.home / "api-token.key"
         if not secret_file.is_absolute():
             secret_file = settings.home / secret_file
         signer = TokenSigner(load_or_create_secret(secret_file), settings.api.token_ttl_s)
         return cls(signer, keys_from_settings(settings), SessionStore(settings.home / SESSIONS_FILE),
-                   settings.api.session_max_s, settings.api.page_idle_s)
+                   settings.api.session_max_s, settings.api.page_idle_s, api_only_keys)
 
     # --- issuing ------------------------------------------------------------------------------------
 
@@ -352,7 +355,8 @@ class Authenticator:
     def authenticate(self, credential: str) -> Principal:
         if credential.startswith(TOKEN_PREFIX + "."):
             return self.verify_token(credential)
-        principal = self.keys.lookup(credential)
+        principal, api_only = self.keys.lookup(credential), self.api_only_keys.lookup(credential)
+        principal = principal or api_only
         if principal is None:
             raise AuthError("Invalid API key or token.")
         return principal
