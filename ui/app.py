@@ -120,8 +120,7 @@ def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None
 
         with gr.Tabs(elem_id="onsite-tabs"):
             with tab("tab.chat", "chat") as chat_tab:
-                chat = tab_chat.build(services, labels, lang, pages, auth,
-                                      prelude=(follow_question, [lang_pick, lang], [lang, status, *labels.components]))
+                chat = tab_chat.build(services, labels, lang, pages, auth, wire_later=True)
             with tab("tab.inspect", "inspect") as inspect_tab:
                 inspect = tab_inspect.build(services.inspection, labels, lang)
             with tab("tab.sensors", "sensors") as sensors_tab:
@@ -131,6 +130,9 @@ def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None
             # Signed in, the documents tab is shown to admins once the page knows who is there.
             with tab("tab.admin", "admin", visible=not auth.required) as admin_tab:
                 admin = tab_admin.build(services.knowledge, labels, lang, auth)
+
+        # every label is bound now: the question box may update them all
+        chat["wire"]((follow_question, [lang_pick, lang], [lang, status, *labels.components]))
 
         def apply_lang(choice: str | None, request: gr.Request | None = None):
             """Language and, signed in, who is there: the account line and what their role may use

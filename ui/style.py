@@ -115,9 +115,9 @@ RESPONSIVE = """
   .onsite-badge > summary { max-width: 52vw; padding: .25rem .6rem; }
   .gradio-container button[role="tab"] { font-size: 1rem; padding: 0 .6rem; min-height: 44px; }
   #onsite-chat { height: clamp(200px, calc(100dvh - 350px), 700px) !important; }
-  #onsite-account { font-size: .85rem; }
-  #onsite-account p { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 60vw; }
+  #onsite-account { display: none !important; }  /* two header rows: the sign-out button says it */
   #onsite-chat .message { font-size: 1rem; }
+  #onsite-input textarea::placeholder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
   #onsite-chat label[data-testid="block-label"], #onsite-chat .block-label { display: none; }
 }
 """

@@ -204,9 +204,11 @@ class ChatHandlers:
 
 
 def build(services: Services, labels: Labels, lang: gr.State, pages: PageImages, auth: PageAuth | None = None,
-          prelude: tuple[Any, list, list] | None = None) -> dict[str, Any]:
-    """Lay the tab out. ``prelude``: (fn, extra inputs, outputs) run on a question before the answer
-    starts (the page uses it to follow the question's language); ``fn`` gets the input box first."""
+          wire_later: bool = False) -> dict[str, Any]:
+    """Lay the tab out and wire its events. ``wire_later``: the question box's events are wired
+    when the caller calls ``result["wire"](prelude)``, once every component exists; ``prelude`` is
+    (fn, extra inputs, outputs) run on a question before the answer starts (the page follows the
+    question's language with it); ``fn`` gets the input box first."""
     auth = auth or OPEN
     handlers = ChatHandlers(services, pages, auth=auth)
     zones, assets = list(services.site.zones), list(services.site.assets)
@@ -260,21 +262,26 @@ def build(services: Services, labels: Labels, lang: gr.State, pages: PageImages,
                                      value=lambda lg: sources_markdown([], [], lg))
     panel = [sources_md, pick, detail_md, page_img, approval_box, approval_md, turn]
     ask_inputs, ask_outputs = [box, chatbot, thread, zone, asset, lang], [chatbot, box, thread, *panel]
-    if prelude is None:
-        submit = box.submit(handlers.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="turn")
-    else:
-        fn, extra, outputs = prelude
-        submit = box.submit(fn, [box, *extra], outputs, api_visibility="private", queue=False).then(
-            handlers.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="turn")
     decide_inputs = [chatbot, thread, by, reason, lang]
     approve_ev = approve_btn.click(handlers.approve, decide_inputs, [chatbot, *panel], api_visibility="private",
                                    concurrency_id="turn")
     reject_ev = reject_btn.click(handlers.reject, decide_inputs, [chatbot, *panel], api_visibility="private",
                                  concurrency_id="turn")
-    stop_btn.click(None, None, None, cancels=[submit, approve_ev, reject_ev], api_visibility="private")
     pick.change(handlers.open_source, [pick, turn, lang], [detail_md, page_img], api_visibility="private")
-    new_btn.click(handlers.new_conversation, [lang], [chatbot, thread, *panel], cancels=[submit],
-                  api_visibility="private")
+
+    def wire(prelude: tuple[Any, list, list] | None = None):
+        if prelude is None:
+            submit = box.submit(handlers.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="turn")
+        else:
+            fn, extra, outputs = prelude
+            submit = box.submit(fn, [box, *extra], outputs, api_visibility="private").then(
+                handlers.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="turn")
+        stop_btn.click(None, None, None, cancels=[submit, approve_ev, reject_ev], api_visibility="private")
+        new_btn.click(handlers.new_conversation, [lang], [chatbot, thread, *panel], cancels=[submit],
+                      api_visibility="private")
+        return submit
+
+    submit = None if wire_later else wire()
     thread.change(lambda t: t or "", [thread], [saved_thread], api_visibility="private", queue=False)
-    return {"handlers": handlers, "chatbot": chatbot, "box": box, "submit": submit,
+    return {"handlers": handlers, "chatbot": chatbot, "box": box, "submit": submit, "wire": wire,
             "restore": (handlers.restore, [saved_thread], [chatbot, thread, approval_box, approval_md])}
