@@ -22,9 +22,9 @@ from knowledge.safety import relaxation
 from knowledge.text import detect_lang, han_bigrams, latin_tokens, row_pairs, split_sentences, table_aware_lines
 from knowledge.types import Evidence
 
-LABEL = {  # one line in the answer's language; why (and how to load a model) is in mode_reason and the page's badge
-    "en": "Extract from the documents (no language model is loaded):",
-    "zh": "以下为文档原文摘录（未加载语言模型）：",
+LABEL = {  # one line in the answer's language (the reason is a short English phrase: the zh line goes without)
+    "en": "Extract from the documents, no language model wrote it ({reason}):",
+    "zh": "以下为文档原文摘录，非语言模型生成：",
 }
 # Measured on agxqa and emanual_s10 (evals/answers.py): a prior of 0.15-0.25 with overlap weight 1
 # is a plateau; below it sentences from lower-ranked passages crowd out the best one.
