@@ -8,6 +8,7 @@ are always in the same language.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 LANGS = ("en", "zh")
@@ -23,11 +24,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "status.index": ("Knowledge index: {version}", "知识库版本：{version}"),
     "status.noindex": ("No knowledge index yet: add documents under Documents", "尚无知识库：请在“文档”页添加文档"),
     # tabs
-    "tab.chat": ("💬 Ask", "💬 问答"),
-    "tab.inspect": ("📷 Photo check", "📷 拍照检测"),
-    "tab.sensors": ("📈 Sensors", "📈 传感器"),
-    "tab.orders": ("🛠 Work orders", "🛠 工单"),
-    "tab.admin": ("📚 Documents", "📚 文档"),
+    "tab.chat": ("Ask", "问答"),
+    "tab.inspect": ("Photo check", "拍照检测"),
+    "tab.sensors": ("Sensors", "传感器"),
+    "tab.orders": ("Work orders", "工单"),
+    "tab.admin": ("Documents", "文档"),
     # chat
     "chat.label": ("Conversation", "对话"),
     "chat.input": ("Ask about procedures, limits, equipment, sensors… or attach a photo",
@@ -44,8 +45,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "approval.item": ("**{tool}** — {what}", "**{tool}** — {what}"),
     "approval.by": ("Your name", "审批人"),
     "approval.reason": ("Reason", "理由"),
-    "approve": ("✅ Approve", "✅ 批准"),
-    "reject": ("❌ Reject", "❌ 驳回"),
+    "approve": ("Approve", "批准"),
+    "reject": ("Reject", "驳回"),
     "approval.need_name": ("Enter your name before deciding.", "请先填写审批人姓名。"),
     "approval.need_reason": ("Give a reason for the rejection.", "驳回需要填写理由。"),
     "approval.default_reason": ("approved on the chat page", "在问答页批准"),
@@ -54,22 +55,21 @@ TEXT: dict[str, tuple[str, str]] = {
     "step.route": ("Planning", "规划"),
     "step.retrieve": ("Searching the documents", "检索文档"),
     "step.working": ("Working", "处理中"),
-    "step.tool": ("🔧 {call}", "🔧 {call}"),
+    "step.tool": ("Tool · {call}", "工具 · {call}"),
     "step.failed": ("failed", "失败"),
-    "step.revised": ("✏️ Draft replaced", "✏️ 草稿已替换"),
-    "step.checks": ("⚠️ Checks", "⚠️ 校验"),
+    "step.revised": ("Draft replaced", "草稿已替换"),
+    "step.checks": ("Checks", "校验"),
     "step.approved": ("approved by {by}", "已由 {by} 批准"),
     "step.rejected": ("rejected by {by}", "已被 {by} 驳回"),
     # answer badges
-    "badge.extractive": ("📄 **Extract from the documents** — no language model wrote this{reason}",
-                         "📄 **文档摘录**：此回答未经语言模型生成{reason}"),
-    "badge.abstained": ("🚫 **Not answered** — the documents do not support an answer",
-                        "🚫 **未回答**：文档中没有足够依据"),
-    "badge.partial": ("⚠️ **Partial answer** — some steps failed", "⚠️ **部分回答**：部分步骤失败"),
-    "badge.pending": ("⏸ **Waiting for approval** — see below the conversation", "⏸ **等待审批**：请在对话下方审批"),
+    "badge.extractive": ("**Extract from the documents** (no language model)", "**文档摘录**（未使用语言模型）"),
+    "badge.abstained": ("**Not answered** — the documents do not support an answer",
+                        "**未回答**：文档中没有足够依据"),
+    "badge.partial": ("**Partial answer** — some steps failed", "**部分回答**：部分步骤失败"),
+    "badge.pending": ("**Waiting for approval** — see below the conversation", "**等待审批**：请在对话下方审批"),
     "err.busy": ("The assistant is busy with other questions; try again in {s:.0f} s.",
                  "助手正忙，请 {s:.0f} 秒后重试。"),
-    "err.failed": ("⚠️ {msg}", "⚠️ {msg}"),
+    "err.failed": ("Error: {msg}", "出错：{msg}"),
     "err.empty": ("Type a question first.", "请先输入问题。"),
     # sources
     "sources.title": ("### Sources", "### 来源"),
@@ -78,17 +78,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "sources.page": ("p. {page}", "第 {page} 页"),
     "sources.cited": ("cited", "已引用"),
     "sources.tool": ("live data", "实时数据"),
-    "sources.flag": ("⚠️ contains instruction-like text; used as data only", "⚠️ 含类似指令的文字，仅作为资料使用"),
+    "sources.flag": ("Caution: contains instruction-like text; used as data only", "注意：含类似指令的文字，仅作为资料使用"),
     "sources.page_image": ("Page", "页面"),
     # inspection
     "insp.photo": ("Photo (camera or file)", "照片（拍照或选择文件）"),
     "insp.product": ("Product", "产品"),
-    "insp.run": ("🔍 Inspect", "🔍 检测"),
+    "insp.run": ("Inspect", "检测"),
     "insp.result": ("Annotated result", "标注结果"),
-    "insp.good": ("## ✅ GOOD\nscore {score:.2f} (threshold {threshold:.2f})",
-                  "## ✅ 合格\n得分 {score:.2f}（阈值 {threshold:.2f}）"),
-    "insp.bad": ("## ❌ DEFECTIVE\nscore {score:.2f} (threshold {threshold:.2f}), {n} defect region(s)",
-                 "## ❌ 不合格\n得分 {score:.2f}（阈值 {threshold:.2f}），{n} 处缺陷"),
+    "insp.good": ("## GOOD\nscore {score:.2f} (threshold {threshold:.2f})",
+                  "## 合格\n得分 {score:.2f}（阈值 {threshold:.2f}）"),
+    "insp.bad": ("## DEFECTIVE\nscore {score:.2f} (threshold {threshold:.2f}), {n} defect region(s)",
+                 "## 不合格\n得分 {score:.2f}（阈值 {threshold:.2f}），{n} 处缺陷"),
     "insp.defect": ("- {cls} at ({x0}, {y0})–({x1}, {y1}), score {score:.2f}",
                     "- {cls}：({x0}, {y0})–({x1}, {y1})，得分 {score:.2f}"),
     "insp.need_photo": ("Take or choose a photo first.", "请先拍照或选择照片。"),
@@ -102,7 +102,7 @@ TEXT: dict[str, tuple[str, str]] = {
     # sensors
     "sens.sensor": ("Sensor", "传感器"),
     "sens.window": ("Window", "时间范围"),
-    "sens.show": ("📈 Show", "📈 显示"),
+    "sens.show": ("Show", "显示"),
     "sens.plot": ("Readings", "读数"),
     "sens.value": ("value", "读数"),
     "sens.low": ("low limit", "下限"),
@@ -125,7 +125,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "win.7d": ("7 days", "7 天"),
     # work orders
     "orders.title": ("Pending work orders", "待审批工单"),
-    "orders.refresh": ("🔄 Refresh", "🔄 刷新"),
+    "orders.refresh": ("Refresh", "刷新"),
     "orders.pick": ("Work order", "工单"),
     "orders.by": ("Supervisor", "主管"),
     "orders.reason": ("Reason", "理由"),
@@ -140,9 +140,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "col.created": ("Created", "创建时间"),
     # admin
     "admin.files": ("Documents to add (PDF, Word, Markdown, HTML, text)", "要添加的文档（PDF、Word、Markdown、HTML、文本）"),
-    "admin.save": ("💾 Save documents", "💾 保存文档"),
-    "admin.rebuild": ("🔁 Rebuild the index", "🔁 重建索引"),
-    "admin.rollback": ("↩️ Roll back to the previous version", "↩️ 回滚到上一版本"),
+    "admin.save": ("Save documents", "保存文档"),
+    "admin.rebuild": ("Rebuild the index", "重建索引"),
+    "admin.rollback": ("Roll back to the previous version", "回滚到上一版本"),
     "admin.saved": ("Saved {n} file(s): {names}. Rebuild the index to use them.", "已保存 {n} 个文件：{names}。重建索引后生效。"),
     "admin.refused": ("Refused {name}: {reason}", "未接受 {name}：{reason}"),
     "admin.nofiles": ("Choose files first.", "请先选择文件。"),
@@ -156,8 +156,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "col.chunks": ("Chunks", "片段"),
     "col.pages": ("Pages", "页数"),
     "col.detail": ("Detail", "说明"),
-    "file.ok": ("✅ indexed", "✅ 已索引"),
-    "file.failed": ("❌ skipped", "❌ 已跳过"),
+    "file.ok": ("indexed", "已索引"),
+    "file.failed": ("skipped", "已跳过"),
     # sign-in (the login page and who is signed in on the page)
     "login.title": ("Sign in · onsite", "登录 · onsite"),
     "login.heading": ("Sign in to the plant assistant", "登录现场助手"),
@@ -217,6 +217,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "sum.above": ("above", "高于"),
     "sum.below": ("below", "低于"),
     "col.none": ("—", "—"),
+    # the header's model badge and its details; the chat's scope pickers; the login page's switch
+    "badge.extractive_short": ("Extracts only", "仅摘录"),
+    "badge.llm_short": ("{name}", "{name}"),
+    "badge.loading": ("Loading the model…", "正在加载模型…"),
+    "badge.noindex": ("No knowledge index", "尚无知识库"),
+    "status.why": ("Why: {reason}", "原因：{reason}"),
+    "status.admin": ("For the administrator — how to load a language model:", "管理员：如何加载语言模型："),
+    "chat.scope": ("Zone and equipment", "区域与设备"),
+    "login.switch": ("中文", "English"),
 }
 
 
@@ -237,6 +246,20 @@ def pick_lang(setting: str | None, accept_language: str | None = None) -> str:
         if base in LANGS:
             return base
     return "en"
+
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def question_lang(text: str | None) -> str | None:
+    """The language a question is written in, for the page on Auto: ``zh`` when it is mostly Chinese
+    (a Han character weighs about as much as two Latin letters: "P-101 的压力上限是多少" is Chinese),
+    ``en`` when it has Latin letters, None when it has neither (a photo, digits)."""
+    han, latin = len(_HAN.findall(text or "")), len(_LATIN.findall(text or ""))
+    if han == 0 and latin == 0:
+        return None
+    return "zh" if han * 2 >= latin else "en"
 
 
 class Labels:

@@ -134,6 +134,14 @@ class PageAuth:
             return Access(False, principal, "auth.admin_only")
         return Access(True, principal)
 
+    def allows(self, request: Any, role: str = "operator") -> bool:
+        """Whether the person behind the request has ``role``, for deciding what the page shows:
+        unlike ``access`` (a real action) a no is not logged."""
+        if not self.required:
+            return True
+        principal = self.principal(request)
+        return principal is not None and principal.has_role(role)
+
     def account_markdown(self, request: Any, lang: str) -> str:
         principal = self.principal(request) if self.required else None
         if principal is None:
@@ -164,6 +172,8 @@ button { margin-top: 1.2rem; width: 100%; min-height: 56px; font-size: 1.15rem; 
 .error { background: #fee2e2; color: #991b1b; }
 .info { background: #e0f2fe; color: #075985; }
 .hint { color: #4b5563; font-size: .95rem; margin-top: 1.5rem; }
+.switch { text-align: right; margin: 0 0 .5rem; font-size: 1rem; }
+.switch a { color: #9a3412; padding: .4rem .6rem; display: inline-block; }
 """
 
 
@@ -176,7 +186,11 @@ def safe_next(value: str | None, page: str) -> str:
 
 
 def login_html(lang: str, next_path: str, *, error: str = "", info: str = "", nonce: str = "") -> str:
+    """The sign-in page in ``lang``, with a link to the same page in the other language; the form
+    posts back with the language, so an error comes back in the language the person reads."""
     e = html.escape
+    other = "en" if lang == "zh" else "zh"
+    switch = f"{LOGIN_PATH}?lang={other}&next={quote(next_path)}"
     notes = "".join(f'<p class="note {cls}" role="{role}">{e(text)}</p>'
                     for cls, role, text in (("error", "alert", error), ("info", "status", info)) if text)
     return f"""<!doctype html>
@@ -185,9 +199,10 @@ def login_html(lang: str, next_path: str, *, error: str = "", info: str = "", no
 <meta name="referrer" content="same-origin"><title>{e(t(lang, "login.title"))}</title>
 <style nonce="{e(nonce)}">{_STYLE}</style></head>
 <body><main>
+<p class="switch"><a id="onsite-login-lang" href="{e(switch)}" lang="{'en' if other == 'en' else 'zh-CN'}">{e(t(lang, "login.switch"))}</a></p>
 <h1>{e(t(lang, "login.heading"))}</h1>
 <p>{e(t(lang, "login.intro"))}</p>{notes}
-<form method="post" action="{LOGIN_PATH}">
+<form method="post" action="{LOGIN_PATH}?lang={lang}">
 <input type="hidden" name="next" value="{e(next_path)}">
 <label for="onsite-key">{e(t(lang, "login.key"))}</label>
 <input id="onsite-key" name="key" type="password" autocomplete="current-password" required maxlength="512" autofocus>

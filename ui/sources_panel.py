@@ -104,7 +104,7 @@ def sources_markdown(sources: list[dict[str, Any]], cited: list[int] | None, lan
     lines = [t(lang, "sources.title")]
     for s in ordered(sources, cited):
         mark = f" · **{t(lang, 'sources.cited')}**" if s.get("n") in cited_set else ""
-        icon = "🔧" if s.get("kind") == "tool" else "📄"
+        icon = ""  # no emoji: a box without an emoji font shows empty squares (the line says "live data")
         lines.append(f"**[{s.get('n')}]** {icon} {escape_md(s.get('title') or '')} — _{_where(s, lang)}_{mark}\n\n"
                      f"{_preview_md(_text(s, lang))}")
     return "\n\n".join(lines)

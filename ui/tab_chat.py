@@ -203,17 +203,24 @@ class ChatHandlers:
         return (gr.update(),) * 7
 
 
-def build(services: Services, labels: Labels, lang: gr.State, pages: PageImages, auth: PageAuth | None = None) -> dict[str, Any]:
+def build(services: Services, labels: Labels, lang: gr.State, pages: PageImages, auth: PageAuth | None = None,
+          wire_later: bool = False) -> dict[str, Any]:
+    """Lay the tab out and wire its events. ``wire_later``: the question box's events are wired
+    when the caller calls ``result["wire"](prelude)``, once every component exists; ``prelude`` is
+    (fn, extra inputs, outputs) run on a question before the answer starts (the page follows the
+    question's language with it); ``fn`` gets the input box first."""
     auth = auth or OPEN
     handlers = ChatHandlers(services, pages, auth=auth)
     zones, assets = list(services.site.zones), list(services.site.assets)
     thread = gr.State(None)
     saved_thread = gr.BrowserState("", storage_key="onsite-thread")  # the conversation survives a reload
     turn = gr.State({})
-    with gr.Row(equal_height=False):
+    # The chat, then the question box right under it: both stay on the first screen of a phone; the
+    # scope pickers and buttons come after the box, the sources panel after the chat on a narrow screen.
+    with gr.Row(equal_height=False, elem_id="onsite-chat-row"):
         with gr.Column(scale=3, min_width=360):
             chatbot = labels.bind(
-                gr.Chatbot(height="62vh", min_height=360, layout="panel", sanitize_html=True, render_markdown=True,
+                gr.Chatbot(height="62vh", min_height=220, layout="panel", sanitize_html=True, render_markdown=True,
                            latex_delimiters=[], allow_tags=False, feedback_options=None, buttons=["copy_all"],
                            allow_file_downloads=False, elem_id="onsite-chat", autoscroll=True),
                 label="chat.label")
@@ -233,14 +240,18 @@ def build(services: Services, labels: Labels, lang: gr.State, pages: PageImages,
                                      max_lines=6, show_label=False, submit_btn=True, stop_btn=False,
                                      elem_id="onsite-input", max_plain_text_length=2000),
                 placeholder="chat.input")
-            with gr.Row():
-                zone = labels.bind(gr.Dropdown(choices=scope_choices(zones, "en"), value="", scale=2, min_width=140),
-                                   label="chat.zone", choices=lambda lg: scope_choices(zones, lg))
-                asset = labels.bind(gr.Dropdown(choices=scope_choices(assets, "en"), value="", scale=2, min_width=140),
-                                    label="chat.asset", choices=lambda lg: scope_choices(assets, lg))
+            with gr.Row(elem_id="onsite-chat-actions"):
                 stop_btn = labels.bind(gr.Button(size="lg", scale=1, min_width=100, elem_id="onsite-stop"),
                                        value="chat.stop")
                 new_btn = labels.bind(gr.Button(size="lg", scale=1, min_width=100, elem_id="onsite-new"), value="chat.new")
+            with labels.bind(gr.Accordion(t("en", "chat.scope"), open=False, elem_id="onsite-scope"), label="chat.scope"):
+                with gr.Row():
+                    zone = labels.bind(gr.Dropdown(choices=scope_choices(zones, "en"), value="", scale=1, min_width=140,
+                                                   elem_id="onsite-zone"),
+                                       label="chat.zone", choices=lambda lg: scope_choices(zones, lg))
+                    asset = labels.bind(gr.Dropdown(choices=scope_choices(assets, "en"), value="", scale=1, min_width=140,
+                                                    elem_id="onsite-asset"),
+                                        label="chat.asset", choices=lambda lg: scope_choices(assets, lg))
         with gr.Column(scale=2, min_width=300, elem_id="onsite-sources"):
             pick = labels.bind(gr.Radio(choices=[], elem_id="onsite-source-pick"), label="sources.open")
             detail_md = gr.Markdown(elem_id="onsite-source-detail")
@@ -250,17 +261,27 @@ def build(services: Services, labels: Labels, lang: gr.State, pages: PageImages,
             sources_md = labels.bind(gr.Markdown(sources_markdown([], [], "en"), elem_id="onsite-sources-list"),
                                      value=lambda lg: sources_markdown([], [], lg))
     panel = [sources_md, pick, detail_md, page_img, approval_box, approval_md, turn]
-    submit = box.submit(handlers.ask, [box, chatbot, thread, zone, asset, lang], [chatbot, box, thread, *panel],
-                        api_visibility="private", concurrency_id="turn")
+    ask_inputs, ask_outputs = [box, chatbot, thread, zone, asset, lang], [chatbot, box, thread, *panel]
     decide_inputs = [chatbot, thread, by, reason, lang]
     approve_ev = approve_btn.click(handlers.approve, decide_inputs, [chatbot, *panel], api_visibility="private",
                                    concurrency_id="turn")
     reject_ev = reject_btn.click(handlers.reject, decide_inputs, [chatbot, *panel], api_visibility="private",
                                  concurrency_id="turn")
-    stop_btn.click(None, None, None, cancels=[submit, approve_ev, reject_ev], api_visibility="private")
     pick.change(handlers.open_source, [pick, turn, lang], [detail_md, page_img], api_visibility="private")
-    new_btn.click(handlers.new_conversation, [lang], [chatbot, thread, *panel], cancels=[submit],
-                  api_visibility="private")
+
+    def wire(prelude: tuple[Any, list, list] | None = None):
+        if prelude is None:
+            submit = box.submit(handlers.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="turn")
+        else:
+            fn, extra, outputs = prelude
+            submit = box.submit(fn, [box, *extra], outputs, api_visibility="private").then(
+                handlers.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="turn")
+        stop_btn.click(None, None, None, cancels=[submit, approve_ev, reject_ev], api_visibility="private")
+        new_btn.click(handlers.new_conversation, [lang], [chatbot, thread, *panel], cancels=[submit],
+                      api_visibility="private")
+        return submit
+
+    submit = None if wire_later else wire()
     thread.change(lambda t: t or "", [thread], [saved_thread], api_visibility="private", queue=False)
-    return {"handlers": handlers, "chatbot": chatbot, "box": box, "submit": submit,
+    return {"handlers": handlers, "chatbot": chatbot, "box": box, "submit": submit, "wire": wire,
             "restore": (handlers.restore, [saved_thread], [chatbot, thread, approval_box, approval_md])}

@@ -22,10 +22,9 @@ from knowledge.safety import relaxation
 from knowledge.text import detect_lang, han_bigrams, latin_tokens, row_pairs, split_sentences, table_aware_lines
 from knowledge.types import Evidence
 
-LABEL = {
-    "en": "Extract from the documents — no language model is loaded ({reason}). These are the passages "
-    "closest to your question, quoted as written:",
-    "zh": "以下为文档原文摘录——未加载语言模型（{reason}）。这些是与您的问题最相关的原文：",
+LABEL = {  # one line in the answer's language (the reason is a short English phrase: the zh line goes without)
+    "en": "Extract from the documents, no language model wrote it ({reason}):",
+    "zh": "以下为文档原文摘录，非语言模型生成：",
 }
 # Measured on agxqa and emanual_s10 (evals/answers.py): a prior of 0.15-0.25 with overlap weight 1
 # is a plateau; below it sentences from lower-ranked passages crowd out the best one.

@@ -4,7 +4,9 @@ cookie), sign-out ends it; without keys the page stays open and `onsite serve` k
 
 from __future__ import annotations
 
+import html
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -91,7 +93,7 @@ def test_the_sign_in_page_is_plain_escaped_and_bilingual(site):
     en = client.get("/ui-login", params={"next": "/ui/?x=\"><script>alert(1)</script>"})
     assert en.status_code == 200 and en.headers["content-type"].startswith("text/html")
     body = en.text
-    assert 'action="/ui-login"' in body and 'type="password"' in body and "Sign in" in body
+    assert 'action="/ui-login?lang=en"' in body and 'type="password"' in body and "Sign in" in body
     assert "<script" not in body and "http://" not in body and "https://" not in body  # nothing from elsewhere
     assert "&quot;&gt;&lt;script&gt;" in body  # the 'next' path comes back escaped
     csp = en.headers["content-security-policy"]
@@ -99,6 +101,28 @@ def test_the_sign_in_page_is_plain_escaped_and_bilingual(site):
     assert en.headers["cache-control"] == "no-store"
     zh = client.get("/ui-login", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
     assert "访问密钥" in zh.text and 'lang="zh-CN"' in zh.text
+
+
+@pytest.mark.parametrize("lang, other", [("zh", "en"), ("en", "zh")])
+def test_the_sign_in_page_is_whole_in_one_language_and_offers_the_other(site, lang, other):
+    """Every string of the sign-in page in the visitor's language (Accept-Language), a link to the
+    other language, and an error after a wrong key in the language the form was in."""
+    from ui.i18n import TEXT, t
+
+    client, _ = site()
+    accept = "zh-CN,zh;q=0.9" if lang == "zh" else "en-US,en;q=0.9"
+    body = client.get("/ui-login", headers={"Accept-Language": accept}).text
+    page_keys = ["login.title", "login.heading", "login.intro", "login.key", "login.submit", "login.hint"]
+    for key in page_keys:
+        assert html.escape(t(lang, key)) in body, key
+        assert html.escape(t(other, key)) not in body, key  # nothing left in the other language
+    assert f'href="/ui-login?lang={other}&amp;next=/ui/"' in body and html.escape(t(lang, "login.switch")) in body
+    switched = client.get(f"/ui-login?lang={other}&next=/ui/", headers={"Accept-Language": accept}).text
+    assert all(html.escape(t(other, k)) in switched for k in page_keys)
+    wrong = client.post(f"/ui-login?lang={other}", data={"key": "not-a-key-at-all-0000", "next": "/ui/"},
+                        headers={"Accept-Language": accept, "Origin": "http://testserver"})
+    assert wrong.status_code == 401 and t(other, "login.bad_key") in wrong.text
+    assert set(TEXT["login.switch"]) == {"中文", "English"}
 
 
 def test_a_good_key_sets_an_httponly_cookie_and_the_page_loads(site):
@@ -307,7 +331,20 @@ def test_an_operator_cannot_use_the_admin_handlers(site):
     load = _run(client, _load_fns(client)[0], ["auto"])["output"]["data"]
     assert "floor-tablet" in load[4] and "operator" in load[4]
     assert load[5]["visible"] is False
-    assert any(u.get("visible") is False and u.get("label") == "📚 Documents" for u in load[6:] if isinstance(u, dict))
+    assert any(u.get("visible") is False and u.get("label") == "Documents" for u in load[6:] if isinstance(u, dict))
+
+
+def test_loading_the_page_as_an_operator_logs_no_refused_admin_action(site, caplog):
+    """Deciding what an operator's page shows is not an admin action refused: only a real one is logged."""
+    client, _ = site()
+    _sign_in(client, OPERATOR_KEY)
+    with caplog.at_level(logging.INFO, logger="ui.login"):
+        for _ in range(3):
+            assert _run(client, _load_fns(client)[0], ["auto"])["success"]
+        assert not [r for r in caplog.records if "tried an" in r.getMessage()]
+        assert _run(client, _fn(client, "onsite-rollback"), ["en"])["success"]
+    refused = [r for r in caplog.records if "tried an admin action" in r.getMessage()]
+    assert len(refused) == 1 and "floor-tablet" in refused[0].getMessage()
 
 
 def test_an_admin_decides_under_their_own_name(site):
@@ -319,7 +356,7 @@ def test_an_admin_decides_under_their_own_name(site):
     assert _run(client, _fn(client, "onsite-rollback"), ["en"])["success"] and service.rollbacks == 1
     load = _run(client, _load_fns(client)[0], ["auto"])["output"]["data"]
     assert load[5]["visible"] is True
-    assert any(u.get("visible") is True and u.get("label") == "📚 Documents" for u in load[6:] if isinstance(u, dict))
+    assert any(u.get("visible") is True and u.get("label") == "Documents" for u in load[6:] if isinstance(u, dict))
 
 
 def test_an_expired_or_missing_session_cannot_run_events(site):

@@ -2,116 +2,31 @@
 knowledge (extractive mode, no model), driven by Debian's ``chromium`` headless through
 Playwright (``executable_path``; Playwright never downloads a browser here).
 
-One server for the module (the first start builds the sample index: ~35 s on 2 cores); a product
-for the photo check is learned from synthetic good photos in the data home before it starts.
+One server for the test session (``browser_server`` in tests/ui/conftest.py; the first start
+builds the sample index: ~35 s on 2 cores); a product for the photo check is learned from
+synthetic good photos in the data home before it starts.
 Run alone: ``.venv/bin/pytest tests/ui/test_browser.py -q``.
 """
 
 from __future__ import annotations
 
-import csv
-import os
 import re
-import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = next((p for p in (os.environ.get("ONSITE_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
-                             "/usr/bin/chromium") if p and Path(p).is_file()), None)
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - the test extra installs it
-    sync_playwright = None
+from tests.ui.browser import BROWSER, OPERATOR_KEY, watch
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
-    pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed (pip install -e '.[test]')"),
-]
+pytestmark = BROWSER
 
-START_TIMEOUT_S = 240
 QUESTION = "What is the maximum discharge pressure of pump P-101?"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _fit_product(home: Path, work: Path) -> Path:
-    """Learn product "label" from synthetic good photos; return a defective photo of it."""
-    from tools.inspection.images import open_image
-    from tools.inspection.synthetic import generate
-    from tools.inspection.tool import ProductStore
-
-    folder = generate(work, products=("label",), size=256, seed=1, n_reference=6, n_good=1, n_defective_per_type=1)[0]
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    references = [open_image(folder / r["image"]) for r in rows if r["split"] == "reference"]
-    ProductStore(home / "inspection").fit("label", references)
-    return folder / next(r["image"] for r in rows if r["defect_type"] == "spot")
-
-
-def _onsite() -> list[str]:
-    exe = Path(sys.executable).parent / "onsite"
-    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "assistant.cli"]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("onsite-home")
-    photo = _fit_product(home, tmp_path_factory.mktemp("inspection-set"))
-    port = _free_port()
-    env = {**os.environ, "ONSITE_HOME": str(home), "ONSITE_LLM__BACKEND": "extractive", "HF_HUB_OFFLINE": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    env.pop("ONSITE_CONFIG", None)
-    log_path = home / "serve.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen([*_onsite(), "serve", "--host", "127.0.0.1", "--port", str(port), "--feed", "direct"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    started = time.monotonic()
-    try:
-        import httpx
-
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"onsite serve exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                if httpx.get(f"{url}/ui/config", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() - started > START_TIMEOUT_S:
-                pytest.fail(f"onsite serve did not start in {START_TIMEOUT_S} s:\n"
-                            f"{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.5)
-        yield {"url": url, "photo": photo, "home": home, "log": log_path}
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
+@pytest.fixture
+def server(browser_server):
+    return browser_server
 
 
 @pytest.fixture
@@ -122,15 +37,7 @@ def page_of(browser, server):
     def make(locale: str = "en-US"):
         ctx = browser.new_context(locale=locale, viewport={"width": 1280, "height": 1000})
         contexts.append(ctx)
-        page = ctx.new_page()
-        page.outside = []  # type: ignore[attr-defined]
-        page.errors = []  # type: ignore[attr-defined]
-        # Observe, do not intercept: routing every request would buffer Gradio's event stream.
-        page.on("request", lambda r: None if r.url.startswith((server["url"], "data:", "blob:"))
-                else page.outside.append(r.url))
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.csp = []  # type: ignore[attr-defined]  # what the page's Content-Security-Policy blocked
-        page.on("console", lambda m: page.csp.append(m.text) if "Content Security Policy" in m.text else None)
+        page = watch(ctx.new_page(), server["url"])
         page.set_default_timeout(60_000)
         page.goto(f"{server['url']}/ui/")
         page.wait_for_selector("#onsite-input textarea")
@@ -220,11 +127,13 @@ def test_html_and_remote_images_in_the_chat_stay_text(page_of):
 def test_labels_follow_the_browser_language_or_the_setting(page_of):
     page = page_of("zh-CN")
     page.locator("button[role=tab]", has_text="问答").first.wait_for()
-    assert "对话" in page.inner_text("#onsite-chat") and "知识库版本" in page.inner_text("#onsite-status")
+    assert "对话" in page.inner_text("#onsite-chat") and "仅摘录" in page.inner_text("#onsite-status")
+    page.click("#onsite-status summary")  # the badge's details: one tap away
+    page.locator("#onsite-status .onsite-badge-details", has_text="知识库版本").wait_for()
     page.locator("#onsite-lang label", has_text="English").click()
     page.locator("button[role=tab]", has_text="Ask").first.wait_for()
     page.reload()  # the setting is remembered in this browser
-    page.locator("#onsite-status", has_text="Knowledge index").first.wait_for()  # written once the page loaded
+    page.locator("#onsite-status", has_text="Extracts only").first.wait_for()  # written once the page loaded
     assert page.locator("button[role=tab]", has_text="问答").count() == 0
     page.locator("#onsite-input textarea[placeholder^='Ask about']").wait_for()
 
@@ -289,8 +198,8 @@ def test_documents_are_added_rebuilt_and_their_pdf_pages_shown(page_of, tmp_path
     page.locator("#onsite-admin-message", has_text="is live").wait_for()
     assert any("Rebuilding" in m for m in page.evaluate("window.__admin"))  # progress was shown
     report = page.inner_text("#onsite-report")
-    assert re.search(r"boiler-B7-manual\.pdf\s+✅ indexed", report), report
-    assert re.search(r"broken\.pdf\s+❌ skipped\s+0\s+malformed", report), report
+    assert re.search(r"boiler-B7-manual\.pdf\s+indexed", report), report
+    assert re.search(r"broken\.pdf\s+skipped\s+0\s+malformed", report), report
 
     page.click("#onsite-tab-chat-button")
     page.fill("#onsite-input textarea", "Where are the spare burner gaskets for boiler B-7 kept?")
@@ -307,8 +216,6 @@ def test_documents_are_added_rebuilt_and_their_pdf_pages_shown(page_of, tmp_path
 
 
 # --- sign-in (its own small server: the page over a stand-in service, with API keys) ---------------
-
-OPERATOR_KEY = "operator-key-0123456789abcdef"
 
 
 @pytest.fixture

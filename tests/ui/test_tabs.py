@@ -73,7 +73,7 @@ def test_the_conversation_id_is_made_before_the_turn(service):
     outs = _quiet(_chat(service).ask({"text": "hi", "files": []}, [], None, "", "", "en"))
     thread = service.asked[0]["thread_id"]
     assert len(thread) == 32 and outs[0][2] == thread == outs[-1][2]
-    assert outs[-1][0][-1]["content"] == "⚠️ Stopped."
+    assert outs[-1][0][-1]["content"] == "Error: Stopped."
     service.scripted.append(_turn())
     _quiet(_chat(service).ask({"text": "and then?", "files": []}, [], thread, "", "", "en"))
     assert service.asked[1]["thread_id"] == thread
@@ -136,8 +136,8 @@ def test_files_that_were_not_uploaded_are_never_read(service, tmp_path):
     outside = _png(tmp_path / "secret.png")
     sneaky = str(root / ".." / "secret.png")
     outs = _quiet(_chat(service, root).ask({"text": "look", "files": [outside]}, [], None, "", "", "en"))
-    assert service.asked == [] and outs[-1][0][-1]["content"] == "⚠️ that file was not uploaded from this page"
-    assert InspectHandlers(service, upload_root=root).inspect(sneaky, "label", "en")[1].startswith("⚠️")
+    assert service.asked == [] and outs[-1][0][-1]["content"] == "Error: that file was not uploaded from this page"
+    assert InspectHandlers(service, upload_root=root).inspect(sneaky, "label", "en")[1].startswith("Error: ")
     assert "Refused secret.png" in AdminHandlers(service, upload_root=root).save([outside], "en")
     assert service.documents == {}
     service.scripted.append(_turn())
@@ -192,8 +192,8 @@ def test_inspection_shows_the_verdict_and_the_annotated_photo(service, tmp_path)
                           "defects": [{"box": [1, 2, 30, 40], "score": 2.5, "class": "anomaly"}]}
     image, md = h.inspect(photo, "label", "en")
     assert image.shape == (48, 64, 3)
-    assert md.startswith("## ❌ DEFECTIVE") and "anomaly at (1, 2)–(30, 40)" in md
-    assert verdict_markdown({"verdict": "good", "score": 0.5, "threshold": 1.0}, "zh").startswith("## ✅ 合格")
+    assert md.startswith("## DEFECTIVE") and "anomaly at (1, 2)–(30, 40)" in md
+    assert verdict_markdown({"verdict": "good", "score": 0.5, "threshold": 1.0}, "zh").startswith("## 合格")
     service.products = []
     assert h.refresh("en")[1].startswith("No product")
     assert h.inspect(photo, None, "en")[1].startswith("No product")
@@ -203,7 +203,7 @@ def test_a_refused_photo_is_a_message(service, tmp_path):
     bad = tmp_path / "x.png"
     bad.write_bytes(b"not an image")
     image, md = InspectHandlers(service, upload_root=tmp_path).inspect(str(bad), "label", "en")
-    assert image is None and md.startswith("⚠️")
+    assert image is None and md.startswith("Error: ")
 
 
 def test_sensor_plot_has_the_readings_and_the_limits(service):
@@ -262,7 +262,7 @@ def test_rebuild_follows_the_job_and_reports_each_file(service):
     msg, table, line = outs[-1]
     assert msg == "Index **v2** is live." and line.startswith("Knowledge index: v1")
     rows = table.values.tolist()
-    assert rows[0][:2] == ["a.md", "✅ indexed"] and rows[-1] == ["bad.pdf", "❌ skipped", "", 0, "encrypted"]
+    assert rows[0][:2] == ["a.md", "indexed"] and rows[-1] == ["bad.pdf", "skipped", "", 0, "encrypted"]
     assert rows[0][2] == "—"  # a Markdown file has no pages: said, not left blank
 
 
@@ -274,8 +274,8 @@ def test_the_pages_column_counts_a_pdfs_pages_and_says_none_for_text(service):
         {"source": "/x/notes.md", "pages": None, "chunks": 3, "warnings": []},
         {"source": "/x/sop.docx", "chunks": 5, "warnings": []}]}
     table, _ = AdminHandlers(service).refresh("en")
-    assert [r[:3] for r in table.values.tolist()][:3] == [["manual.pdf", "✅ indexed", "12"],
-                                                          ["notes.md", "✅ indexed", "—"], ["sop.docx", "✅ indexed", "—"]]
+    assert [r[:3] for r in table.values.tolist()][:3] == [["manual.pdf", "indexed", "12"],
+                                                          ["notes.md", "indexed", "—"], ["sop.docx", "indexed", "—"]]
 
 
 def test_rollback(service):

@@ -32,7 +32,7 @@ def test_extract_is_labelled_cited_and_verbatim(retriever, embedder):
     evidence = retriever.search(question, k=5)
     extract = ExtractiveModel(embedder, reason="no model file").answer(question, evidence)
     first_line, body = extract.text.split("\n", 1)
-    assert "no language model is loaded (no model file)" in first_line
+    assert first_line == "Extract from the documents, no language model wrote it (no model file):"
     assert 1 <= len(extract.sentences) <= 3
     for sentence, n in extract.sentences:
         assert f"{sentence} [{n}]" in body

@@ -1,0 +1,42 @@
+"""Session-wide browser fixtures: one ``onsite serve`` without keys (``browser_server``), one with
+an operator's and an admin's key (``browser_server_keys``, started only when a test asks for it,
+on a copy of the first one's index), and one headless chromium (``browser``). Helpers are in
+tests/ui/browser.py. Nothing here starts unless a browser test runs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.browser import API_KEYS, CHROMIUM, copy_index, fit_product, onsite_server, sync_playwright
+
+
+@pytest.fixture(scope="session")
+def browser_server(tmp_path_factory):
+    """The sample site, open (no keys), extractive mode; a product "label" is learned for the photo
+    check. {"url", "home", "log", "photo"} (a defective photo of the product). The first start
+    builds the sample index (~35 s on 2 cores)."""
+    home = tmp_path_factory.mktemp("onsite-home")
+    photo = fit_product(home, tmp_path_factory.mktemp("inspection-set"))
+    with onsite_server(home) as server:
+        yield {**server, "photo": photo}
+
+
+@pytest.fixture(scope="session")
+def browser_server_keys(tmp_path_factory, browser_server):
+    """The same site with sign-in: ONSITE_API_KEYS holds an operator (floor-tablet) and an admin
+    (ops-console) key (tests.ui.browser.OPERATOR_KEY / ADMIN_KEY)."""
+    home = tmp_path_factory.mktemp("onsite-home-keys")
+    copy_index(browser_server["home"], home)
+    with onsite_server(home, ONSITE_API_KEYS=API_KEYS) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if CHROMIUM is None or sync_playwright is None:
+        pytest.skip("chromium or playwright is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
