@@ -162,7 +162,8 @@ def build(sensors: SensorService, site: Any, labels: Labels, lang: gr.State) -> 
                                          elem_id="onsite-sensor"), label="sens.sensor")
         window = labels.bind(gr.Radio(choices=window_choices("en"), value="24h", scale=3, elem_id="onsite-window"),
                              label="sens.window", choices=window_choices)
-        show = labels.bind(gr.Button(variant="primary", size="lg", scale=1, min_width=120), value="sens.show")
+        show = labels.bind(gr.Button(variant="primary", size="lg", scale=1, min_width=120, elem_id="onsite-sensor-show"),
+                           value="sens.show")
     summary = gr.Markdown(elem_id="onsite-sensor-summary")
     plot = labels.bind(gr.LinePlot(x="time", y="value", color="series", height=420, x_title="time",
                                    elem_id="onsite-sensor-plot", color_map=colour_map("en")), label="sens.plot")

@@ -4,7 +4,6 @@ through Playwright, and in-page checks of the layout. The session fixtures are i
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import signal
@@ -42,20 +41,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def fit_product(home: Path, work: Path) -> Path:
-    """Learn product "label" from synthetic good photos; return a defective photo of it."""
-    from tools.inspection.images import open_image
-    from tools.inspection.synthetic import generate
-    from tools.inspection.tool import ProductStore
-
-    folder = generate(work, products=("label",), size=256, seed=1, n_reference=6, n_good=1, n_defective_per_type=1)[0]
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    references = [open_image(folder / r["image"]) for r in rows if r["split"] == "reference"]
-    ProductStore(home / "inspection").fit("label", references)
-    return folder / next(r["image"] for r in rows if r["defect_type"] == "spot")
 
 
 def copy_index(source_home: Path, home: Path) -> None:

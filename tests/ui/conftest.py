@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ui.browser import API_KEYS, CHROMIUM, copy_index, fit_product, onsite_server, sync_playwright
+from tests.ui.browser import API_KEYS, CHROMIUM, copy_index, onsite_server, sync_playwright
+from tools.inspection.sample_product import SAMPLE_PRODUCT
 
 
 @pytest.fixture(scope="session")
 def browser_server(tmp_path_factory):
-    """The sample site, open (no keys), extractive mode; a product "label" is learned for the photo
-    check. {"url", "home", "log", "photo"} (a defective photo of the product). The first start
-    builds the sample index (~35 s on 2 cores)."""
+    """The sample site as a fresh ``make run`` leaves it: open (no keys), extractive mode, the
+    sample product learned by the server's first start. {"url", "home", "log", "photo"} (the
+    sample photo with a stain, which the sample product flags). The first start builds the sample
+    index (~35 s on 2 cores)."""
     home = tmp_path_factory.mktemp("onsite-home")
-    photo = fit_product(home, tmp_path_factory.mktemp("inspection-set"))
     with onsite_server(home) as server:
+        photo = home / "inspection" / "samples" / f"{SAMPLE_PRODUCT}-spot.png"
+        assert photo.is_file(), f"the first start kept no sample photos:\n{server['log'].read_text()[-2000:]}"
         yield {**server, "photo": photo}
 
 

@@ -3,8 +3,7 @@ knowledge (extractive mode, no model), driven by Debian's ``chromium`` headless 
 Playwright (``executable_path``; Playwright never downloads a browser here).
 
 One server for the test session (``browser_server`` in tests/ui/conftest.py; the first start
-builds the sample index: ~35 s on 2 cores); a product for the photo check is learned from
-synthetic good photos in the data home before it starts.
+builds the sample index: ~35 s on 2 cores, and learns the sample product of the photo check).
 Run alone: ``.venv/bin/pytest tests/ui/test_browser.py -q``.
 """
 
