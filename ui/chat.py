@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from assistant.errors import user_message
+from assistant.llm.extractive import LABEL as EXTRACT_LABEL
 from ui.i18n import TEXT, t
 from ui.tool_lines import localize
 
@@ -31,6 +32,28 @@ def escape_md(text: str | None) -> str:
     image (``![..](http://..)``, which the browser would fetch) stays text."""
     s = html.escape(str(text or ""), quote=False)
     return _IMAGE.sub("&#33;", s)  # an entity is text: it cannot start an image
+
+
+def _label_pattern(template: str) -> re.Pattern[str]:
+    head, _, tail = template.partition("{reason}")
+    middle = ".*?" if _ else ""
+    return re.compile(rf"^{re.escape(head)}{middle}{re.escape(tail)}\s*\n?")
+
+
+_EXTRACT_LABELS = [_label_pattern(template) for template in EXTRACT_LABEL.values()]
+# after a statement's "[n]" the next one starts (Chinese extracts join them without a space)
+_AFTER_CITATION = re.compile(r"(?:(?<=\[\d\])|(?<=\[\d\d\]))\s*(?=[^\s\[.,;:!?。，；：！？)）])")
+
+
+def extract_lines(text: str) -> str:
+    """An extract as the page shows it: the label line goes (the badge above says it, with the
+    reason), and each quoted statement with its [n] on a line of its own, as a list."""
+    for pattern in _EXTRACT_LABELS:
+        text = pattern.sub("", text, count=1)
+    lines = [part.strip() for line in text.splitlines() for part in _AFTER_CITATION.split(line) if part.strip()]
+    if len(lines) < 2:
+        return "\n".join(lines)
+    return "\n".join(line if _TABLE_ROW.match(line) else f"- {line}" for line in lines)
 
 
 _TABLE_ROW = re.compile(r"^\s*\|.*\|")  # "| a | b |" (a citation may follow the last bar)
@@ -224,8 +247,8 @@ class TurnView:
         if a.get("status") == "abstained":
             out.append(t(self.lang, "badge.abstained"))
         elif a.get("mode") == "extractive":
-            reason = a.get("mode_reason")
-            out.append(t(self.lang, "badge.extractive", reason=f" ({escape_md(reason)})" if reason else ""))
+            reason = a.get("mode_reason") if self.lang == "en" else None  # a short English phrase
+            out.append(t(self.lang, "badge.extractive", reason=f": {escape_md(reason)}" if reason else ""))
         if a.get("status") == "partial":
             out.append(t(self.lang, "badge.partial"))
         if self.pending:
@@ -235,8 +258,11 @@ class TurnView:
     def answer_markdown(self) -> str:
         if self.error is not None:
             return t(self.lang, "err.failed", msg=escape_md(self.error))
+        text = self.text.strip()
+        if (self.answer or {}).get("mode") == "extractive":
+            text = extract_lines(text)
         # the tools' reading lines in the page's language; quoted table rows as tables
-        body = with_tables(escape_md(localize(self.text.strip(), self.lang)))
+        body = with_tables(escape_md(localize(text, self.lang)))
         badges = self.badges()
         return "\n\n".join([*(f"> {b}" for b in badges), body] if badges else [body])
 

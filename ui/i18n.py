@@ -62,7 +62,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "step.approved": ("approved by {by}", "已由 {by} 批准"),
     "step.rejected": ("rejected by {by}", "已被 {by} 驳回"),
     # answer badges
-    "badge.extractive": ("**Extract from the documents** (no language model)", "**文档摘录**（未使用语言模型）"),
+    "badge.extractive": ("**Extract from the documents** (no language model{reason})", "**文档摘录**（未使用语言模型{reason}）"),
     "badge.abstained": ("**Not answered** — the documents do not support an answer",
                         "**未回答**：文档中没有足够依据"),
     "badge.partial": ("**Partial answer** — some steps failed", "**部分回答**：部分步骤失败"),

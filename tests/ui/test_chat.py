@@ -77,7 +77,17 @@ def test_failed_checks_without_retry_are_listed_once_at_the_end():
 
 def test_extracts_abstentions_and_partial_answers_are_labelled():
     extract = _fold([_done(mode="extractive", mode_reason="no model file")]).answer_markdown()
-    assert extract.startswith("> **Extract from the documents**") and "no model file" not in extract  # reason: in the badge
+    assert extract.startswith("> **Extract from the documents** (no language model: no model file)")
+    # the extract's own label line goes (the badge says it); each quoted statement is a list item
+    labelled = _fold([_done(mode="extractive", mode_reason="no model file", text=(
+        "Extract from the documents, no language model wrote it (no model file):\n"
+        "Interval: Annually; LOTO: Yes [1] Replace the seal when it leaks. [2]"))]).answer_markdown()
+    assert labelled.count("no model file") == 1 and "no language model wrote it" not in labelled
+    assert labelled.endswith("- Interval: Annually; LOTO: Yes [1]\n- Replace the seal when it leaks. [2]"), labelled
+    zh_lines = _fold([_done(mode="extractive", mode_reason="no model file", text=(
+        "以下为文档原文摘录，非语言模型生成：\n水池液位高时属正常现象。 [1]位号: PT-101 [2]。"))], lang="zh").answer_markdown()
+    assert "非语言模型生成" not in zh_lines and "no model file" not in zh_lines  # no English inside a Chinese answer
+    assert zh_lines.endswith("- 水池液位高时属正常现象。 [1]\n- 位号: PT-101 [2]。"), zh_lines
     abstained = _fold([_done(status="abstained", text="I could not find this in the documents.")]).answer_markdown()
     assert "**Not answered**" in abstained and "Extract" not in abstained
     partial = _fold([_done(status="partial")]).answer_markdown()
