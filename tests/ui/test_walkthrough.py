@@ -106,7 +106,8 @@ def test_steps_2_to_4_on_a_tablet_answer_photo_and_sensors(tablet, browser_serve
     page.keyboard.press("Enter")
     page.locator("#onsite-sources-list", has_text="cited").wait_for()
     answer = page.locator("#onsite-chat .message").last
-    assert re.search(r"\[\d+\]", answer.inner_text()), answer.inner_text()
+    quoted = next(s for s in code_spans(step(2)) if "bar" in s)  # the value the README promises
+    assert quoted in answer.inner_text() and re.search(r"\[\d+\]", answer.inner_text()), answer.inner_text()
     assert _in_view(page, "#onsite-input textarea")  # the question box stays on the first screen
     assert "Extracts only" in page.inner_text("#onsite-status")  # the one-line badge of step 2
 
