@@ -1,5 +1,5 @@
 """Fixtures of the agent tests: the sample knowledge indexed once per session with the real
-offline embedder, and a fresh service per test (own conversations, audit log, sensor and
+offline embedder (``sample_index``, tests/conftest.py), and a fresh service per test (own conversations, audit log, sensor and
 work-order stores) that reads that index."""
 
 from __future__ import annotations
@@ -11,17 +11,6 @@ import pytest
 
 from assistant.llm import LoadedModel
 from assistant.settings import Settings
-from knowledge.builder import build_index
-from knowledge.embedding import make_embedder
-
-
-@pytest.fixture(scope="session")
-def sample_index(tmp_path_factory) -> tuple[Path, object]:
-    home = tmp_path_factory.mktemp("sample-home")
-    settings = Settings(home=home)
-    embedder = make_embedder(settings.embedding, home)
-    build_index([settings.samples_dir], settings, embedder=embedder)
-    return home / "index", embedder
 
 
 @pytest.fixture

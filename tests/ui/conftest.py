@@ -13,12 +13,13 @@ from tools.inspection.sample_product import SAMPLE_PRODUCT
 
 
 @pytest.fixture(scope="session")
-def browser_server(tmp_path_factory):
+def browser_server(tmp_path_factory, sample_index):
     """The sample site as a fresh ``make run`` leaves it: open (no keys), extractive mode, the
     sample product learned by the server's first start. {"url", "home", "log", "photo"} (the
-    sample photo with a stain, which the sample product flags). The first start builds the sample
-    index (~35 s on 2 cores)."""
+    sample photo with a stain, which the sample product flags). The sample index is copied in:
+    the one ``onsite serve`` would build, made once per session by ``sample_index``."""
     home = tmp_path_factory.mktemp("onsite-home")
+    copy_index(sample_index[0].parent, home)  # built once per session (tests/conftest.py)
     with onsite_server(home) as server:
         photo = home / "inspection" / "samples" / f"{SAMPLE_PRODUCT}-spot.png"
         assert photo.is_file(), f"the first start kept no sample photos:\n{server['log'].read_text()[-2000:]}"
