@@ -7,11 +7,13 @@ sign-in page in both languages. One browser, one context per size and visitor.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 
-from tests.ui.browser import BROWSER, OPERATOR_KEY, OVERFLOW_JS, PLACES_JS, sign_in, watch
+from tests.ui.browser import BROWSER, OPERATOR_KEY, OVERFLOW_JS, PLACES_JS, copy_index, onsite_server, sign_in, watch
 
 pytestmark = BROWSER
 
@@ -120,3 +122,36 @@ def test_sign_in_page_fits_in_both_languages(browser, browser_server_keys, local
         assert page.outside == []
     finally:
         ctx.close()
+
+
+GGUF = Path(os.environ.get("ONSITE_TEST_GGUF", "/work/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not GGUF.is_file(), reason=f"no GGUF at {GGUF} (set ONSITE_TEST_GGUF)")
+def test_with_a_model_the_badge_names_it_and_the_answer_fits(browser, sample_index, tmp_path):
+    """The real model loaded (the 0.5B GGUF placed in the models folder, as `onsite model pull`
+    leaves it): the badge names the model in one line, and a written answer keeps the question
+    box and its own end on the first screen of a phone and a tablet."""
+    home = tmp_path / "home"
+    copy_index(sample_index[0].parent, home)
+    (home / "models").mkdir()
+    (home / "models" / GGUF.name).symlink_to(GGUF)
+    with onsite_server(home, ONSITE_LLM__BACKEND="llamacpp", ONSITE_LLM__FETCH_ON_START="false") as server:
+        for size in ("phone", "tablet"):
+            ctx, page = open_page(browser, server, size, "en-US")
+            try:
+                page.goto(f"{server['url']}/ui/")
+                badge = page.locator("#onsite-status summary")
+                page.wait_for_function("() => /qwen/i.test(document.querySelector('#onsite-status')?.innerText || '')",
+                                       timeout=120_000)
+                assert "\n" not in badge.inner_text().strip() and "Extracts only" not in badge.inner_text()
+                check_layout(page, f"{size}, model, loaded")
+                page.fill("#onsite-input textarea", QUESTION_EN)
+                page.keyboard.press("Enter")
+                page.locator("#onsite-sources-list", has_text="[1]").wait_for(timeout=240_000)
+                page.wait_for_timeout(1000)
+                check_layout(page, f"{size}, model, answered", answered=True)
+                assert page.errors == [] and page.outside == []
+            finally:
+                ctx.close()
