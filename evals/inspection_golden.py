@@ -1,13 +1,13 @@
 """Golden-mode evaluation on template-vs-test inspection sets (DeepPCB style).
 
 DeepPCB pairs every test image ``<id>_test.jpg`` with the defect-free template ``<id>_temp.jpg``
-of the same board region. For each such pair in the set, golden mode is fitted on the template
-alone and scores:
+of the same board region. Golden mode is fitted on one template alone and scores:
 
-- the defective test image (label 1), its mask as pixel truth;
-- a good shot of the same view (label 0): the template as a new camera would see it — ``augment``
-  with another seed (shift, small rotation, relighting, noise, JPEG), because the set holds one
-  photo per good region.
+- each defective test image whose template is in the set (label 1) against that template, its
+  mask as pixel truth;
+- each good test image (label 0; in DeepPCB these are templates) against itself as a new shot of
+  the view: ``augment`` with another seed (shift, small rotation, relighting, noise, JPEG), because
+  the set holds one photo per good view. The threshold's own augmented copies use other seeds.
 
 With ``perturb`` (default) the defective test image goes through the same kind of augmentation
 (mask warped alike), so both classes need registration and lighting invariance; without it the
@@ -39,8 +39,8 @@ def _shot(rgb: np.ndarray, mask: np.ndarray | None, seed: int) -> tuple[np.ndarr
     import cv2
 
     photo = augment(rgb, np.random.default_rng(seed))
-    if mask is None:
-        return photo, None
+    if mask is None or not mask.any():
+        return photo, mask
     # replay the geometric part: augment draws the angle first, then the shift
     rng = np.random.default_rng(seed)
     h, w = rgb.shape[:2]
@@ -66,39 +66,51 @@ def pairs(folder: Path) -> tuple[list[tuple[str, str, str | None]], int]:
     return found, skipped
 
 
-def evaluate_golden(folder: Path, config: GoldenConfig | None = None, perturb: bool = True, seed: int = 1000) -> dict[str, Any]:
+def _open(path: Path, side: int | None) -> np.ndarray:
+    import cv2
+
+    img = open_image(path)
+    return img if not side else cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def evaluate_golden(folder: Path, config: GoldenConfig | None = None, perturb: bool = True, seed: int = 1000,
+                    side: int | None = None) -> dict[str, Any]:
+    """Golden-mode figures for a set; ``side`` resizes every image (and mask) to side×side first."""
+    import cv2
+
     folder = Path(folder)
     found, skipped = pairs(folder)
     if not found:
         raise SystemExit(f"{folder}: no test image has a matching template (<id>_test.* with <id>_temp.*)")
-    labels, scores, ms, pix_l, pix_s, verdicts, hits = [], [], [], [], [], [], []
-    fit_ms = []
-    for i, (temp, test, mask_path) in enumerate(found):
-        golden = open_image(folder / temp)
-        t0 = time.perf_counter()
-        ref = GoldenReference(config).fit([golden])
-        fit_ms.append((time.perf_counter() - t0) * 1000)
-        defective = open_image(folder / test)
-        mask = open_image(folder / mask_path).max(axis=2) > 127 if mask_path else np.zeros(defective.shape[:2], bool)
-        if perturb:
-            defective, mask = _shot(defective, mask, seed + 2 * i)
-        good, _ = _shot(golden, None, seed + 2 * i + 1)
-        for label, photo, truth in ((1, defective, mask), (0, good, np.zeros(good.shape[:2], bool))):
-            result = ref.predict(photo)
-            labels.append(label)
-            scores.append(result.score)
-            ms.append(result.ms)
-            verdicts.append(result.verdict == "defective")
-            pix_s.append(_small(result.anomaly_map).ravel())
-            pix_l.append(_small(truth.astype(np.float32)).ravel() > 0.5)
-            if label == 1 and result.regions:  # does any box overlap the true defect?
-                hits.append(any(truth[y0:y1, x0:x1].any() for x0, y0, x1, y1 in (r.box for r in result.regions)))
-            elif label == 1:
-                hits.append(False)
+    goods = [r["image"] for r in read_labels(folder) if r["split"] == "test" and r["label"] == "0"]
+    # (golden, photo, label, mask): each defective test against its template, each good test image
+    # (a template itself) as a new shot of its own view
+    jobs = [(temp, test, 1, mask) for temp, test, mask in found] + [(g, g, 0, None) for g in goods]
+    labels, scores, ms, pix_l, pix_s, verdicts, hits, fit_ms = [], [], [], [], [], [], [], []
+    refs: dict[str, GoldenReference] = {}
+    for i, (temp, test, label, mask_path) in enumerate(jobs):
+        golden = _open(folder / temp, side)
+        if temp not in refs:
+            t0 = time.perf_counter()
+            refs[temp] = GoldenReference(config).fit([golden])
+            fit_ms.append((time.perf_counter() - t0) * 1000)
+        photo = _open(folder / test, side)
+        truth = _open(folder / mask_path, side).max(axis=2) > 127 if mask_path else np.zeros(photo.shape[:2], bool)
+        if perturb or label == 0:  # a good shot is always a new shot: the set has one photo per good view
+            photo, truth = _shot(photo, truth, seed + i)
+        result = refs[temp].predict(photo)
+        labels.append(label)
+        scores.append(result.score)
+        ms.append(result.ms)
+        verdicts.append(result.verdict == "defective")
+        pix_s.append(_small(result.anomaly_map).ravel())
+        pix_l.append(_small(truth.astype(np.float32)).ravel() > 0.5)
+        if label == 1:  # does any box overlap the true defect?
+            hits.append(any(truth[y0:y1, x0:x1].any() for x0, y0, x1, y1 in (r.box for r in result.regions)))
     labels_a, pred = np.array(labels), np.array(verdicts)
     return {
-        "set": folder.name, "mode": "golden", "perturbed": perturb, "pairs": len(found),
-        "skipped_no_template": skipped,
+        "set": folder.name, "mode": "golden", "perturbed": perturb, "defective": int(labels_a.sum()),
+        "good": int((labels_a == 0).sum()), "skipped_no_template": skipped,
         "image_auroc": _auroc(labels_a, scores),
         "pixel_auroc": _auroc(np.concatenate(pix_l), np.concatenate(pix_s)),
         "false_alarm_rate": round(float(pred[labels_a == 0].mean()), 4),
@@ -108,7 +120,7 @@ def evaluate_golden(folder: Path, config: GoldenConfig | None = None, perturb: b
         "ms_per_image_p95": round(float(np.percentile(ms, 95)), 1),
         "fit_ms_per_golden": round(float(np.mean(fit_ms)), 1),
         "image_size": list(golden.shape[:2][::-1]),
-        "threads": os.environ.get("OMP_NUM_THREADS"),
+        "cores": os.cpu_count(), "cv2_threads": cv2.getNumThreads(),
     }
 
 
@@ -116,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.inspection_golden", description=__doc__.split("\n\n")[0])
     p.add_argument("folder", type=Path)
     p.add_argument("--as-shot", action="store_true", help="score test images as they are (no shift/relighting)")
+    p.add_argument("--side", type=int, help="resize images to SIDE×SIDE first (e.g. 512 for the speed target)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args(argv)
-    out = evaluate_golden(args.folder, perturb=not args.as_shot)
+    out = evaluate_golden(args.folder, perturb=not args.as_shot, side=args.side)
     if args.json:
         print(json.dumps(out, indent=1))
     else:

@@ -48,8 +48,8 @@ class GoldenConfig:
     std_floor: float = 0.15  # local std floor (log grey): flat areas are not noise amplifiers
     tolerance: int = 1  # pixels of residual misregistration a difference must exceed
     smooth_sigma: float = 8.0  # anomaly-map smoothing, working pixels (deeppcb pixel AUROC: 2 → 0.84, 8 → 0.97)
-    augments: int = 6  # augmented copies per golden for the threshold
-    margin: float = 1.25  # threshold = margin × highest calibration score
+    augments: int = 12  # augmented copies per golden for the threshold (the max of few is a noisy bound)
+    margin: float = 1.5  # threshold = margin × highest calibration score
     min_region_px: int = 6  # smallest region kept, working pixels
     seed: int = 0
 
@@ -114,10 +114,13 @@ class GoldenReference:
             raise InspectionError("golden inspection needs an RGB or grey photo")
         if min(rgb.shape[:2]) < 32:
             raise InspectionError("golden inspection needs a photo of at least 32×32 pixels")
+        h, w = rgb.shape[:2]
         if self.work_hw is None:
-            h, w = rgb.shape[:2]
-            f = self.config.work_size / max(h, w)
+            f = min(1.0, self.config.work_size / max(h, w))  # never upscale: nothing to gain, slower
             self.work_hw = (max(32, round(h * f)), max(32, round(w * f)))
+        elif abs(np.log((w / h) / (self.work_hw[1] / self.work_hw[0]))) > 0.05:  # another camera or crop
+            raise InspectionError(f"the photo is {w}×{h}, the golden view's shape is {self.work_hw[1]}:{self.work_hw[0]}: "
+                                  "golden mode compares photos from the same fixed camera view")
         h, w = self.work_hw
         return cv2.resize(rgb.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) / 255.0
 

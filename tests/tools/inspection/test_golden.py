@@ -97,6 +97,8 @@ def test_several_goldens_set_the_threshold_from_each_other():
 def test_a_golden_of_another_view_is_refused():
     with pytest.raises(InspectionError, match="same view"):
         GoldenReference().fit([scene(3), scene(11)])
+    with pytest.raises(InspectionError, match="same fixed camera"):
+        GoldenReference().fit([scene()]).predict(np.zeros((200, 400, 3), np.uint8))
     with pytest.raises(InspectionError, match="at least one"):
         GoldenReference().fit([])
     with pytest.raises(InspectionError, match="32×32"):
@@ -137,3 +139,29 @@ def test_damaged_golden_file_is_a_clear_error(tmp_path):
     (tmp_path / "board.json").write_text(json.dumps(info))
     with pytest.raises(InspectionError, match="fit it again"):
         GoldenReference.load(tmp_path / "board")
+
+
+def test_template_vs_test_eval_pairs_each_test_with_its_template(tmp_path):
+    """The DeepPCB-style eval: <id>_test scored against <id>_temp, good views as new shots, a test
+    image without its template counted as skipped."""
+    from evals.inspection_golden import evaluate_golden, main
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    rows = ["image,label,split,defect_type,mask"]
+    for k, seed in enumerate((3, 5)):
+        board = scene(seed)
+        cv2.imwrite(str(tmp_path / f"images/{k}_temp.png"), board[..., ::-1])
+        stained, mask = board.copy(), np.zeros(board.shape[:2], np.uint8)
+        cv2.circle(stained, (200, 150), 12, (90, 60, 30), -1)
+        cv2.rectangle(mask, (186, 136), (214, 164), 255, -1)
+        cv2.imwrite(str(tmp_path / f"images/{k}_test.png"), stained[..., ::-1])
+        cv2.imwrite(str(tmp_path / f"masks/{k}_test.png"), mask)
+        rows += [f"images/{k}_temp.png,0,test,pcb,", f"images/{k}_test.png,1,test,defect,masks/{k}_test.png"]
+    cv2.imwrite(str(tmp_path / "images/9_test.png"), scene(7)[..., ::-1])
+    rows.append("images/9_test.png,1,test,defect,")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    out = evaluate_golden(tmp_path, GoldenConfig(augments=3))
+    assert (out["defective"], out["good"], out["skipped_no_template"]) == (2, 2, 1)
+    assert out["image_auroc"] == 1.0 and out["pixel_auroc"] > 0.9 and out["box_hit_rate"] == 1.0
+    assert main([str(tmp_path), "--as-shot", "--json"]) == 0
