@@ -36,6 +36,7 @@ from tools.inspection.images import InspectionError
 
 FORMAT_VERSION = 1
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+MIN_ALIGNMENT = 0.3  # below this the photo hardly overlaps or matches the golden view
 
 
 @dataclass
@@ -79,9 +80,13 @@ class GoldenInspection:
 
     def to_dict(self) -> dict:
         """The shape ``inspect_image`` returns for a fitted product."""
-        return {"backend": "golden", "verdict": self.verdict, "score": round(self.score, 4),
-                "threshold": round(self.threshold, 4), "defects": [r.to_dict() for r in self.regions],
-                "mode": "golden", "alignment": round(self.alignment, 3)}
+        out = {"backend": "golden", "verdict": self.verdict, "score": round(self.score, 4),
+               "threshold": round(self.threshold, 4), "defects": [r.to_dict() for r in self.regions],
+               "mode": "golden", "alignment": round(self.alignment, 3)}
+        if self.alignment < MIN_ALIGNMENT:  # a moved camera, another product, a covered lens: say so
+            out["note"] = (f"the photo does not match the golden view (alignment {self.alignment:.2f}): "
+                           "check the camera position and the product before trusting the boxes")
+        return out
 
 
 def _cv2():
@@ -203,7 +208,7 @@ class GoldenReference:
         registered = [greys[0]]
         for g in greys[1:]:  # later goldens are brought into golden 0's frame (edge filled from it)
             warp, quality = self._register(self._small(self._normalise(g)))
-            if quality < 0.3:
+            if quality < MIN_ALIGNMENT:
                 raise InspectionError(f"a golden photo does not show the same view as the first (match {quality:.2f})")
             moved = self._warp_in(g, warp, border=-1.0)
             registered.append(np.where(moved < 0, greys[0], moved))
@@ -307,11 +312,15 @@ def is_golden(stem: Path) -> bool:
         return False
 
 
-def fit_golden_product(folder: Path, name: str, photos: list[np.ndarray],
-                       config: GoldenConfig | None = None) -> GoldenReference:
-    """Fit and save a golden product ``name`` in a ProductStore folder (the caller checks the name)."""
-    ref = GoldenReference(config).fit(photos)
-    ref.save(Path(folder) / name, meta={"product": name, "references": len(photos), "mode": "golden"})
+def fit_golden_product(store, name: str, photos: list, config: GoldenConfig | None = None) -> GoldenReference:
+    """Fit golden product ``name`` from golden photos (arrays, bytes or files) and save it in a
+    ``ProductStore``, where ``store.get(name)`` and ``inspect_image`` then find it."""
+    from tools.inspection.images import open_image
+
+    name = store._checked(name)  # the store's own name rule (no paths, no "..")
+    arrays = [p if isinstance(p, np.ndarray) else open_image(p) for p in photos]
+    ref = GoldenReference(config).fit(arrays)
+    ref.save(store.folder / name, meta={"product": name, "references": len(arrays), "mode": "golden"})
     return ref
 
 

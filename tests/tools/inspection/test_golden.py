@@ -94,6 +94,13 @@ def test_several_goldens_set_the_threshold_from_each_other():
     assert ref.predict(reshoot(scene(jitter=6), dx=-4, dy=3, angle=-0.5)).verdict == "good"
 
 
+def test_a_photo_of_another_view_is_defective_with_a_note(golden):
+    for photo in (scene(11), np.zeros((SIDE, SIDE, 3), np.uint8)):  # another part, a covered lens
+        data = golden.predict(photo).to_dict()
+        assert data["verdict"] == "defective" and "does not match the golden view" in data["note"]
+    assert "note" not in golden.predict(reshoot(scene())).to_dict()
+
+
 def test_a_golden_of_another_view_is_refused():
     with pytest.raises(InspectionError, match="same view"):
         GoldenReference().fit([scene(3), scene(11)])
@@ -107,7 +114,9 @@ def test_a_golden_of_another_view_is_refused():
 
 def test_golden_product_is_saved_loaded_and_served_by_the_tool(tmp_path):
     products, uploads = ProductStore(tmp_path / "products"), UploadStore(tmp_path / "uploads")
-    fit_golden_product(products.folder, "board", [scene()])
+    with pytest.raises(InspectionError, match="product name"):
+        fit_golden_product(products, "../board", [scene()])
+    fit_golden_product(products, "board", [scene()])
     info = json.loads((products.folder / "board.json").read_text())
     assert info["config"]["mode"] == "golden" and info["format"] == 1
     assert is_golden(products.folder / "board") and "board" in products.names()
@@ -129,7 +138,7 @@ def test_golden_product_is_saved_loaded_and_served_by_the_tool(tmp_path):
 
 
 def test_damaged_golden_file_is_a_clear_error(tmp_path):
-    fit_golden_product(tmp_path, "board", [scene()])
+    fit_golden_product(ProductStore(tmp_path), "board", [scene()])
     info = json.loads((tmp_path / "board.json").read_text())
     info["work_hw"] = [10, 10]
     (tmp_path / "board.json").write_text(json.dumps(info))
