@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from tools.base import PlanContext, ToolResult
 from tools.inspection.anomaly import Inspection, Inspector, InspectorConfig
+from tools.inspection.golden import GoldenReference, is_golden
 from tools.inspection.images import InspectionError, open_image
 from tools.inspection.uploads import UPLOAD_ID_PATTERN, UploadStore
 
@@ -67,6 +68,8 @@ class ProductStore:
                 from tools.inspection.onnx_detector import OnnxDetector
 
                 model = OnnxDetector(path, conf=self.detector_conf)
+            elif is_golden(path.with_suffix("")):  # config mode "golden": a golden-image reference
+                model = GoldenReference.load(path.with_suffix(""))
             else:
                 model = Inspector.load(path.with_suffix(""))
             self._cache[product] = (mtime, model)
@@ -125,6 +128,8 @@ class InspectImage:
             model = self.products.get(args.product)
             if isinstance(model, Inspector):
                 data = self._reference(model, rgb)
+            elif isinstance(model, GoldenReference):
+                data = model.predict(rgb).to_dict()
             else:
                 data = self._detector(model, rgb)
         except InspectionError as exc:
