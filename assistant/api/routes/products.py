@@ -62,5 +62,6 @@ def product(request: Request, principal: CurrentPrincipal,
 
 @router.delete("/{name}", response_model=Envelope[dict[str, Any]], responses=error_responses(400, 403, 404, 422),
                summary="Forget a fitted product (admin)")
-def delete(request: Request, principal: AdminPrincipal, name: str = PathParam(pattern=PRODUCT)) -> Any:
+def delete(request: Request, principal: AdminPrincipal,
+           name: str = PathParam(pattern=NAME, description="A fitted product (ONNX detectors are files).")) -> Any:
     return ok(get_services(request).inspection.delete_product(name))
