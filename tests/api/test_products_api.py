@@ -71,6 +71,7 @@ def test_a_bad_photo_is_named_and_nothing_is_written(c, metal_set):
     assert r.status_code == 400, r.text
     message = r.json()["msg"]
     assert "photo 4 (notes.png) was refused" in message
+    assert r.json()["data"] == {"error": "photo_refused", "photo": 4, "filename": "notes.png"}
     assert not list(c.products_folder.glob("metal.*")) and not list(c.products_folder.glob(".fit-*"))
 
 

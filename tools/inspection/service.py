@@ -97,9 +97,9 @@ class InspectionService:
                                  f"items (5–20 recommended), got {total}")
         arrays = []
         for i, (filename, data) in enumerate(photos, 1):
-            arrays.append(_reference(f"photo {i} ({Path(filename or 'unnamed').name})", lambda: open_image(data)))
+            arrays.append(_reference(i, Path(filename or "unnamed").name, lambda: open_image(data)))
         for i, upload_id in enumerate(upload_ids, len(photos) + 1):
-            arrays.append(_reference(f"photo {i} (upload {str(upload_id)[:40]})", lambda: self.uploads.open(upload_id)))
+            arrays.append(_reference(i, f"upload {str(upload_id)[:40]}", lambda: self.uploads.open(upload_id)))
         sizes = {a.shape[:2] for a in arrays}
         if len(sizes) > 1:
             raise ToolInputError("the photos of a product must all have the same size (one camera, one view); got "
@@ -175,8 +175,12 @@ def _checked_name(name: str) -> str:
     return name
 
 
-def _reference(label: str, load) -> Any:
+def _reference(n: int, name: str, load) -> Any:
+    """A reference photo decoded, or the refusal naming it: ``photo_refused`` with ``photo`` (1-based)
+    and ``filename`` in the API's error data."""
     try:
         return load()
     except InspectionError as exc:
-        raise InspectionError(f"{label} was refused: {exc.user_message}") from None
+        refused = InspectionError(f"photo {n} ({name}) was refused: {exc.user_message}")
+        refused.error_kind, refused.error_data = "photo_refused", {"photo": n, "filename": name}
+        raise refused from None

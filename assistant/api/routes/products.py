@@ -42,7 +42,9 @@ async def fit(request: Request, principal: AdminPrincipal,
               files: list[UploadFile] | None = File(None, description="Photos of good items (PNG or JPEG), one view."),
               upload_ids: list[str] | None = Form(None, description="And/or ids from POST /api/v1/uploads.")) -> Any:
     """Fits in the request and answers the product: threshold, references and their scores. A photo
-    that cannot be used is refused naming which one and why; on any failure the product is unchanged."""
+    that cannot be used is refused (400, `data: {"error": "photo_refused", "photo": n, "filename"}`)
+    naming which one and why; too few / too many photos or mixed sizes are 400 `tool_input`; 429
+    `tool_busy` while another product is being fitted. On any failure the product is unchanged."""
     photos = [((f.filename or ""), await f.read()) for f in files or []]
     ids = [i for raw in upload_ids or [] for i in raw.split(",") if i.strip()]
     return ok(await run_in_threadpool(get_services(request).inspection.fit_product, name, photos, ids))
