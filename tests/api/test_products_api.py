@@ -101,3 +101,22 @@ def test_the_routes_are_documented(c):
     paths = c.get("/openapi.json").json()["paths"]
     assert {"post", "get"} <= set(paths["/api/v1/products"]) and {"get", "delete"} <= set(paths["/api/v1/products/{name}"])
     assert "429" in paths["/api/v1/products"]["post"]["responses"]
+
+
+def test_fit_in_the_background_and_follow_the_job(c, metal_set):
+    import time
+
+    r = c.post("/api/v1/products?wait=false", data={"name": "bg"}, files=refs(metal_set), headers=ADMIN)
+    assert r.status_code == 202, r.text
+    job = r.json()["data"]
+    assert job["state"] in ("running", "done") and job["references"] == 4
+    for _ in range(300):
+        job = c.get(f"/api/v1/products/jobs/{job['id']}", headers=ADMIN).json()["data"]
+        if job["state"] != "running":
+            break
+        time.sleep(0.1)
+    assert job["state"] == "done" and job["result"]["name"] == "bg" and job["result"]["references"] == 4
+    bad = refs(metal_set)[:3] + [("files", ("x.png", b"nope", "image/png"))]
+    r = c.post("/api/v1/products?wait=false", data={"name": "bg2"}, files=bad, headers=ADMIN)
+    assert r.status_code == 400 and r.json()["data"]["error"] == "photo_refused"  # checked before the job starts
+    assert c.get("/api/v1/products/jobs/fit-000000000000", headers=ADMIN).status_code == 404

@@ -111,6 +111,13 @@ class FakeService:
         self.products.append(name)
         return self.describe_product(name)
 
+    def start_fit_product(self, name: str, photos=None, upload_ids=None) -> dict[str, Any]:
+        return {"id": "fit-000000000000", "state": "done", "product": name,
+                "result": self.fit_product(name, photos, upload_ids)}
+
+    def get_fit_job(self, job_id: str) -> dict[str, Any]:
+        return {"id": job_id, "state": "done", "product": self.products[-1] if self.products else None}
+
     def describe_product(self, name: str) -> dict[str, Any]:
         return {"name": name, "kind": "reference", "references": 3, "threshold": 1.5,
                 "reference_scores": [1.0, 1.1, 1.2], "flagged_references": []}

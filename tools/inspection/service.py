@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ class InspectionService:
         self._inspect = InspectImage(uploads, products)
         self._slots = threading.BoundedSemaphore(at_once)
         self._fitting = threading.Lock()  # one fit at a time: it uses a core for seconds to a minute
+        self._jobs: dict[str, dict[str, Any]] = {}
 
     def save_photo(self, data: bytes, filename: str = "") -> dict[str, Any]:
         """Check and keep a photo (PNG/JPEG within the byte and pixel limits); returns its id,
@@ -89,6 +92,38 @@ class InspectionService:
         """Learn (or re-learn) product ``name`` from photos of good items (``(filename, bytes)``
         and/or upload ids); returns ``describe_product``. A refused photo names which one and why.
         Fitted into a temporary folder and moved in when done: a failure leaves the product as it was."""
+        return self._fit(name, self._references(name, photos, upload_ids))
+
+    def start_fit_product(self, name: str, photos: list[tuple[str, bytes]] | None = None,
+                          upload_ids: list[str] | None = None) -> dict[str, Any]:
+        """``fit_product`` in the background: the photos are checked now (a refusal raises at once),
+        the fit runs in a thread; follow it with ``get_fit_job``. Jobs are kept while the server runs."""
+        arrays = self._references(name, photos, upload_ids)
+        self._claim()  # held by the job's thread until it ends: a second start is refused at once
+        job = {"id": "fit-" + secrets.token_hex(6), "product": name, "state": "running", "references": len(arrays),
+               "created": time.time(), "finished": None, "error": None, "result": None}
+        self._jobs[job["id"]] = job
+
+        def work() -> None:
+            try:
+                job["result"] = self._write(name, arrays)
+                job["state"] = "done"
+            except Exception as exc:  # noqa: BLE001 - the job reports it; nothing was written
+                job["state"], job["error"] = "failed", getattr(exc, "user_message", None) or str(exc)
+            finally:
+                job["finished"] = time.time()
+                self._fitting.release()
+
+        threading.Thread(target=work, name=f"onsite-{job['id']}", daemon=True).start()
+        return dict(job)
+
+    def get_fit_job(self, job_id: str) -> dict[str, Any]:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFoundError(f"no fitting job {job_id!r} (jobs are kept while the server runs)")
+        return dict(job)
+
+    def _references(self, name: str, photos: list[tuple[str, bytes]] | None, upload_ids: list[str] | None) -> list:
         name = _checked_name(name)
         photos, upload_ids = list(photos or []), list(upload_ids or [])
         total = len(photos) + len(upload_ids)
@@ -104,21 +139,31 @@ class InspectionService:
         if len(sizes) > 1:
             raise ToolInputError("the photos of a product must all have the same size (one camera, one view); got "
                                  + ", ".join(f"{w}×{h}" for h, w in sorted(sizes)))
+        return arrays
+
+    def _claim(self) -> None:
         if not self._fitting.acquire(blocking=False):
             raise ToolBusyError("another product is being fitted; try again when it is done", retry_after_s=10.0)
+
+    def _fit(self, name: str, arrays: list) -> dict[str, Any]:
+        self._claim()
         try:
-            folder = self.products.folder
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".fit-"))
-            try:
-                ProductStore(tmp).fit(name, arrays)
-                # The JSON last: a product is listed once both files exist.
-                for f in sorted(tmp.glob(f"{name}.*"), key=lambda p: p.suffix == ".json"):
-                    os.replace(f, folder / f.name)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            return self._write(name, arrays)
         finally:
             self._fitting.release()
+
+    def _write(self, name: str, arrays: list) -> dict[str, Any]:
+        """Fit into a temporary folder, then move the files in (the JSON last: a product is listed
+        once both files exist), so a failed fit leaves the product as it was."""
+        folder = self.products.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".fit-"))
+        try:
+            ProductStore(tmp).fit(name, arrays)
+            for f in sorted(tmp.glob(f"{name}.*"), key=lambda p: p.suffix == ".json"):
+                os.replace(f, folder / f.name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return self.describe_product(name)
 
     def describe_product(self, name: str) -> dict[str, Any]:

@@ -4,7 +4,8 @@
                     POST /api/v1/approvals/{id}
     inspections.py  POST /api/v1/uploads, GET /api/v1/uploads/{id}, POST /api/v1/inspections,
                     GET /api/v1/inspections/products
-    products.py     POST/GET /api/v1/products, GET/DELETE /api/v1/products/{name} (teach the inspector)
+    products.py     POST/GET /api/v1/products, GET/DELETE /api/v1/products/{name}, GET …/jobs/{id}
+                    (teach the inspector from good photos; in the request or in the background)
     sensors.py      GET /api/v1/sensors, /api/v1/sensors/{id}/latest, /api/v1/sensors/{id}/series
     workorders.py   GET/POST /api/v1/work-orders, GET /api/v1/work-orders/{id}, POST …/{id}/close
     knowledge.py    /api/v1/knowledge/documents, /jobs, /jobs/{id}, /status, /rollback (admin)

@@ -1,15 +1,18 @@
 """/api/v1/products: teach the inspector a product from photos of good items, list, show, forget.
 
-Fitting runs in the request (in a worker thread), bounded by 3–200 photos and one fit at a time
-(429 while another runs); a 50-photo product fits in well under a minute on 2 cores.
+Fitting is bounded by 3–200 photos and one fit at a time (429 while another runs); a 50-photo
+product fits in well under a minute on 2 cores. It runs in the request by default (the answer is
+the product); with ``?wait=false`` the photos are checked, the fit runs in the background (202 and
+a job) and ``GET /api/v1/products/jobs/{id}`` follows it, as the knowledge rebuild does.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import File, Form, Path as PathParam, Request, UploadFile
+from fastapi import File, Form, Path as PathParam, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.api.app import api_router, get_services
@@ -33,21 +36,46 @@ class ProductData(BaseModel):
     flagged_references: list[int] | None = Field(None, description="1-based references that score above it (none).")
 
 
+class FitJob(BaseModel):
+    id: str
+    product: str
+    state: Literal["running", "done", "failed"]
+    references: int
+    created: float
+    finished: float | None = None
+    error: str | None = Field(None, description="Why the fit failed (the product is then unchanged).")
+    result: ProductData | None = Field(None, description="The product, once done.")
+
+
 @router.post("", response_model=Envelope[ProductData], status_code=201,
-             responses=error_responses(400, 403, 413, 422, 429),
+             responses={**error_responses(400, 403, 413, 422, 429),
+                        202: {"model": Envelope[FitJob], "description": "With wait=false: the fit started."}},
              summary="Teach a product from 3–200 photos of good items (admin)")
 async def fit(request: Request, principal: AdminPrincipal,
               name: str = Form(pattern=NAME, description="Product name: 1–64 letters, digits, '_', '-' or '.'; "
                                "an existing product of that name is replaced."),
               files: list[UploadFile] | None = File(None, description="Photos of good items (PNG or JPEG), one view."),
-              upload_ids: list[str] | None = Form(None, description="And/or ids from POST /api/v1/uploads.")) -> Any:
+              upload_ids: list[str] | None = Form(None, description="And/or ids from POST /api/v1/uploads."),
+              wait: bool = Query(True, description="false: check the photos, fit in the background, answer 202 "
+                                 "and a job to follow at GET /api/v1/products/jobs/{id}.")) -> Any:
     """Fits in the request and answers the product: threshold, references and their scores. A photo
     that cannot be used is refused (400, `data: {"error": "photo_refused", "photo": n, "filename"}`)
     naming which one and why; too few / too many photos or mixed sizes are 400 `tool_input`; 429
     `tool_busy` while another product is being fitted. On any failure the product is unchanged."""
     photos = [((f.filename or ""), await f.read()) for f in files or []]
     ids = [i for raw in upload_ids or [] for i in raw.split(",") if i.strip()]
-    return ok(await run_in_threadpool(get_services(request).inspection.fit_product, name, photos, ids))
+    inspection = get_services(request).inspection
+    if not wait:
+        job = await run_in_threadpool(inspection.start_fit_product, name, photos, ids)
+        return JSONResponse(ok(job), status_code=202)
+    return ok(await run_in_threadpool(inspection.fit_product, name, photos, ids))
+
+
+@router.get("/jobs/{job_id}", response_model=Envelope[FitJob], responses=error_responses(404, 422),
+            summary="A background fit: running, done (with the product) or failed (with why)")
+def fit_job(request: Request, principal: AdminPrincipal,
+            job_id: str = PathParam(pattern=r"^fit-[0-9a-f]{12}$")) -> Any:
+    return ok(get_services(request).inspection.get_fit_job(job_id))
 
 
 @router.get("", response_model=Envelope[list[ProductData]], summary="Products photos can be checked against")
