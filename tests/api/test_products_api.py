@@ -120,3 +120,11 @@ def test_fit_in_the_background_and_follow_the_job(c, metal_set):
     r = c.post("/api/v1/products?wait=false", data={"name": "bg2"}, files=bad, headers=ADMIN)
     assert r.status_code == 400 and r.json()["data"]["error"] == "photo_refused"  # checked before the job starts
     assert c.get("/api/v1/products/jobs/fit-000000000000", headers=ADMIN).status_code == 404
+
+
+
+def test_a_dotted_name_is_refused_rather_than_saved_under_another_name(c, metal_set):
+    # the model files are named with Path.with_suffix: "m.v2" would be written as "m.npz"
+    r = c.post("/api/v1/products", data={"name": "m.v2"}, files=refs(metal_set)[:3], headers=ADMIN)
+    assert r.status_code == 400 and "cannot contain '.'" in r.json()["msg"]
+    assert not list(c.products_folder.glob("m.*"))

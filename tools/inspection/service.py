@@ -125,6 +125,8 @@ class InspectionService:
 
     def _references(self, name: str, photos: list[tuple[str, bytes]] | None, upload_ids: list[str] | None) -> list:
         name = _checked_name(name)
+        if "." in name:  # Inspector.save/load cut a name at its dot (Path.with_suffix): "a.v2" would be "a"
+            raise ToolInputError(f"a new product's name cannot contain '.' ({name!r}); use '-' or '_' instead")
         photos, upload_ids = list(photos or []), list(upload_ids or [])
         total = len(photos) + len(upload_ids)
         if not MIN_REFERENCES <= total <= MAX_REFERENCES:
@@ -200,9 +202,8 @@ class InspectionService:
         folder = self.products.folder
         if not (folder / f"{name}.npz").is_file():
             raise NotFoundError(f"unknown product {name!r}; known: " + (", ".join(self.products.names()) or "none yet"))
-        for f in sorted(folder.glob(f"{name}.*"), key=lambda p: p.suffix != ".json"):  # unlisted first
-            if f.suffix in (".json", ".npz"):
-                f.unlink(missing_ok=True)
+        for suffix in (".json", ".npz"):  # exact names ("a.*" would match product "a.b"); unlisted first
+            (folder / f"{name}{suffix}").unlink(missing_ok=True)
         return {"name": name, "deleted": True}
 
     def _get(self, name: str):
