@@ -72,7 +72,7 @@ def _show(product: dict) -> None:
 
 @inspect_app.command("fit")
 def fit(
-    name: str = typer.Argument(..., help="Product name: letters, digits, '_', '-', '.'; replaces one of that name."),
+    name: str = typer.Argument(..., help="Product name: letters, digits, '_', '-'; replaces one of that name."),
     photos: List[Path] = typer.Argument(..., help="Photos of good items (PNG/JPEG), or folders of them."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:

@@ -196,7 +196,7 @@ TEXT: dict[str, tuple[str, str]] = {
                     "输入产品名称，上传 **3–200 张合格品照片**（建议 5–20 张），与以后要检测的照片同一相机、同一视角、"
                     "同一尺寸。点“学习”后系统学习合格品的样子，并根据这些照片自身的得分选定阈值。登录时仅管理员可用。"),
     "teach.name": ("Product name", "产品名称"),
-    "teach.name_hint": ("e.g. pump-cover (letters, digits, - _ .)", "例如 pump-cover（字母、数字、- _ .）"),
+    "teach.name_hint": ("e.g. pump-cover (letters, digits, - and _)", "例如 pump-cover（字母、数字、- 和 _）"),
     "teach.files": ("Photos of good items", "合格品照片"),
     "teach.fit": ("Fit", "学习"),
     "teach.need_name": ("Give the product a name first.", "请先输入产品名称。"),

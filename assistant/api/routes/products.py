@@ -52,7 +52,7 @@ class FitJob(BaseModel):
                         202: {"model": Envelope[FitJob], "description": "With wait=false: the fit started."}},
              summary="Teach a product from 3–200 photos of good items (admin)")
 async def fit(request: Request, principal: AdminPrincipal,
-              name: str = Form(pattern=NAME, description="Product name: 1–64 letters, digits, '_', '-' or '.'; "
+              name: str = Form(pattern=NAME, description="Product name: 1–64 letters, digits, '_' or '-' (a '.' is refused for now); "
                                "an existing product of that name is replaced."),
               files: list[UploadFile] | None = File(None, description="Photos of good items (PNG or JPEG), one view."),
               upload_ids: list[str] | None = Form(None, description="And/or ids from POST /api/v1/uploads."),
