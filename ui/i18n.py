@@ -94,11 +94,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "insp.need_photo": ("Take or choose a photo first.", "请先拍照或选择照片。"),
     "insp.no_products": ("No product has been learned yet. Teach one below (**Teach a product**: a name and 3 or "
                          "more photos of good items, then Fit), or with `onsite inspect fit NAME PHOTOS…` or "
-                         "`POST /api/v1/products`. Restarting the server with no product learns the sample "
-                         "product **{product}** again.",
+                         "`POST /api/v1/products`. The sample product **{product}** comes back with "
+                         "`python -m tools.inspection.sample_product {folder}` (or a restart with no product).",
                          "尚未学习任何产品。请在下方“教会一个产品”中输入名称、上传 3 张以上合格品照片并点“学习”，"
-                         "或使用 `onsite inspect fit 名称 照片…`、`POST /api/v1/products`。没有任何产品时重启服务器，"
-                         "会重新学习示例产品 **{product}**。"),
+                         "或使用 `onsite inspect fit 名称 照片…`、`POST /api/v1/products`。运行 "
+                         "`python -m tools.inspection.sample_product {folder}`（或在没有产品时重启服务器）可恢复示例产品 **{product}**。"),
     # sensors
     "sens.sensor": ("Sensor", "传感器"),
     "sens.window": ("Window", "时间范围"),
