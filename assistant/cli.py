@@ -13,6 +13,7 @@ from assistant.cli_auth import auth_app
 from assistant.cli_common import bad_input as _bad_input
 from assistant.cli_common import fail as _fail
 from assistant.cli_common import progress as _progress
+from assistant.cli_inspect import inspect_app
 from assistant.cli_measure import bench_app, eval_app
 from assistant.errors import USER_ERRORS, OnsiteError, user_message
 from assistant.settings import Settings
@@ -27,6 +28,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 app.add_typer(auth_app, name="auth")
+app.add_typer(inspect_app, name="inspect")
 
 
 

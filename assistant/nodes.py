@@ -35,7 +35,7 @@ from typing import Annotated, Any, Callable, TypedDict
 
 from pydantic import BaseModel, Field
 
-from assistant import conflicts, grounding, prompts
+from assistant import conflicts, grounding, photo_notes, prompts
 from assistant.llm.base import (CancelledError, ChatMessage, ChatModel, DeadlineExceededError, GenerationOptions,
                                 InvalidDecisionError, ModelBusyError, ModelError)
 from assistant.llm.extractive import ExtractiveModel
@@ -315,7 +315,8 @@ def answer(state: TurnState, deps: AgentDeps) -> dict:
     if not evidence and not tools_ran:
         searched = build_sources(state.get("evidence") or [], [])
         text = abstention(lang, state["plan"]["search"], state.get("scope") or {}, searched)
-        text += "".join(f"\n{r['tool']}: {r['reason']}" for r in state["plan"].get("rejected") or [])
+        text += "".join(f"\n{r['tool']}: {r['reason']}" for r in state["plan"].get("rejected") or []
+                        if r["tool"] != photo_notes.TOOL)  # said in finish, in the question's language
         checks.append(Check("answerability", False, judged.get("reason") or "no evidence found").to_dict())
         deps.emit("token", text=text)
         return {"sources": shown, "draft": text, "label": "", "answer": text, "status": "abstained",
@@ -443,11 +444,17 @@ def finish(state: TurnState, deps: AgentDeps) -> dict:
     text = state.get("answer", "")
     # A call the checks refused ("the site has no zone 温室3号 …") is told, whatever answered.
     refused = [r for r in state["plan"].get("rejected") or []
-               if r["reason"] not in text and r["reason"] != "duplicate call"]
+               if r["reason"] not in text and r["reason"] != "duplicate call" and r["tool"] != photo_notes.TOOL]
     if refused and status != "abstained":
         note = "".join(f"\n{r['tool']}: {r['reason']}" for r in refused)
         deps.emit("token", text=note)
         text += note
+    # An attached photo that was not checked is said, and why, in the question's language.
+    photo = "".join(f"\n{photo_notes.not_checked(state['lang'], reason)}" for reason in photo_notes.photo_failures(
+        state["plan"].get("rejected") or [], state.get("tool_results") or []))
+    if photo:
+        deps.emit("token", text=photo)
+        text += photo
     update: dict = {"status": status, "answer": text, "messages": [{"role": "assistant", "content": text}]}
     # What the model read and wrote stays in its KV cache: the next turn continues from it. A turn
     # the model did not answer (extract, abstention) starts the next one afresh.

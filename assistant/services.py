@@ -89,6 +89,26 @@ class InspectionService(Protocol):
     def open_photo(self, image_id: str) -> Any:
         """A stored photo as an RGB pixel array (safely decoded), e.g. an annotated copy."""
 
+    def fit_product(self, name: str, photos: list[tuple[str, bytes]] | None = None,
+                    upload_ids: list[str] | None = None) -> dict[str, Any]:
+        """Learn a product from 3–200 photos of good items; nothing changes when it fails."""
+
+    def start_fit_product(self, name: str, photos: list[tuple[str, bytes]] | None = None,
+                          upload_ids: list[str] | None = None) -> dict[str, Any]:
+        """``fit_product`` in the background (photos checked at once); returns the job."""
+
+    def get_fit_job(self, job_id: str) -> dict[str, Any]:
+        """A fitting job: state running / done / failed, the product when done, the error when failed."""
+
+    def describe_product(self, name: str) -> dict[str, Any]:
+        """References, threshold and the references' leave-one-out scores against it."""
+
+    def list_product_details(self) -> list[dict[str, Any]]:
+        """``describe_product`` of every product."""
+
+    def delete_product(self, name: str) -> dict[str, Any]:
+        """Forget a fitted product."""
+
 
 @runtime_checkable
 class WorkOrderService(Protocol):

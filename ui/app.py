@@ -122,7 +122,8 @@ def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None
             with tab("tab.chat", "chat") as chat_tab:
                 chat = tab_chat.build(services, labels, lang, pages, auth, wire_later=True)
             with tab("tab.inspect", "inspect") as inspect_tab:
-                inspect = tab_inspect.build(services.inspection, labels, lang)
+                inspect = tab_inspect.build(services.inspection, labels, lang, services.work_orders,
+                                            [a.id for a in services.site.assets], auth)
             with tab("tab.sensors", "sensors") as sensors_tab:
                 sensors = tab_sensors.build(services.sensors, services.site, labels, lang)
             with tab("tab.orders", "orders") as orders_tab:
@@ -159,7 +160,7 @@ def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None
 
         # Fresh state whenever a tab is opened (model and index, products, plot, orders, documents).
         chat_tab.select(refresh_status, [lang], [status], **private)
-        inspect_tab.select(inspect["handlers"].refresh, [lang], [inspect["product"], inspect["verdict"]], **private)
+        inspect_tab.select(inspect["handlers"].refresh_all, [lang], inspect["refresh_outputs"], **private)
         sensors_tab.select(sensors["handlers"].show, [sensors["sensor"], sensors["window"], lang],
                            [sensors["plot"], sensors["summary"]], **private)
         orders_tab.select(orders["handlers"].refresh, [lang], orders["refresh_outputs"], **private)

@@ -92,13 +92,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "insp.defect": ("- {cls} at ({x0}, {y0})–({x1}, {y1}), score {score:.2f}",
                     "- {cls}：({x0}, {y0})–({x1}, {y1})，得分 {score:.2f}"),
     "insp.need_photo": ("Take or choose a photo first.", "请先拍照或选择照片。"),
-    "insp.no_products": ("No product has been learned yet. Teaching your own product from photos of good items "
-                         "(on this page, in the API and the CLI) is coming. Until then, restart the server to learn "
-                         "the sample product **{product}** again, or run "
-                         "`python -m tools.inspection.sample_product {folder}`; then try its sample photos.",
-                         "尚未学习任何产品。用合格品照片教会自己的产品（页面、API、命令行）即将推出。目前可重启服务器，"
-                         "重新学习示例产品 **{product}**，或运行 `python -m tools.inspection.sample_product {folder}`，"
-                         "然后试用它的示例照片。"),
+    "insp.no_products": ("No product has been learned yet. Teach one below (**Teach a product**: a name and 3 or "
+                         "more photos of good items, then Fit), or with `onsite inspect fit NAME PHOTOS…` or "
+                         "`POST /api/v1/products`. The sample product **{product}** comes back with "
+                         "`python -m tools.inspection.sample_product {folder}` (or a restart with no product).",
+                         "尚未学习任何产品。请在下方“教会一个产品”中输入名称、上传 3 张以上合格品照片并点“学习”，"
+                         "或使用 `onsite inspect fit 名称 照片…`、`POST /api/v1/products`。运行 "
+                         "`python -m tools.inspection.sample_product {folder}`（或在没有产品时重启服务器）可恢复示例产品 **{product}**。"),
     # sensors
     "sens.sensor": ("Sensor", "传感器"),
     "sens.window": ("Window", "时间范围"),
@@ -184,10 +184,33 @@ TEXT: dict[str, tuple[str, str]] = {
     "insp.sample.missing": ("label with a piece missing", "缺角的标签"),
     "insp.cls.anomaly": ("anomaly", "异常区域"),
     "insp.sample_note": ("_**{product}** is a sample product (a printed label learned from synthetic photos), so this "
-                         "tab can be tried at once: click a sample photo, then Inspect. Teaching your own products "
-                         "is coming._",
+                         "tab can be tried at once: click a sample photo, then Inspect. Teach your own product "
+                         "below (**Teach a product**)._",
                          "_**{product}** 是示例产品（由合成照片学习的印刷标签），可立即试用本页：点击一张示例照片，"
-                         "再点“检测”。教会自己的产品即将推出。_"),
+                         "再点“检测”。在下方“教会一个产品”中教会您自己的产品。_"),
+    # --- helper B (issue 15): teach a product, send a result to review ---
+    "teach.title": ("Teach a product", "教会一个产品"),
+    "teach.howto": ("Name the product and upload **3–200 photos of good items** (5–20 recommended): the same "
+                    "camera, view and size as the photos you will check. **Fit** learns what good looks like and "
+                    "chooses the threshold from the photos' own scores. Administrators only when signed in.",
+                    "输入产品名称，上传 **3–200 张合格品照片**（建议 5–20 张），与以后要检测的照片同一相机、同一视角、"
+                    "同一尺寸。点“学习”后系统学习合格品的样子，并根据这些照片自身的得分选定阈值。登录时仅管理员可用。"),
+    "teach.name": ("Product name", "产品名称"),
+    "teach.name_hint": ("e.g. pump-cover (letters, digits, - and _)", "例如 pump-cover（字母、数字、- 和 _）"),
+    "teach.files": ("Photos of good items", "合格品照片"),
+    "teach.fit": ("Fit", "学习"),
+    "teach.need_name": ("Give the product a name first.", "请先输入产品名称。"),
+    "teach.done": ("**{name}** learned from {n} photos. Threshold **{threshold:.3f}**: a photo scoring above it "
+                   "is flagged defective.",
+                   "已从 {n} 张照片学会 **{name}**。阈值 **{threshold:.3f}**：得分高于阈值的照片判为不合格。"),
+    "teach.scores": ("The good photos score {low:.2f}–{high:.2f} (each against the others): {scores}",
+                     "合格照片得分 {low:.2f}–{high:.2f}（每张与其余照片比较）：{scores}"),
+    "review.asset": ("Equipment for the work order", "工单对应设备"),
+    "review.send": ("Send to review", "提交审核"),
+    "review.need_result": ("Inspect a photo first.", "请先检测一张照片。"),
+    "review.need_asset": ("Choose the equipment first.", "请先选择设备。"),
+    "review.sent": ("Work order **{id}** proposed, waiting for approval (Work orders tab).",
+                    "已提交工单 **{id}**，等待批准（见“工单”页）。"),
     "sstatus.normal": ("normal", "正常"),
     "sstatus.warning": ("warning", "预警"),
     "sstatus.alarm": ("alarm", "报警"),

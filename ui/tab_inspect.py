@@ -1,4 +1,5 @@
-"""The photo tab: take or choose a photo, pick the product, see the verdict and the annotated photo.
+"""The photo tab: take or choose a photo, pick the product, see the verdict and the annotated photo;
+send a result to review (a proposed work order); teach a product from good photos (admins).
 
 On a fresh install the server learns a sample product (``tools.inspection.sample_product``); its
 sample photos are offered here as buttons, so the tab gives a result on first start. The
@@ -58,11 +59,36 @@ def sample_note(names: list[str], lang: str) -> str:
     return t(lang, "insp.sample_note", product=SAMPLE_PRODUCT) if names == [SAMPLE_PRODUCT] else ""
 
 
+def taught_markdown(product: dict[str, Any], lang: str) -> str:
+    """What a fitted product will flag: the threshold against the good references' scores."""
+    scores = [float(x) for x in product.get("reference_scores") or []]
+    lines = [t(lang, "teach.done", name=escape_md(str(product.get("name"))), n=product.get("references") or len(scores),
+               threshold=float(product.get("threshold") or 0.0))]
+    if scores:
+        lines.append(t(lang, "teach.scores", low=min(scores), high=max(scores),
+                       scores=", ".join(f"{x:.2f}" for x in scores[:50])))
+    return "\n\n".join(lines)
+
+
+def review_problem(result: dict[str, Any]) -> tuple[str, list[str]]:
+    """The work order's problem line and evidence for an inspection result."""
+    n = len(result.get("defects") or [])
+    problem = (f"Photo inspection of {result.get('product')}: {str(result.get('verdict', '?')).upper()}, score "
+               f"{float(result.get('score') or 0):.3f} vs threshold {float(result.get('threshold') or 0):.3f}, "
+               f"{n} defect region(s). Review the annotated photo and decide.")
+    evidence = [f"inspect_image: {result.get('summary') or problem}"[:500],
+                f"annotated photo: upload {result.get('annotated_image_id')} (GET /api/v1/uploads/{result.get('annotated_image_id')})",
+                f"photo: upload {result.get('image_id')}"]
+    return problem, evidence
+
+
 class InspectHandlers:
-    def __init__(self, inspection: InspectionService, upload_root: str | Path | None = None):
+    def __init__(self, inspection: InspectionService, upload_root: str | Path | None = None,
+                 work_orders: Any = None, assets: list[str] | None = None, auth: Any = None):
         self.inspection = inspection
         self.upload_root = upload_root  # None: Gradio's upload folder
         self.folder = products_folder(inspection)
+        self.work_orders, self.assets, self.auth = work_orders, list(assets or []), auth
 
     def examples(self) -> list[tuple[str, str]]:
         """(kind, page copy of the photo) per sample photo of the sample product, when it exists."""
@@ -97,25 +123,88 @@ class InspectHandlers:
         note = sample_note(names, lang or "en") if names else no_products_text(lang or "en", self.folder)
         return gr.update(choices=names, value=names[0] if names else None), note
 
+    def refresh_all(self, lang: str, request: gr.Request | None = None):
+        """``refresh``, and the teaching section shown to those who may use it (admins, or everyone
+        on an open page); the handler refuses the others too."""
+        admin = self.auth is None or self.auth.allows(request, "admin")
+        return *self.refresh(lang), gr.update(visible=admin)
+
+    def _refused(self, request: Any, role: str, lang: str) -> str | None:
+        if self.auth is None:
+            return None
+        access = self.auth.access(request, role)
+        return None if access.allowed else t(lang, access.reason or "auth.admin_only")
+
+    def _who(self, request: Any) -> str:
+        principal = self.auth.principal(request) if self.auth is not None and self.auth.required else None
+        return getattr(principal, "id", None) or "page"
+
+    def teach(self, name: str | None, files: list[Any] | None, lang: str, request: gr.Request | None = None):
+        """(report markdown, product dropdown update): fit a product from the uploaded good photos."""
+        lang = lang or "en"
+        refused = self._refused(request, "admin", lang)
+        if refused:
+            return refused, gr.update()
+        name = (name or "").strip()
+        if not name:
+            return t(lang, "teach.need_name"), gr.update()
+        paths = [f if isinstance(f, str) else getattr(f, "path", None) or getattr(f, "name", "") for f in files or []]
+        try:
+            photos = [(Path(p).name, photo_bytes(uploaded(p, self.upload_root))) for p in paths]
+            product = self.inspection.fit_product(name, photos)
+        except Exception as exc:  # noqa: BLE001 - a refused photo or name is a message
+            return error_message(exc, lang), gr.update()
+        names = self.products()
+        return taught_markdown(product, lang), gr.update(choices=names, value=product.get("name"))
+
+    def send_review(self, result: dict | None, asset: str | None, lang: str, request: gr.Request | None = None) -> str:
+        """A proposed (pending) work order with the verdict, score, threshold and the annotated photo."""
+        lang = lang or "en"
+        refused = self._refused(request, "operator", lang)
+        if refused:
+            return refused
+        if not result or self.work_orders is None:
+            return t(lang, "review.need_result")
+        if not asset:
+            return t(lang, "review.need_asset")
+        problem, evidence = review_problem(result)
+        try:
+            order = self.work_orders.create_work_order(asset, problem, "high" if result.get("verdict") == "defective"
+                                                       else "low", evidence, requested_by=self._who(request))
+        except Exception as exc:  # noqa: BLE001
+            return error_message(exc, lang)
+        return t(lang, "review.sent", id=escape_md(str(order.get("id"))))
+
+    def inspect_for_review(self, photo: str | None, product: str | None, lang: str):
+        """``inspect`` for the page: also the result kept for "Send to review" and that button shown."""
+        image, md, result = self._inspect(photo, product, lang)
+        return image, md, result, gr.update(visible=result is not None and self.work_orders is not None), ""
+
     def inspect(self, photo: str | None, product: str | None, lang: str):
         """(annotated image, verdict markdown)."""
+        return self._inspect(photo, product, lang)[:2]
+
+    def _inspect(self, photo: str | None, product: str | None, lang: str):
+        """(annotated image, verdict markdown, result or None)."""
         lang = lang or "en"
         if not photo:
-            return None, t(lang, "insp.need_photo")
+            return None, t(lang, "insp.need_photo"), None
         if not product and not self.products():
-            return None, no_products_text(lang, self.folder)
+            return None, no_products_text(lang, self.folder), None
         try:
             data = photo_bytes(uploaded(photo, self.upload_root))
             result = self.inspection.inspect_upload(data, Path(photo).name, product or None)
             annotated = self.inspection.open_photo(result["annotated_image_id"])
         except Exception as exc:  # noqa: BLE001 - a refused photo or a busy inspector is a message
-            return None, error_message(exc, lang)
-        return annotated, verdict_markdown(result, lang)
+            return None, error_message(exc, lang), None
+        return annotated, verdict_markdown(result, lang), result
 
 
-def build(inspection: InspectionService, labels: Labels, lang: gr.State) -> dict[str, Any]:
-    h = InspectHandlers(inspection)
+def build(inspection: InspectionService, labels: Labels, lang: gr.State, work_orders: Any = None,
+          assets: list[str] | None = None, auth: Any = None) -> dict[str, Any]:
+    h = InspectHandlers(inspection, work_orders=work_orders, assets=assets, auth=auth)
     names = h.products()
+    private = {"api_visibility": "private"}
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             photo = labels.bind(gr.Image(sources=["upload", "webcam"], type="filepath", format="png", height=380,
@@ -134,13 +223,31 @@ def build(inspection: InspectionService, labels: Labels, lang: gr.State) -> dict
                     for kind, path in examples:
                         button = labels.bind(gr.Button(size="sm", min_width=90, elem_id=f"onsite-insp-sample-{kind}"),
                                              value=f"insp.sample.{kind}")
-                        button.click(h.sample(path), None, [photo, product], api_visibility="private")
+                        button.click(h.sample(path), None, [photo, product], **private)
         with gr.Column(scale=1, min_width=300):
             verdict = gr.Markdown(sample_note(names, "en") if names else no_products_text("en", h.folder),
                                   elem_id="onsite-insp-verdict")
             annotated = labels.bind(gr.Image(interactive=False, type="numpy", format="png", height=420,
                                              elem_id="onsite-insp-result", buttons=["fullscreen"]),
                                     label="insp.result")
-    run.click(h.inspect, [photo, product, lang], [annotated, verdict], api_visibility="private",
-              concurrency_limit=2, concurrency_id="inspect")
-    return {"handlers": h, "product": product, "verdict": verdict}
+            last = gr.State(None)  # this page's last result, for "Send to review"
+            with gr.Group(visible=False, elem_id="onsite-insp-review") as review:
+                asset = labels.bind(gr.Dropdown(choices=h.assets, value=h.assets[0] if h.assets else None,
+                                                elem_id="onsite-insp-asset"), label="review.asset")
+                send = labels.bind(gr.Button(elem_id="onsite-insp-send"), value="review.send")
+            review_msg = gr.Markdown(elem_id="onsite-insp-review-msg")
+    with labels.bind(gr.Accordion(open=not names, elem_id="onsite-insp-teach"), label="teach.title") as teach_box:
+        labels.bind(gr.Markdown(t("en", "teach.howto")), value="teach.howto")
+        with gr.Row(equal_height=False):
+            name = labels.bind(gr.Textbox(max_length=64, elem_id="onsite-teach-name"), label="teach.name",
+                               placeholder="teach.name_hint")
+            files = labels.bind(gr.File(file_count="multiple", file_types=[".png", ".jpg", ".jpeg"], type="filepath",
+                                        elem_id="onsite-teach-files"), label="teach.files")
+        fit = labels.bind(gr.Button(variant="primary", elem_id="onsite-teach-fit"), value="teach.fit")
+        taught = gr.Markdown(elem_id="onsite-teach-report")
+    run.click(h.inspect_for_review, [photo, product, lang], [annotated, verdict, last, review, review_msg],
+              concurrency_limit=2, concurrency_id="inspect", **private)
+    send.click(h.send_review, [last, asset, lang], [review_msg], **private)
+    fit.click(h.teach, [name, files, lang], [taught, product], concurrency_limit=1, concurrency_id="teach", **private)
+    return {"handlers": h, "product": product, "verdict": verdict, "teach": teach_box,
+            "refresh_outputs": [product, verdict, teach_box]}

@@ -2,7 +2,8 @@
 
 ``{"code": 0, "msg": "ok", "data": {...}}`` on success. On failure ``code`` is the HTTP status
 (never 0), ``msg`` is a sentence for a person and ``data`` is ``{"error": "<kind>", ...}`` with a
-stable machine-readable kind (``unauthorized``, ``model_busy``, ``wechat_invalid_code`` ...). The
+stable machine-readable kind (``unauthorized``, ``model_busy``, ``wechat_invalid_code``, ``photo_refused``
+with ``photo`` / ``filename`` ...). The
 real HTTP status is set as well: the mini-program's ``wx.request`` calls ``success`` for any status
 and reads the body, other clients read the status. 429 and 503 carry ``Retry-After`` when known.
 """

@@ -100,7 +100,7 @@ def test_with_no_product_the_tab_says_how_to_get_one(tmp_path):
     h = InspectHandlers(service, upload_root=tmp_path / "gradio")
     assert h.examples() == []
     _, note = h.refresh("en")
-    assert "No product has been learned yet" in note and "is coming" in note
+    assert "No product has been learned yet" in note and "Teach a product" in note and "onsite inspect fit" in note
     assert f"python -m tools.inspection.sample_product {root}" in note and SAMPLE_PRODUCT in note
     assert "python -m tools.inspection.sample_product" in h.refresh("zh")[1] and "尚未学习任何产品" in h.refresh("zh")[1]
     photo = tmp_path / "gradio" / "p.png"

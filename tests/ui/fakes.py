@@ -103,6 +103,32 @@ class FakeService:
         image_id = self.uploads.save(data, filename)
         return {**(self.inspection_result or {}), "image_id": image_id, "annotated_image_id": image_id, "product": product}
 
+    def fit_product(self, name: str, photos=None, upload_ids=None) -> dict[str, Any]:
+        n = len(photos or []) + len(upload_ids or [])
+        if n < 3:
+            from tools.errors import ToolInputError
+            raise ToolInputError(f"teaching a product needs 3 to 200 photos of good items (5–20 recommended), got {n}")
+        self.products.append(name)
+        return self.describe_product(name)
+
+    def start_fit_product(self, name: str, photos=None, upload_ids=None) -> dict[str, Any]:
+        return {"id": "fit-000000000000", "state": "done", "product": name,
+                "result": self.fit_product(name, photos, upload_ids)}
+
+    def get_fit_job(self, job_id: str) -> dict[str, Any]:
+        return {"id": job_id, "state": "done", "product": self.products[-1] if self.products else None}
+
+    def describe_product(self, name: str) -> dict[str, Any]:
+        return {"name": name, "kind": "reference", "references": 3, "threshold": 1.5,
+                "reference_scores": [1.0, 1.1, 1.2], "flagged_references": []}
+
+    def list_product_details(self) -> list[dict[str, Any]]:
+        return [self.describe_product(n) for n in self.products]
+
+    def delete_product(self, name: str) -> dict[str, Any]:
+        self.products.remove(name)
+        return {"name": name, "deleted": True}
+
     def list_sensors(self) -> list[dict[str, Any]]:
         return [{"id": s.id, "name": s.name, "zone": s.zone, "unit": s.unit} for s in self.site.sensors]
 

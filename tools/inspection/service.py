@@ -7,18 +7,26 @@ too many inspections at once ``ToolBusyError``.
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
+import shutil
+import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from tools.base import call
 from tools.errors import NotFoundError, ToolBusyError, ToolInputError
-from tools.inspection.images import InspectionError
-from tools.inspection.tool import InspectImage, ProductStore
+from tools.inspection.images import InspectionError, open_image
+from tools.inspection.tool import NAME_PATTERN, InspectImage, ProductStore
 from tools.inspection.uploads import UploadStore
 
 INSPECTIONS_AT_ONCE = 2
 BUSY_RETRY_AFTER_S = 3.0
+MIN_REFERENCES, MAX_REFERENCES = 3, 200  # fitting is synchronous: 200 photos bound its time
+_NAME = re.compile(rf"^{NAME_PATTERN}$")
 
 
 class InspectionService:
@@ -29,6 +37,8 @@ class InspectionService:
         self.uploads, self.products = uploads, products
         self._inspect = InspectImage(uploads, products)
         self._slots = threading.BoundedSemaphore(at_once)
+        self._fitting = threading.Lock()  # one fit at a time: it uses a core for seconds to a minute
+        self._jobs: dict[str, dict[str, Any]] = {}
 
     def save_photo(self, data: bytes, filename: str = "") -> dict[str, Any]:
         """Check and keep a photo (PNG/JPEG within the byte and pixel limits); returns its id,
@@ -60,7 +70,10 @@ class InspectionService:
         if not product:
             names = self.products.names()
             if len(names) != 1:
-                raise ToolInputError("say which product the photo shows; known: " + (", ".join(names) or "none yet"))
+                if not names:
+                    raise ToolInputError("no product has been learned yet: teach one from 3 or more photos of good "
+                                         "items (photo tab, POST /api/v1/products or `onsite inspect fit NAME PHOTOS`)")
+                raise ToolInputError("say which product the photo shows; known: " + ", ".join(names))
             product = names[0]
         if not self._slots.acquire(blocking=False):
             raise ToolBusyError("inspections are busy; try again in a few seconds", retry_after_s=BUSY_RETRY_AFTER_S)
@@ -72,3 +85,148 @@ class InspectionService:
         if not result.ok:
             raise InspectionError(result.error or "the inspection failed")
         return {"image_id": image_id, "summary": result.summary, **result.data}
+
+    # --- teaching products ---------------------------------------------------------------------
+    def fit_product(self, name: str, photos: list[tuple[str, bytes]] | None = None,
+                    upload_ids: list[str] | None = None) -> dict[str, Any]:
+        """Learn (or re-learn) product ``name`` from photos of good items (``(filename, bytes)``
+        and/or upload ids); returns ``describe_product``. A refused photo names which one and why.
+        Fitted into a temporary folder and moved in when done: a failure leaves the product as it was."""
+        return self._fit(name, self._references(name, photos, upload_ids))
+
+    def start_fit_product(self, name: str, photos: list[tuple[str, bytes]] | None = None,
+                          upload_ids: list[str] | None = None) -> dict[str, Any]:
+        """``fit_product`` in the background: the photos are checked now (a refusal raises at once),
+        the fit runs in a thread; follow it with ``get_fit_job``. Jobs are kept while the server runs."""
+        arrays = self._references(name, photos, upload_ids)
+        self._claim()  # held by the job's thread until it ends: a second start is refused at once
+        job = {"id": "fit-" + secrets.token_hex(6), "product": name, "state": "running", "references": len(arrays),
+               "created": time.time(), "finished": None, "error": None, "result": None}
+        self._jobs[job["id"]] = job
+
+        def work() -> None:
+            try:
+                job["result"] = self._write(name, arrays)
+                job["state"] = "done"
+            except Exception as exc:  # noqa: BLE001 - the job reports it; nothing was written
+                job["state"], job["error"] = "failed", getattr(exc, "user_message", None) or str(exc)
+            finally:
+                job["finished"] = time.time()
+                self._fitting.release()
+
+        threading.Thread(target=work, name=f"onsite-{job['id']}", daemon=True).start()
+        return dict(job)
+
+    def get_fit_job(self, job_id: str) -> dict[str, Any]:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFoundError(f"no fitting job {job_id!r} (jobs are kept while the server runs)")
+        return dict(job)
+
+    def _references(self, name: str, photos: list[tuple[str, bytes]] | None, upload_ids: list[str] | None) -> list:
+        name = _checked_name(name)
+        if "." in name:  # Inspector.save/load cut a name at its dot (Path.with_suffix): "a.v2" would be "a"
+            raise ToolInputError(f"a new product's name cannot contain '.' ({name!r}); use '-' or '_' instead")
+        photos, upload_ids = list(photos or []), list(upload_ids or [])
+        total = len(photos) + len(upload_ids)
+        if not MIN_REFERENCES <= total <= MAX_REFERENCES:
+            raise ToolInputError(f"teaching a product needs {MIN_REFERENCES} to {MAX_REFERENCES} photos of good "
+                                 f"items (5–20 recommended), got {total}")
+        arrays = []
+        for i, (filename, data) in enumerate(photos, 1):
+            arrays.append(_reference(i, Path(filename or "unnamed").name, lambda: open_image(data)))
+        for i, upload_id in enumerate(upload_ids, len(photos) + 1):
+            arrays.append(_reference(i, f"upload {str(upload_id)[:40]}", lambda: self.uploads.open(upload_id)))
+        sizes = {a.shape[:2] for a in arrays}
+        if len(sizes) > 1:
+            raise ToolInputError("the photos of a product must all have the same size (one camera, one view); got "
+                                 + ", ".join(f"{w}×{h}" for h, w in sorted(sizes)))
+        return arrays
+
+    def _claim(self) -> None:
+        if not self._fitting.acquire(blocking=False):
+            raise ToolBusyError("another product is being fitted; try again when it is done", retry_after_s=10.0)
+
+    def _fit(self, name: str, arrays: list) -> dict[str, Any]:
+        self._claim()
+        try:
+            return self._write(name, arrays)
+        finally:
+            self._fitting.release()
+
+    def _write(self, name: str, arrays: list) -> dict[str, Any]:
+        """Fit into a temporary folder, then move the files in (the JSON last: a product is listed
+        once both files exist), so a failed fit leaves the product as it was."""
+        folder = self.products.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".fit-"))
+        try:
+            ProductStore(tmp).fit(name, arrays)
+            for f in sorted(tmp.glob(f"{name}.*"), key=lambda p: p.suffix == ".json"):
+                os.replace(f, folder / f.name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return self.describe_product(name)
+
+    def describe_product(self, name: str) -> dict[str, Any]:
+        """A product: references, threshold, and what it flags (each reference's leave-one-out
+        score against the threshold: a good item scoring like these passes)."""
+        if name.startswith("detector:"):
+            model = self._get(name)
+            return {"name": name, "kind": "detector", "threshold": round(float(model.conf), 4)}
+        model = self._get(_checked_name(name))
+        meta = getattr(model, "meta", None) or {}
+        threshold = float(model.threshold)
+        loo = [float(x) for x in getattr(model, "loo_scores", [])]
+        n = int(meta.get("references") or len(loo))
+        scores = loo[:n] if len(loo) >= n else loo  # further entries are the references' JPEG copies
+        npz = self.products.folder / f"{name}.npz"
+        return {"name": name, "kind": "reference", "references": n, "threshold": round(threshold, 4),
+                "mode": "aligned" if getattr(model, "aligned", False) else "texture",
+                "reference_scores": [round(x, 4) for x in scores],
+                "highest_reference_score": round(max(loo), 4) if loo else None,
+                "flagged_references": [i + 1 for i, x in enumerate(scores) if x > threshold],
+                "flags": f"photos scoring above {threshold:.3f}; the {n} good references score "
+                         f"{min(scores):.3f}–{max(scores):.3f}" if scores else f"photos scoring above {threshold:.3f}",
+                "bytes": npz.stat().st_size if npz.is_file() else None,
+                "fitted_at": npz.stat().st_mtime if npz.is_file() else None}
+
+    def list_product_details(self) -> list[dict[str, Any]]:
+        return [self.describe_product(n) for n in self.products.names()]
+
+    def delete_product(self, name: str) -> dict[str, Any]:
+        """Forget a fitted product (the sample one too; it is learned again only when none is left)."""
+        if name.startswith("detector:"):
+            raise ToolInputError("ONNX detectors are files the site places in inspection/detectors; remove the file")
+        name = _checked_name(name)
+        folder = self.products.folder
+        if not (folder / f"{name}.npz").is_file():
+            raise NotFoundError(f"unknown product {name!r}; known: " + (", ".join(self.products.names()) or "none yet"))
+        for suffix in (".json", ".npz"):  # exact names ("a.*" would match product "a.b"); unlisted first
+            (folder / f"{name}{suffix}").unlink(missing_ok=True)
+        return {"name": name, "deleted": True}
+
+    def _get(self, name: str):
+        try:
+            return self.products.get(name)
+        except InspectionError as exc:
+            if "unknown product" in exc.user_message:
+                raise NotFoundError(exc.user_message) from None
+            raise
+
+
+def _checked_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise ToolInputError("a product name is 1–64 letters, digits, '_', '-' or '.', starting with a letter or digit")
+    return name
+
+
+def _reference(n: int, name: str, load) -> Any:
+    """A reference photo decoded, or the refusal naming it: ``photo_refused`` with ``photo`` (1-based)
+    and ``filename`` in the API's error data."""
+    try:
+        return load()
+    except InspectionError as exc:
+        refused = InspectionError(f"photo {n} ({name}) was refused: {exc.user_message}")
+        refused.error_kind, refused.error_data = "photo_refused", {"photo": n, "filename": name}
+        raise refused from None

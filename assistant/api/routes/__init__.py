@@ -4,6 +4,8 @@
                     POST /api/v1/approvals/{id}
     inspections.py  POST /api/v1/uploads, GET /api/v1/uploads/{id}, POST /api/v1/inspections,
                     GET /api/v1/inspections/products
+    products.py     POST/GET /api/v1/products, GET/DELETE /api/v1/products/{name}, GET …/jobs/{id}
+                    (teach the inspector from good photos; in the request or in the background)
     sensors.py      GET /api/v1/sensors, /api/v1/sensors/{id}/latest, /api/v1/sensors/{id}/series
     workorders.py   GET/POST /api/v1/work-orders, GET /api/v1/work-orders/{id}, POST …/{id}/close
     knowledge.py    /api/v1/knowledge/documents, /jobs, /jobs/{id}, /status, /rollback (admin)
@@ -26,10 +28,10 @@ from starlette.responses import Response
 def install_routes(app: FastAPI) -> None:
     """Add every feature router and the OpenAI-compatible API to ``app``."""
     from assistant.api.openai_api import install_openai
-    from assistant.api.routes import chat, inspections, knowledge, sensors, session, workorders
+    from assistant.api.routes import chat, inspections, knowledge, products, sensors, session, workorders
     from assistant.api.routes.events import document_events
 
-    for module in (chat, inspections, sensors, workorders, knowledge, session):
+    for module in (chat, inspections, products, sensors, workorders, knowledge, session):
         app.include_router(module.router)
     install_openai(app)
     document_events(app)

@@ -73,7 +73,7 @@ def test_a_product_must_be_named_unless_there_is_exactly_one(service, photos, tm
     with pytest.raises(ToolInputError, match="say which product the photo shows; known: label, tray"):
         service.inspect_upload(photos[0])
     none = InspectionService(UploadStore(tmp_path / "up2"), ProductStore(tmp_path / "nothing"))
-    with pytest.raises(ToolInputError, match="known: none yet"):
+    with pytest.raises(ToolInputError, match="no product has been learned yet: teach one"):
         none.inspect_upload(photos[0])
     assert _stored(service) == [] and _stored(none) == []  # nothing stored before the product is known
 
