@@ -1,6 +1,8 @@
-"""Training-free defect inspection: learn "good" from a handful of reference photos of one product.
+"""Defect inspection: learn "good" from a handful of reference photos of one product.
 
-PatchCore's recipe with a fixed, weight-free feature extractor (``features.py``) instead of a CNN:
+PatchCore's recipe. Features: either a fixed, weight-free extractor (``features.py``, the default)
+or ``features="cnn"``: mid-level maps of the pinned ImageNet EfficientNet-Lite0 (``backbone.py``,
+stride-8 cells); "auto" takes cnn when its weights are installed and says so in ``features_label``.
 the references' cell features form a memory bank, and a new photo's anomaly map is each cell's
 distance to its nearest good neighbour. Two ways of searching the bank:
 
@@ -51,6 +53,8 @@ class InspectorConfig:
     features: str = "handcrafted"  # "auto" | "cnn" | "handcrafted"
     cnn_work_size: int = 640  # cnn: long side of the working image (stride-8 cells)
     cnn_layers: str = "8+16"  # cnn: stride-8 and stride-16 features (PatchCore), or "8" alone (finer)
+    cnn_max_bank: int = 10000  # cnn: coreset cap (more cells per photo than handcrafted; 10000×152×4 B = 6 MB)
+    cnn_smooth_sigma: float = 2.0  # cnn: map smoothing; its cells already pool 3×3 neighbours
     align_min: float = 0.7  # auto mode: aligned needs this alignment quality (median over references)
     position_share_max: float = 0.25  # ... and position to explain features: see _position_share
     window: int = 3  # aligned mode: search radius in cells
@@ -168,7 +172,7 @@ class Inspector:
         self.alignment = [self.aligner.estimate(Aligner.gray(x))[1] for x in work[1:]]
         n = len(work)
         origin = np.arange(n)
-        if cfg.jpeg_augment:
+        if cfg.jpeg_augment and self.features != "cnn":  # cnn: fit time would double
             # Fine texture changes with compression: references saved as PNG made a phone's JPEG
             # (or the chat app's re-compression) of a good part look anomalous. A compressed copy
             # of each reference, at full size as a camera would do it, puts that look in the bank.
@@ -192,7 +196,8 @@ class Inspector:
                                for i in range(len(feats))]
         else:
             rows, row_origin = feats[valids], origin[np.nonzero(valids)[0]]
-            size = min(cfg.max_bank, max(256, round(cfg.bank_ratio * len(rows))))
+            cap = cfg.cnn_max_bank if self.features == "cnn" else cfg.max_bank
+            size = min(cap, max(256, round(cfg.bank_ratio * len(rows))))
             self.bank = rows[_greedy_coreset(rows, size, cfg.seed)]
             self.loo_scores = [0.0] * len(feats)
             for fold in np.array_split(np.random.default_rng(cfg.seed).permutation(n), min(cfg.folds, n)):
@@ -263,7 +268,8 @@ class Inspector:
 
         h, w = self.work_hw
         up = cv2.resize(np.where(valid, dist, 0).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        return cv2.GaussianBlur(up, (0, 0), self.config.smooth_sigma)
+        sigma = self.config.cnn_smooth_sigma if self.features == "cnn" else self.config.smooth_sigma
+        return cv2.GaussianBlur(up, (0, 0), sigma)
 
     def predict(self, rgb: np.ndarray) -> Inspection:
         with _one_blas_thread():
