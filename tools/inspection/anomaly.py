@@ -341,12 +341,12 @@ class Inspector:
         stem = Path(stem)
         try:
             info = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
-            if info.get("format") != FORMAT_VERSION:
+            if info.get("format") not in (1, FORMAT_VERSION):  # 1: handcrafted only, read as such
                 raise InspectionError(f"product model {stem.name} has format {info.get('format')}, "
                                       f"this version reads {FORMAT_VERSION}: fit it again")
             self = cls(InspectorConfig(**info["config"]))
             self.work_hw = tuple(info["work_hw"])
-            self._resolve_features(info["features"])  # a cnn product needs the weights again
+            self._resolve_features(info.get("features", "handcrafted"))  # a cnn product needs the weights again
             self.aligned = bool(info["aligned"])
             self.threshold = float(info["threshold"])
             self.loo_scores, self.alignment = list(info["loo_scores"]), list(info["alignment"])

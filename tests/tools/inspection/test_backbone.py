@@ -92,3 +92,18 @@ def test_cnn_inspector_ranks_save_load_and_labels(synthetic_root, tmp_path):
     again = Inspector.load(tmp_path / "metal")
     assert again.features == "cnn"
     assert abs(again.predict(open_image(folder / test[0]["image"])).score - scores[0]) < 1e-3
+
+
+def test_products_saved_before_the_cnn_features_still_load(fitted, tmp_path):
+    import json
+
+    fitted["metal"].save(tmp_path / "metal")
+    info = json.loads((tmp_path / "metal.json").read_text(encoding="utf-8"))
+    info["format"] = 1
+    del info["features"]
+    for key in ("features", "cnn_work_size", "cnn_layers", "cnn_max_bank", "cnn_smooth_sigma"):
+        info["config"].pop(key)
+    (tmp_path / "metal.json").write_text(json.dumps(info), encoding="utf-8")
+    again = Inspector.load(tmp_path / "metal")
+    assert again.features == "handcrafted"
+    assert again.threshold == fitted["metal"].threshold
