@@ -105,12 +105,14 @@ def eval_answers(
 
 
 @eval_app.command("inspection")
-def eval_inspection(dataset_dir: Path, as_json: bool = typer.Option(False, "--json")) -> None:
+def eval_inspection(dataset_dir: Path, as_json: bool = typer.Option(False, "--json"),
+                    features: str = typer.Option("handcrafted", help="handcrafted | cnn (EfficientNet-Lite0) | auto (cnn when its weights are installed)")) -> None:
     """Image AUROC, pixel AUROC (where masks exist) and ms per image on an inspection set."""
     from evals.inspection import evaluate_inspection
+    from tools.inspection.anomaly import InspectorConfig
 
     try:
-        result = evaluate_inspection(dataset_dir)
+        result = evaluate_inspection(dataset_dir, InspectorConfig(features=features))
     except OnsiteError as exc:
         _fail(exc)
     if as_json:

@@ -106,6 +106,8 @@ def evaluate_set(folder: Path, config: InspectorConfig | None = None) -> dict[st
         "false_alarm_rate": round(float(predicted[labels_a == 0].mean()), 4) if (labels_a == 0).any() else None,
         "miss_rate": round(float((~predicted[labels_a == 1]).mean()), 4) if (labels_a == 1).any() else None,
         "fit_seconds": round(fit_s, 2),
+        "features": inspector.features_label,
+        "memory_mb": round(inspector.memory_mb, 1),
     }
 
 
@@ -124,4 +126,4 @@ def evaluate_inspection(dataset_dir: Path, config: InspectorConfig | None = None
     ms = sum((v["ms_per_image"] or 0) * v["images"] for v in per.values()) / max(total, 1)
     return {"image_auroc": mean("image_auroc"), "pixel_auroc": mean("pixel_auroc"), "ms_per_image": round(ms, 1),
             "images": total, "false_alarm_rate": mean("false_alarm_rate"), "miss_rate": mean("miss_rate"),
-            "sets": per}
+            "features": next(iter(per.values()))["features"], "sets": per}

