@@ -19,6 +19,7 @@ from typing import Any
 
 from tools.base import call
 from tools.errors import NotFoundError, ToolBusyError, ToolInputError
+from tools.inspection.golden import GoldenReference
 from tools.inspection.images import InspectionError, open_image
 from tools.inspection.tool import NAME_PATTERN, InspectImage, ProductStore
 from tools.inspection.uploads import UploadStore
@@ -177,10 +178,20 @@ class InspectionService:
         model = self._get(_checked_name(name))
         meta = getattr(model, "meta", None) or {}
         threshold = float(model.threshold)
+        npz = self.products.folder / f"{name}.npz"
+        files = {"bytes": npz.stat().st_size if npz.is_file() else None,
+                 "fitted_at": npz.stat().st_mtime if npz.is_file() else None}
+        if isinstance(model, GoldenReference):  # compared with golden photos of one fixed view
+            calibration = [float(x) for x in model.calibration]
+            return {"name": name, "kind": "golden", "mode": "golden", "references": len(model.goldens),
+                    "threshold": round(threshold, 4), "reference_scores": [], "flagged_references": [],
+                    "highest_reference_score": round(max(calibration), 4) if calibration else None,
+                    "flags": f"differences from the golden view scoring above {threshold:.3f} (the goldens and "
+                             f"their shifted, relit copies score up to {max(calibration, default=0.0):.3f})",
+                    **files}
         loo = [float(x) for x in getattr(model, "loo_scores", [])]
         n = int(meta.get("references") or len(loo))
         scores = loo[:n] if len(loo) >= n else loo  # further entries are the references' JPEG copies
-        npz = self.products.folder / f"{name}.npz"
         return {"name": name, "kind": "reference", "references": n, "threshold": round(threshold, 4),
                 "mode": "aligned" if getattr(model, "aligned", False) else "texture",
                 "reference_scores": [round(x, 4) for x in scores],
@@ -188,8 +199,7 @@ class InspectionService:
                 "flagged_references": [i + 1 for i, x in enumerate(scores) if x > threshold],
                 "flags": f"photos scoring above {threshold:.3f}; the {n} good references score "
                          f"{min(scores):.3f}–{max(scores):.3f}" if scores else f"photos scoring above {threshold:.3f}",
-                "bytes": npz.stat().st_size if npz.is_file() else None,
-                "fitted_at": npz.stat().st_mtime if npz.is_file() else None}
+                **files}
 
     def list_product_details(self) -> list[dict[str, Any]]:
         return [self.describe_product(n) for n in self.products.names()]

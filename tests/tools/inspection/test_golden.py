@@ -174,3 +174,17 @@ def test_template_vs_test_eval_pairs_each_test_with_its_template(tmp_path):
     assert (out["defective"], out["good"], out["skipped_no_template"]) == (2, 2, 1)
     assert out["image_auroc"] == 1.0 and out["pixel_auroc"] > 0.9 and out["box_hit_rate"] == 1.0
     assert main([str(tmp_path), "--as-shot", "--json"]) == 0
+
+
+def test_the_service_lists_a_golden_product_beside_the_learned_ones(tmp_path):
+    """GET /api/v1/products, `onsite inspect list` and the page read products through the service:
+    a golden product is described as one (its goldens, its threshold), not as a learned product."""
+    from tools.inspection.service import InspectionService
+
+    products = ProductStore(tmp_path / "products")
+    fit_golden_product(products, "board", [scene(), scene(seed=3, jitter=2.0)])
+    service = InspectionService(UploadStore(tmp_path / "uploads"), products)
+    [board] = service.list_product_details()
+    assert (board["name"], board["kind"], board["mode"], board["references"]) == ("board", "golden", "golden", 2)
+    assert board["threshold"] > board["highest_reference_score"] > 0 and board["bytes"] > 0
+    assert "golden view" in board["flags"]
