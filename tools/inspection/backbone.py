@@ -223,12 +223,9 @@ class Backbone:
 
 
 def _default_cache() -> Path:
-    try:
-        from assistant.settings import default_home
-
-        return default_home() / "models"
-    except Exception:  # settings not importable here: a per-user cache
-        return Path.home() / ".cache" / "onsite"
+    # the data home's models folder, as assistant.settings.default_home() names it (a part of the
+    # system imports nothing from the agent: tests/test_layering.py)
+    return Path(os.environ.get("ONSITE_HOME") or Path.home() / ".onsite") / "models"
 
 
 _SHARED: dict[tuple, Backbone] = {}
