@@ -38,6 +38,7 @@ import numpy as np
 from tools.inspection import backbone
 from tools.inspection.features import Aligner, cell_features
 from tools.inspection.images import InspectionError
+from tools.inspection.regions import boxed_regions
 
 FORMAT_VERSION = 2  # 2: ``features`` (cnn | handcrafted) in the JSON
 HANDCRAFTED_NOTE = "handcrafted (no CNN weights)"
@@ -302,23 +303,8 @@ class Inspector:
 
     def _regions(self, smap: np.ndarray, photo_hw: tuple[int, int], limit: int = 20) -> list[Region]:
         """Components of map ≥ 0.75·threshold that reach the threshold, boxed in photo pixels."""
-        import cv2
-
-        if smap.max() <= self.threshold:
-            return []
-        n, labels, stats, _ = cv2.connectedComponentsWithStats((smap >= 0.75 * self.threshold).astype(np.uint8), 8)
-        peaks = np.zeros(n, np.float32)
-        hot = smap > self.threshold
-        np.maximum.at(peaks, labels[hot], smap[hot])
-        sy, sx = photo_hw[0] / smap.shape[0], photo_hw[1] / smap.shape[1]
-        out = []
-        for k in range(1, n):
-            x, y, w, h, area = stats[k]
-            if peaks[k] > self.threshold and area >= self.config.min_region_px:
-                box = (int(x * sx), int(y * sy), min(photo_hw[1], int(np.ceil((x + w) * sx))),
-                       min(photo_hw[0], int(np.ceil((y + h) * sy))))
-                out.append(Region(box, float(peaks[k]), int(area * sx * sy)))
-        return sorted(out, key=lambda r: -r.score)[:limit]
+        return [Region(box, score, area) for box, score, area in
+                boxed_regions(smap, self.threshold, photo_hw, 0.75, self.config.min_region_px, limit)]
 
     # --- persistence (npz + JSON, no pickle) ----------------------------------------------------
     def save(self, stem: Path, meta: dict | None = None) -> None:

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from tools.inspection.images import InspectionError
+from tools.inspection.regions import boxed_regions
 
 FORMAT_VERSION = 1
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -251,22 +252,9 @@ class GoldenReference:
                                 (time.perf_counter() - start) * 1000)
 
     def _regions(self, smap: np.ndarray, photo_hw: tuple[int, int], limit: int = 20) -> list[GoldenRegion]:
-        cv2 = _cv2()
-        if smap.max() <= self.threshold:
-            return []
-        n, labels, stats, _ = cv2.connectedComponentsWithStats((smap >= 0.5 * self.threshold).astype(np.uint8), 8)
-        peaks = np.zeros(n, np.float32)
-        hot = smap > self.threshold
-        np.maximum.at(peaks, labels[hot], smap[hot])
-        sy, sx = photo_hw[0] / smap.shape[0], photo_hw[1] / smap.shape[1]
-        out = []
-        for k in range(1, n):
-            x, y, w, h, area = stats[k]
-            if peaks[k] > self.threshold and area >= self.config.min_region_px:
-                box = (int(x * sx), int(y * sy), min(photo_hw[1], int(np.ceil((x + w) * sx))),
-                       min(photo_hw[0], int(np.ceil((y + h) * sy))))
-                out.append(GoldenRegion(box, float(peaks[k]), int(area * sx * sy)))
-        return sorted(out, key=lambda r: -r.score)[:limit]
+        """Components of map ≥ 0.5·threshold that reach the threshold, boxed in photo pixels."""
+        return [GoldenRegion(box, score, area) for box, score, area in
+                boxed_regions(smap, self.threshold, photo_hw, 0.5, self.config.min_region_px, limit)]
 
     # --- persistence (npz + JSON, no pickle) ----------------------------------------------------
     def save(self, stem: Path, meta: dict | None = None) -> None:
