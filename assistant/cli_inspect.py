@@ -74,13 +74,16 @@ def _show(product: dict) -> None:
 def fit(
     name: str = typer.Argument(..., help="Product name: letters, digits, '_', '-'; replaces one of that name."),
     photos: List[Path] = typer.Argument(..., help="Photos of good items (PNG/JPEG), or folders of them."),
+    golden: bool = typer.Option(False, "--golden", help="The photos are 1–20 golden images of one fixed camera view: "
+                                "compare each new photo with them instead of learning a model."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Learn a product from 3–200 photos of good items and show its threshold and reference scores."""
+    """Learn a product from 3–200 photos of good items (or golden images of a fixed view, --golden)
+    and show its threshold and reference scores."""
     files = _photos(photos)
     service = _service()
     started = time.monotonic()
-    product = _run(service.fit_product, name, [(f.name, f.read_bytes()) for f in files])
+    product = _run(service.fit_product, name, [(f.name, f.read_bytes()) for f in files], None, golden)
     product["fit_s"] = round(time.monotonic() - started, 2)
     if as_json:
         typer.echo(json.dumps(product, ensure_ascii=False, indent=1))

@@ -106,13 +106,15 @@ def eval_answers(
 
 @eval_app.command("inspection")
 def eval_inspection(dataset_dir: Path, as_json: bool = typer.Option(False, "--json"),
-                    features: str = typer.Option("handcrafted", help="handcrafted | cnn (EfficientNet-Lite0) | auto (cnn when its weights are installed)")) -> None:
+                    features: str = typer.Option("auto", help="auto (combined when the CNN weights are installed, else handcrafted: what a product is "
+                                                                "learned with) | combined | cnn (EfficientNet-Lite0) | handcrafted"),
+                    cnn_layers: str = typer.Option("8", "--cnn-layers", help="cnn: 8 (stride-8 features) | 8+16 (adds stride 16)")) -> None:
     """Image AUROC, pixel AUROC (where masks exist) and ms per image on an inspection set."""
     from evals.inspection import evaluate_inspection
     from tools.inspection.anomaly import InspectorConfig
 
     try:
-        result = evaluate_inspection(dataset_dir, InspectorConfig(features=features))
+        result = evaluate_inspection(dataset_dir, InspectorConfig(features=features, cnn_layers=cnn_layers))
     except OnsiteError as exc:
         _fail(exc)
     if as_json:

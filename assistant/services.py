@@ -90,11 +90,12 @@ class InspectionService(Protocol):
         """A stored photo as an RGB pixel array (safely decoded), e.g. an annotated copy."""
 
     def fit_product(self, name: str, photos: list[tuple[str, bytes]] | None = None,
-                    upload_ids: list[str] | None = None) -> dict[str, Any]:
-        """Learn a product from 3–200 photos of good items; nothing changes when it fails."""
+                    upload_ids: list[str] | None = None, golden: bool = False) -> dict[str, Any]:
+        """Learn a product from 3–200 photos of good items (``golden``: 1–20 golden photos of one
+        fixed view, compared directly); nothing changes when it fails."""
 
     def start_fit_product(self, name: str, photos: list[tuple[str, bytes]] | None = None,
-                          upload_ids: list[str] | None = None) -> dict[str, Any]:
+                          upload_ids: list[str] | None = None, golden: bool = False) -> dict[str, Any]:
         """``fit_product`` in the background (photos checked at once); returns the job."""
 
     def get_fit_job(self, job_id: str) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import ValidationError
-from tools.inspection.anomaly import Inspector, InspectorConfig
+from tools.inspection.anomaly import InspectorConfig
+from tools.inspection.combined import new_inspector
 from tools.inspection.images import InspectionError, open_image
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def evaluate_set(folder: Path, config: InspectorConfig | None = None) -> dict[st
         except InspectionError as exc:  # a bad file is logged and skipped, never the end of the run
             log.warning("skipping reference %s: %s", r["image"], exc.user_message)
     start = time.perf_counter()
-    inspector = Inspector(config).fit(refs)
+    inspector = new_inspector(config).fit(refs)
     fit_s = time.perf_counter() - start
     labels, scores, ms, pix_labels, pix_scores = [], [], [], [], []
     has_masks = any((r.get("mask") or "").strip() for r in rows if r["split"] == "test")

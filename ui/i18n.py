@@ -198,6 +198,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "teach.name": ("Product name", "产品名称"),
     "teach.name_hint": ("e.g. pump-cover (letters, digits, - and _)", "例如 pump-cover（字母、数字、- 和 _）"),
     "teach.files": ("Photos of good items", "合格品照片"),
+    "teach.golden": ("Golden images of one fixed camera view (1–20 photos; each new photo is aligned and compared "
+                     "with them)", "固定相机视角的标准图（1–20 张；每张新照片对齐后与其逐点比对）"),
     "teach.fit": ("Fit", "学习"),
     "teach.need_name": ("Give the product a name first.", "请先输入产品名称。"),
     "teach.done": ("**{name}** learned from {n} photos. Threshold **{threshold:.3f}**: a photo scoring above it "

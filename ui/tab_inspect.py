@@ -139,8 +139,10 @@ class InspectHandlers:
         principal = self.auth.principal(request) if self.auth is not None and self.auth.required else None
         return getattr(principal, "id", None) or "page"
 
-    def teach(self, name: str | None, files: list[Any] | None, lang: str, request: gr.Request | None = None):
-        """(report markdown, product dropdown update): fit a product from the uploaded good photos."""
+    def teach(self, name: str | None, files: list[Any] | None, lang: str, golden: bool = False,
+              request: gr.Request | None = None):
+        """(report markdown, product dropdown update): fit a product from the uploaded good photos
+        (``golden``: golden images of a fixed view, compared directly)."""
         lang = lang or "en"
         refused = self._refused(request, "admin", lang)
         if refused:
@@ -151,7 +153,7 @@ class InspectHandlers:
         paths = [f if isinstance(f, str) else getattr(f, "path", None) or getattr(f, "name", "") for f in files or []]
         try:
             photos = [(Path(p).name, photo_bytes(uploaded(p, self.upload_root))) for p in paths]
-            product = self.inspection.fit_product(name, photos)
+            product = self.inspection.fit_product(name, photos, None, bool(golden))
         except Exception as exc:  # noqa: BLE001 - a refused photo or name is a message
             return error_message(exc, lang), gr.update()
         names = self.products()
@@ -243,11 +245,12 @@ def build(inspection: InspectionService, labels: Labels, lang: gr.State, work_or
                                placeholder="teach.name_hint")
             files = labels.bind(gr.File(file_count="multiple", file_types=[".png", ".jpg", ".jpeg"], type="filepath",
                                         elem_id="onsite-teach-files"), label="teach.files")
+        golden = labels.bind(gr.Checkbox(value=False, elem_id="onsite-teach-golden"), label="teach.golden")
         fit = labels.bind(gr.Button(variant="primary", elem_id="onsite-teach-fit"), value="teach.fit")
         taught = gr.Markdown(elem_id="onsite-teach-report")
     run.click(h.inspect_for_review, [photo, product, lang], [annotated, verdict, last, review, review_msg],
               concurrency_limit=2, concurrency_id="inspect", **private)
     send.click(h.send_review, [last, asset, lang], [review_msg], **private)
-    fit.click(h.teach, [name, files, lang], [taught, product], concurrency_limit=1, concurrency_id="teach", **private)
+    fit.click(h.teach, [name, files, lang, golden], [taught, product], concurrency_limit=1, concurrency_id="teach", **private)
     return {"handlers": h, "product": product, "verdict": verdict, "teach": teach_box,
             "refresh_outputs": [product, verdict, teach_box]}

@@ -123,8 +123,43 @@ def test_fit_in_the_background_and_follow_the_job(c, metal_set):
 
 
 
-def test_a_dotted_name_is_refused_rather_than_saved_under_another_name(c, metal_set):
-    # the model files are named with Path.with_suffix: "m.v2" would be written as "m.npz"
-    r = c.post("/api/v1/products", data={"name": "m.v2"}, files=refs(metal_set)[:3], headers=ADMIN)
-    assert r.status_code == 400 and "cannot contain '.'" in r.json()["msg"]
-    assert not list(c.products_folder.glob("m.*"))
+def test_a_dotted_name_keeps_its_version_suffix(c, metal_set):
+    # "m.v2" must not be stored as "m" (Path.with_suffix would cut the name at its dot)
+    for name in ("m", "m.v2"):
+        r = c.post("/api/v1/products", data={"name": name}, files=refs(metal_set)[:3], headers=ADMIN)
+        assert r.status_code == 201 and r.json()["data"]["name"] == name, r.text
+    names = {p["name"] for p in c.get("/api/v1/products", headers=ADMIN).json()["data"]}
+    assert {"m", "m.v2"} <= names
+    assert sorted(p.name for p in c.products_folder.glob("m*")) == ["m.json", "m.npz", "m.v2.json", "m.v2.npz"]
+    assert c.delete("/api/v1/products/m.v2", headers=ADMIN).status_code == 200
+    assert c.get("/api/v1/products/m", headers=ADMIN).json()["data"]["name"] == "m"
+
+
+@pytest.fixture(scope="module")
+def label_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("label")
+    generate(root, products=("label",), size=256, seed=4, n_reference=2, n_good=1, n_defective_per_type=1)
+    return root / "label"
+
+
+def test_a_golden_product_from_one_photo_of_a_fixed_view(c, label_set):
+    golden = (label_set / "images" / "ref_000.png").read_bytes()
+    r = c.post("/api/v1/products", data={"name": "label-gold", "mode": "golden"},
+               files=[("files", ("g.png", golden, "image/png"))], headers=ADMIN)
+    assert r.status_code == 201, r.text
+    product = r.json()["data"]
+    assert product["kind"] == "golden" and product["references"] == 1
+    verdicts = {}
+    for kind in ("good", "missing"):
+        photo = next((label_set / "images").glob(f"{kind}_*.png")).read_bytes()
+        r = c.post("/api/v1/inspections", files={"file": ("p.png", photo)}, data={"product": "label-gold"}, headers=OPERATOR)
+        assert r.status_code == 200, r.text
+        verdicts[kind] = r.json()["data"]
+    assert verdicts["good"]["verdict"] == "good" and verdicts["missing"]["verdict"] == "defective"
+    assert verdicts["missing"]["mode"] == "golden" and verdicts["missing"]["defects"]
+    # a learned product still needs 3 photos; a wrong mode is a 422 naming the field
+    r = c.post("/api/v1/products", data={"name": "one"}, files=[("files", ("g.png", golden, "image/png"))], headers=ADMIN)
+    assert r.status_code == 400 and "3 to 200" in r.json()["msg"]
+    r = c.post("/api/v1/products", data={"name": "x", "mode": "gold"}, files=[("files", ("g.png", golden, "image/png"))],
+               headers=ADMIN)
+    assert r.status_code == 422 and "mode" in r.text

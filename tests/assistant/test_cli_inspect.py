@@ -15,7 +15,7 @@ from tools.inspection.synthetic import generate
 @pytest.fixture(scope="module")
 def metal_set(tmp_path_factory):
     root = tmp_path_factory.mktemp("metal")
-    generate(root, products=("metal",), size=128, seed=4, n_reference=4, n_good=1, n_defective_per_type=1)
+    generate(root, products=("metal",), size=256, seed=4, n_reference=4, n_good=1, n_defective_per_type=1)
     refs = root / "refs"
     refs.mkdir()
     for p in sorted((root / "metal" / "images").glob("ref_*.png")):
@@ -66,3 +66,15 @@ def test_bad_input_exits_2(tmp_path, metal_set):
     assert out.exit_code == 2 and "no product has been learned yet" in out.output
     out = run.invoke(app, ["inspect", "delete", "ghost"], env=_env(tmp_path))
     assert out.exit_code == 2 and "unknown product" in out.output
+
+
+def test_fit_golden_from_one_photo(tmp_path, metal_set):
+    images, refs = metal_set
+    run = CliRunner()
+    one = str(refs / "ref_000.png")
+    out = run.invoke(app, ["inspect", "fit", "plate", one, "--golden", "--json"], env=_env(tmp_path))
+    assert out.exit_code == 0, out.output
+    product = json.loads(out.stdout)
+    assert product["kind"] == "golden" and product["references"] == 1
+    out = run.invoke(app, ["inspect", "check", one, "--product", "plate", "--json"], env=_env(tmp_path))
+    assert out.exit_code == 0 and json.loads(out.stdout)["verdict"] == "good", out.stdout

@@ -103,17 +103,17 @@ class FakeService:
         image_id = self.uploads.save(data, filename)
         return {**(self.inspection_result or {}), "image_id": image_id, "annotated_image_id": image_id, "product": product}
 
-    def fit_product(self, name: str, photos=None, upload_ids=None) -> dict[str, Any]:
+    def fit_product(self, name: str, photos=None, upload_ids=None, golden: bool = False) -> dict[str, Any]:
         n = len(photos or []) + len(upload_ids or [])
-        if n < 3:
+        if n < (1 if golden else 3):
             from tools.errors import ToolInputError
             raise ToolInputError(f"teaching a product needs 3 to 200 photos of good items (5–20 recommended), got {n}")
         self.products.append(name)
         return self.describe_product(name)
 
-    def start_fit_product(self, name: str, photos=None, upload_ids=None) -> dict[str, Any]:
+    def start_fit_product(self, name: str, photos=None, upload_ids=None, golden: bool = False) -> dict[str, Any]:
         return {"id": "fit-000000000000", "state": "done", "product": name,
-                "result": self.fit_product(name, photos, upload_ids)}
+                "result": self.fit_product(name, photos, upload_ids, golden)}
 
     def get_fit_job(self, job_id: str) -> dict[str, Any]:
         return {"id": job_id, "state": "done", "product": self.products[-1] if self.products else None}

@@ -67,6 +67,15 @@ def test_teach_then_inspect_then_send_to_review(page):
     assert any(result["annotated_image_id"] in e for e in order["evidence"])
 
 
+def test_teach_a_golden_view_from_one_photo(page):
+    h, root = page
+    one = [str(sorted(root.glob("ref_*.png"))[0])]
+    assert "3 to 200 photos" in h.teach("plate", one, "en")[0]  # a learned product needs more
+    report, dropdown = h.teach("plate", one, "en", True)
+    assert report.startswith("**plate** learned from 1 photos") and dropdown["value"] == "plate"
+    assert h.inspection.describe_product("plate")["kind"] == "golden"
+
+
 def test_teach_refusals_are_messages_and_change_nothing(page):
     h, root = page
     refs = [str(p) for p in sorted(root.glob("ref_*.png"))]

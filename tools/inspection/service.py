@@ -19,7 +19,7 @@ from typing import Any
 
 from tools.base import call
 from tools.errors import NotFoundError, ToolBusyError, ToolInputError
-from tools.inspection.golden import GoldenReference
+from tools.inspection.golden import GoldenReference, fit_golden_product
 from tools.inspection.images import InspectionError, open_image
 from tools.inspection.tool import NAME_PATTERN, InspectImage, ProductStore
 from tools.inspection.uploads import UploadStore
@@ -27,6 +27,7 @@ from tools.inspection.uploads import UploadStore
 INSPECTIONS_AT_ONCE = 2
 BUSY_RETRY_AFTER_S = 3.0
 MIN_REFERENCES, MAX_REFERENCES = 3, 200  # fitting is synchronous: 200 photos bound its time
+MAX_GOLDENS = 20  # golden photos are kept whole and each new photo is compared with every one
 _NAME = re.compile(rf"^{NAME_PATTERN}$")
 
 
@@ -89,17 +90,19 @@ class InspectionService:
 
     # --- teaching products ---------------------------------------------------------------------
     def fit_product(self, name: str, photos: list[tuple[str, bytes]] | None = None,
-                    upload_ids: list[str] | None = None) -> dict[str, Any]:
+                    upload_ids: list[str] | None = None, golden: bool = False) -> dict[str, Any]:
         """Learn (or re-learn) product ``name`` from photos of good items (``(filename, bytes)``
         and/or upload ids); returns ``describe_product``. A refused photo names which one and why.
+        ``golden``: the photos are golden images of one fixed camera view (1 or more), and new
+        photos are compared with them (golden.py) instead of a learned model.
         Fitted into a temporary folder and moved in when done: a failure leaves the product as it was."""
-        return self._fit(name, self._references(name, photos, upload_ids))
+        return self._fit(name, self._references(name, photos, upload_ids, golden), golden)
 
     def start_fit_product(self, name: str, photos: list[tuple[str, bytes]] | None = None,
-                          upload_ids: list[str] | None = None) -> dict[str, Any]:
+                          upload_ids: list[str] | None = None, golden: bool = False) -> dict[str, Any]:
         """``fit_product`` in the background: the photos are checked now (a refusal raises at once),
         the fit runs in a thread; follow it with ``get_fit_job``. Jobs are kept while the server runs."""
-        arrays = self._references(name, photos, upload_ids)
+        arrays = self._references(name, photos, upload_ids, golden)
         self._claim()  # held by the job's thread until it ends: a second start is refused at once
         job = {"id": "fit-" + secrets.token_hex(6), "product": name, "state": "running", "references": len(arrays),
                "created": time.time(), "finished": None, "error": None, "result": None}
@@ -107,7 +110,7 @@ class InspectionService:
 
         def work() -> None:
             try:
-                job["result"] = self._write(name, arrays)
+                job["result"] = self._write(name, arrays, golden)
                 job["state"] = "done"
             except Exception as exc:  # noqa: BLE001 - the job reports it; nothing was written
                 job["state"], job["error"] = "failed", getattr(exc, "user_message", None) or str(exc)
@@ -124,13 +127,14 @@ class InspectionService:
             raise NotFoundError(f"no fitting job {job_id!r} (jobs are kept while the server runs)")
         return dict(job)
 
-    def _references(self, name: str, photos: list[tuple[str, bytes]] | None, upload_ids: list[str] | None) -> list:
+    def _references(self, name: str, photos: list[tuple[str, bytes]] | None, upload_ids: list[str] | None,
+                    golden: bool = False) -> list:
         name = _checked_name(name)
-        if "." in name:  # Inspector.save/load cut a name at its dot (Path.with_suffix): "a.v2" would be "a"
-            raise ToolInputError(f"a new product's name cannot contain '.' ({name!r}); use '-' or '_' instead")
         photos, upload_ids = list(photos or []), list(upload_ids or [])
         total = len(photos) + len(upload_ids)
-        if not MIN_REFERENCES <= total <= MAX_REFERENCES:
+        if golden and not 1 <= total <= MAX_GOLDENS:
+            raise ToolInputError(f"a golden product needs 1 to {MAX_GOLDENS} golden photos of the fixed view, got {total}")
+        if not golden and not MIN_REFERENCES <= total <= MAX_REFERENCES:
             raise ToolInputError(f"teaching a product needs {MIN_REFERENCES} to {MAX_REFERENCES} photos of good "
                                  f"items (5–20 recommended), got {total}")
         arrays = []
@@ -148,21 +152,24 @@ class InspectionService:
         if not self._fitting.acquire(blocking=False):
             raise ToolBusyError("another product is being fitted; try again when it is done", retry_after_s=10.0)
 
-    def _fit(self, name: str, arrays: list) -> dict[str, Any]:
+    def _fit(self, name: str, arrays: list, golden: bool = False) -> dict[str, Any]:
         self._claim()
         try:
-            return self._write(name, arrays)
+            return self._write(name, arrays, golden)
         finally:
             self._fitting.release()
 
-    def _write(self, name: str, arrays: list) -> dict[str, Any]:
+    def _write(self, name: str, arrays: list, golden: bool = False) -> dict[str, Any]:
         """Fit into a temporary folder, then move the files in (the JSON last: a product is listed
         once both files exist), so a failed fit leaves the product as it was."""
         folder = self.products.folder
         folder.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".fit-"))
         try:
-            ProductStore(tmp).fit(name, arrays)
+            if golden:
+                fit_golden_product(ProductStore(tmp), name, arrays)
+            else:
+                ProductStore(tmp).fit(name, arrays)
             for f in sorted(tmp.glob(f"{name}.*"), key=lambda p: p.suffix == ".json"):
                 os.replace(f, folder / f.name)
         finally:
@@ -192,8 +199,11 @@ class InspectionService:
         loo = [float(x) for x in getattr(model, "loo_scores", [])]
         n = int(meta.get("references") or len(loo))
         scores = loo[:n] if len(loo) >= n else loo  # further entries are the references' JPEG copies
+        combined = getattr(model, "features", None) == "combined"
         return {"name": name, "kind": "reference", "references": n, "threshold": round(threshold, 4),
                 "mode": "aligned" if getattr(model, "aligned", False) else "texture",
+                "features": getattr(model, "features_label", None),
+                "units": "score / threshold of each feature set, the larger" if combined else "distance",
                 "reference_scores": [round(x, 4) for x in scores],
                 "highest_reference_score": round(max(loo), 4) if loo else None,
                 "flagged_references": [i + 1 for i, x in enumerate(scores) if x > threshold],

@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from tools.base import PlanContext, ToolResult
 from tools.inspection.anomaly import Inspection, Inspector, InspectorConfig
-from tools.inspection.golden import GoldenReference, is_golden
+from tools.inspection.combined import CombinedInspector, is_combined, new_inspector
+from tools.inspection.golden import GoldenInspection, GoldenReference, is_golden
 from tools.inspection.images import InspectionError, open_image
 from tools.inspection.uploads import UPLOAD_ID_PATTERN, UploadStore
 
@@ -44,10 +45,12 @@ class ProductStore:
         detectors = sorted(f"detector:{p.stem}" for p in (self.folder / "detectors").glob("*.onnx"))
         return products + detectors
 
-    def fit(self, name: str, images: list[np.ndarray | bytes | Path], config: InspectorConfig | None = None) -> Inspector:
-        """Learn a product from photos of good items (arrays, bytes or files) and save it."""
+    def fit(self, name: str, images: list[np.ndarray | bytes | Path],
+            config: InspectorConfig | None = None) -> Inspector | CombinedInspector:
+        """Learn a product from photos of good items (arrays, bytes or files) and save it: with
+        both feature sets when the CNN weights are installed (``combined.new_inspector``)."""
         arrays = [im if isinstance(im, np.ndarray) else open_image(im) for im in images]
-        inspector = Inspector(config).fit(arrays)
+        inspector = new_inspector(config or InspectorConfig(features="auto")).fit(arrays)
         inspector.save(self.folder / self._checked(name), meta={"product": name, "references": len(arrays)})
         return inspector
 
@@ -70,17 +73,27 @@ class ProductStore:
                 model = OnnxDetector(path, conf=self.detector_conf)
             elif is_golden(path.with_suffix("")):  # config mode "golden": a golden-image reference
                 model = GoldenReference.load(path.with_suffix(""))
+            elif is_combined(path.with_suffix("")):  # cnn + handcrafted (combined.py)
+                model = CombinedInspector.load(path.with_suffix(""))
             else:
                 model = Inspector.load(path.with_suffix(""))
             self._cache[product] = (mtime, model)
             return model
 
 
-def annotate(rgb: np.ndarray, boxes: list[tuple[tuple[int, int, int, int], str]]) -> np.ndarray:
-    """A copy of the photo with each box drawn in red and its label above it."""
+def annotate(rgb: np.ndarray, boxes: list[tuple[tuple[int, int, int, int], str]],
+             heat: np.ndarray | None = None) -> np.ndarray:
+    """A copy of the photo with each box drawn in red and its label above it. ``heat``: the anomaly
+    map in units of the threshold (photo-sized), shown as a heat map where it passes 0.75 of the
+    threshold, so that a good photo stays clean and a defect glows more the more it exceeds."""
     import cv2
 
     out = np.ascontiguousarray(rgb.copy())
+    if heat is not None and heat.shape == rgb.shape[:2]:
+        level = np.clip((heat - 0.75) / 1.25, 0, 1)  # 0.75 (where regions begin) → clear, 2× → full colour
+        colour = cv2.applyColorMap((255 * level).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+        alpha = (0.6 * level)[..., None]
+        out = np.ascontiguousarray((out * (1 - alpha) + colour * alpha).astype(np.uint8))
     t = max(2, round(max(rgb.shape[:2]) / 300))
     scale = max(0.4, max(rgb.shape[:2]) / 1200)
     for (x0, y0, x1, y1), label in boxes:
@@ -126,16 +139,17 @@ class InspectImage:
         try:
             rgb = self.uploads.open(args.image_id)
             model = self.products.get(args.product)
-            if isinstance(model, Inspector):
-                data = self._reference(model, rgb)
-            elif isinstance(model, GoldenReference):
-                data = model.predict(rgb).to_dict()
+            heat = None
+            if isinstance(model, (Inspector, CombinedInspector, GoldenReference)):
+                result = model.predict(rgb)
+                data = result.to_dict() if isinstance(result, GoldenInspection) else self._reference(result)
+                heat = result.anomaly_map / result.threshold
             else:
                 data = self._detector(model, rgb)
         except InspectionError as exc:
             return ToolResult(self.name, shown, False, summary="inspection failed", error=exc.user_message)
         labels = [(tuple(d["box"]), f"{d['class']} {d['score']:.2f}") for d in data["defects"]]
-        data["annotated_image_id"] = self.uploads.save_array(annotate(rgb, labels), f"{args.image_id}-annotated.png")
+        data["annotated_image_id"] = self.uploads.save_array(annotate(rgb, labels, heat), f"{args.image_id}-annotated.png")
         data.update(product=args.product, image_size=[int(rgb.shape[1]), int(rgb.shape[0])])
         n = len(data["defects"])
         found = f"{n} defect region{'s' if n != 1 else ''}" if n else "no defect regions"
@@ -144,8 +158,7 @@ class InspectImage:
         return ToolResult(self.name, shown, True, data=data, summary=summary)
 
     @staticmethod
-    def _reference(model: Inspector, rgb: np.ndarray) -> dict:
-        result: Inspection = model.predict(rgb)
+    def _reference(result: Inspection) -> dict:
         defects = [{"box": list(r.box), "score": round(r.score, 4), "class": "anomaly", "area": r.area}
                    for r in result.regions]
         return {"backend": "reference", "verdict": result.verdict, "score": round(result.score, 4),

@@ -28,7 +28,7 @@ class ProductData(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str
-    kind: str = Field(description="'reference' (learned from good photos) or 'detector' (an ONNX file).")
+    kind: str = Field(description="'reference' (learned from good photos), 'golden' (golden photos of a fixed view) or 'detector' (an ONNX file).")
     threshold: float = Field(description="A photo scoring above this is flagged defective.")
     references: int | None = Field(None, description="Good photos it was learned from.")
     reference_scores: list[float] | None = Field(
@@ -52,9 +52,12 @@ class FitJob(BaseModel):
                         202: {"model": Envelope[FitJob], "description": "With wait=false: the fit started."}},
              summary="Teach a product from 3–200 photos of good items (admin)")
 async def fit(request: Request, principal: AdminPrincipal,
-              name: str = Form(pattern=NAME, description="Product name: 1–64 letters, digits, '_' or '-' (a '.' is refused for now); "
+              name: str = Form(pattern=NAME, description="Product name: 1–64 letters, digits, '_', '-' or '.'; "
                                "an existing product of that name is replaced."),
               files: list[UploadFile] | None = File(None, description="Photos of good items (PNG or JPEG), one view."),
+              mode: Literal["learned", "golden"] = Form("learned", description="learned: a model of good items from 3–200 "
+                                                       "photos; golden: 1–20 golden photos of one fixed camera view, each new "
+                                                       "photo aligned and compared with them."),
               upload_ids: list[str] | None = Form(None, description="And/or ids from POST /api/v1/uploads."),
               wait: bool = Query(True, description="false: check the photos, fit in the background, answer 202 "
                                  "and a job to follow at GET /api/v1/products/jobs/{id}.")) -> Any:
@@ -66,9 +69,9 @@ async def fit(request: Request, principal: AdminPrincipal,
     ids = [i for raw in upload_ids or [] for i in raw.split(",") if i.strip()]
     inspection = get_services(request).inspection
     if not wait:
-        job = await run_in_threadpool(inspection.start_fit_product, name, photos, ids)
+        job = await run_in_threadpool(inspection.start_fit_product, name, photos, ids, mode == "golden")
         return JSONResponse(ok(job), status_code=202)
-    return ok(await run_in_threadpool(inspection.fit_product, name, photos, ids))
+    return ok(await run_in_threadpool(inspection.fit_product, name, photos, ids, mode == "golden"))
 
 
 @router.get("/jobs/{job_id}", response_model=Envelope[FitJob], responses=error_responses(404, 422),

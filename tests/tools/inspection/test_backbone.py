@@ -65,11 +65,51 @@ def test_onnx_and_torch_give_the_same_features(tmp_path):
     img = rng.random((96, 128, 3)).astype(np.float32)
     a = backbone.Backbone(WEIGHTS, cache_dir=tmp_path, engine="onnx").features(img)
     b = backbone.Backbone(WEIGHTS, cache_dir=tmp_path, engine="torch").features(img)
-    assert a.shape == (12, 16, backbone.FEATURE_DIM)
+    assert a.shape == (12, 16, 40)
     assert np.allclose(a, b, atol=1e-3)
     assert list(tmp_path.glob("*.onnx"))  # exported once, cached
     with pytest.raises(InspectionError, match="multiples of 32"):
         backbone.to_input(np.zeros((100, 128, 3), np.float32))
+
+
+@needs_weights
+def test_the_frame_of_a_photo_looks_like_its_inside(tmp_path):
+    """Reflect padding: with the network's zero padding, the border cells of a plain photo differed
+    from its inside, and the frame of every good photo scored as a defect."""
+    net = backbone.Backbone(WEIGHTS, cache_dir=tmp_path)
+    f = net.features(np.full((128, 160, 3), 0.6, np.float32))
+    inside = f[4:-4, 4:-4].mean(axis=(0, 1))
+    spread = np.abs(f - inside).max(axis=-1)
+    assert spread.max() < 0.05 * np.linalg.norm(inside)  # zero padding: a third of it (measured)
+    with pytest.raises(InspectionError, match="cnn layers"):
+        backbone.Backbone(WEIGHTS, cache_dir=tmp_path, layers="4")
+
+
+@needs_weights
+def test_a_product_is_learned_with_both_feature_sets(synthetic_root, tmp_path):
+    """combined.py: each part keeps its threshold, the photo's score is the larger ratio."""
+    from tests.tools.inspection.conftest import rows
+    from tools.inspection.combined import CombinedInspector
+    from tools.inspection.images import open_image
+    from tools.inspection.tool import ProductStore
+
+    folder = synthetic_root / "label"
+    store = ProductStore(tmp_path)
+    model = store.fit("label.v2", [folder / r["image"] for r in rows(folder, "reference")])
+    assert isinstance(model, CombinedInspector) and model.threshold == 1.0
+    assert model.features_label.startswith("cnn (EfficientNet-Lite0") and model.features_label.endswith("+ handcrafted")
+    test = rows(folder, "test")
+    for r in test:
+        img = open_image(folder / r["image"])
+        result = model.predict(img)
+        ratios = [p.predict(img).score / p.threshold for p in model.parts.values()]
+        assert result.score == pytest.approx(max(ratios), rel=1e-5)
+        assert result.anomaly_map.shape == img.shape[:2]
+        assert bool(result.regions) == result.defective
+    loaded = store.get("label.v2")
+    assert isinstance(loaded, CombinedInspector)
+    img = open_image(folder / test[-1]["image"])
+    assert loaded.predict(img).score == pytest.approx(model.predict(img).score, rel=1e-4)
 
 
 @needs_weights

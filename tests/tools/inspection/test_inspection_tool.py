@@ -39,9 +39,13 @@ def test_good_and_defective_photos(setup):
     uploads, _, tool, folder = setup
     good = next(r for r in rows(folder, "test") if r["label"] == "0")
     bad = next(r for r in rows(folder, "test") if r["defect_type"] == "missing")
-    res = call(tool, {"image_id": _upload(uploads, folder / good["image"]), "product": "label"})
+    good_id = _upload(uploads, folder / good["image"])
+    res = call(tool, {"image_id": good_id, "product": "label"})
     assert res.ok and res.data["verdict"] == "good" and res.data["defects"] == []
     assert res.summary.startswith("label: GOOD")
+    # a good photo's copy is the photo: no box, no heat map
+    diff = np.abs(uploads.open(res.data["annotated_image_id"]).astype(int) - uploads.open(good_id).astype(int))
+    assert np.percentile(diff, 99.5) <= 8
 
     bad_id = _upload(uploads, folder / bad["image"])
     res = call(tool, {"image_id": bad_id, "product": "label"})
@@ -51,9 +55,16 @@ def test_good_and_defective_photos(setup):
     mask = open_image(folder / bad["mask"]).max(axis=2) > 127
     assert mask[y0:y1, x0:x1].any()
     assert "DEFECTIVE" in res.summary and "defect region" in res.summary
-    annotated = uploads.open(res.data["annotated_image_id"])
-    original = uploads.open(bad_id)
-    assert annotated.shape == original.shape and (annotated != original).any()
+    annotated = uploads.open(res.data["annotated_image_id"]).astype(int)
+    original = uploads.open(bad_id).astype(int)
+    assert annotated.shape == original.shape
+    # the heat map glows inside the box (not only the box's red lines), and away from it the photo is as it was
+    t = max(2, round(max(original.shape[:2]) / 300)) + 1
+    inner = (slice(y0 + t, y1 - t), slice(x0 + t, x1 - t))
+    assert np.abs(annotated[inner] - original[inner]).sum(axis=2).max() > 60
+    outside = np.ones(original.shape[:2], bool)
+    outside[max(0, y0 - 40):y1 + 40, max(0, x0 - 40):x1 + 40] = False
+    assert np.percentile(np.abs(annotated - original)[outside], 99) <= 8
     assert uploads.path(res.data["annotated_image_id"]).suffix == ".png"
 
 
