@@ -28,7 +28,6 @@ of the map above 0.75 × threshold that reach the threshold.
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -39,6 +38,7 @@ import numpy as np
 from tools.inspection import backbone
 from tools.inspection.features import Aligner, cell_features
 from tools.inspection.images import InspectionError
+from tools.inspection.product_files import read_state, write_state
 from tools.inspection.regions import boxed_regions
 
 FORMAT_VERSION = 3  # 2: ``features`` (cnn | handcrafted) in the JSON; 3: cnn with reflect padding
@@ -358,34 +358,6 @@ class Inspector:
         except (KeyError, TypeError, ValueError) as exc:
             raise InspectionError(f"product model {name} could not be read: {exc}") from exc
         return self
-
-
-def _files(stem: Path) -> tuple[Path, Path]:
-    # not Path.with_suffix: it would cut a product name at its own dot ("pump.v2" → "pump")
-    return stem.parent / f"{stem.name}.npz", stem.parent / f"{stem.name}.json"
-
-
-def write_state(stem: Path, arrays: dict[str, np.ndarray], info: dict) -> None:
-    """One product = ``stem.npz`` (compressed arrays) + ``stem.json``."""
-    npz, js = _files(Path(stem))
-    npz.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(npz, **arrays)
-    js.write_text(json.dumps(info, indent=1, ensure_ascii=False), encoding="utf-8")
-
-
-def read_state(stem: Path, build):
-    """``build(arrays, info)`` on a product's files; unreadable files are an ``InspectionError``."""
-    npz, js = _files(Path(stem))
-    try:
-        info = json.loads(js.read_text(encoding="utf-8"))
-        if not isinstance(info, dict):
-            raise ValueError("the JSON is not an object")
-        with np.load(npz, allow_pickle=False) as z:
-            return build(z, info)
-    except InspectionError:
-        raise
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise InspectionError(f"product model {Path(stem).name} could not be read: {exc}") from exc
 
 
 def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from tools.inspection import backbone
-from tools.inspection.anomaly import (FORMAT_VERSION, Inspection, Inspector, InspectorConfig, Region, read_state,
-                                      write_state)
+from tools.inspection.anomaly import FORMAT_VERSION, Inspection, Inspector, InspectorConfig, Region
+from tools.inspection.product_files import paths, read_state, write_state
 from tools.inspection.images import InspectionError
 from tools.inspection.regions import boxed_regions
 
@@ -116,7 +116,7 @@ class CombinedInspector:
 def is_combined(stem: Path) -> bool:
     """Whether the product file ``stem.json`` holds a combined product."""
     try:
-        info = json.loads((Path(stem).parent / f"{Path(stem).name}.json").read_text(encoding="utf-8"))
+        info = json.loads(paths(Path(stem))[1].read_text(encoding="utf-8"))
         return isinstance(info, dict) and info.get("kind") == KIND
     except (OSError, ValueError):
         return False

