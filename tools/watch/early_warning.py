@@ -36,6 +36,7 @@ import numpy as np
 
 from tools.errors import ToolInputError
 
+CLIP = 5.0  # standardised features are clipped at ± this many scale units
 SLOW_RATIO = 0.7  # one-step-change spread / level spread below this → the sensor is judged by its rate
 MIN_REFERENCE_ROWS = 50
 FORMAT = "onsite.early_warning/1"
@@ -46,7 +47,8 @@ class EarlyWarningConfig:
     alpha: float = 0.05  # EWMA weight of the newest row (time constant ~20 rows)
     rate_window: int = 60  # rows over which a slow sensor's change is taken
     shrinkage: float = 0.1  # covariance shrinkage towards its diagonal
-    margin: float = 2.5  # threshold = margin × highest smoothed reference score
+    margin: float = 6.0  # shift threshold = margin × its highest score over the reference
+    spread_margin: float = 2.0  # spread threshold = spread_margin × its highest score over the reference
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha <= 1:
@@ -55,8 +57,8 @@ class EarlyWarningConfig:
             raise ToolInputError(f"rate_window must be at least 1, not {self.rate_window}")
         if not 0 <= self.shrinkage <= 1:
             raise ToolInputError(f"shrinkage must be in [0, 1], not {self.shrinkage}")
-        if self.margin <= 0:
-            raise ToolInputError(f"margin must be positive, not {self.margin}")
+        if self.margin <= 0 or self.spread_margin <= 0:
+            raise ToolInputError(f"margins must be positive, not {self.margin} and {self.spread_margin}")
 
 
 @dataclass
@@ -66,11 +68,12 @@ class StreamState:
 
     history: np.ndarray | None = None
     ewma: np.ndarray | None = None
+    spread: np.ndarray | None = None
 
 
 @dataclass
 class Scores:
-    score: np.ndarray  # smoothed Mahalanobis distance per row
+    score: np.ndarray  # per row, in units of the threshold: the larger of the shift and spread channels
     contributions: np.ndarray  # rows × sensors, summing to ``score`` row by row
     threshold: float
     sensors: list[str]
@@ -96,7 +99,11 @@ class EarlyWarningModel:
     slow: np.ndarray | None = None  # bool per sensor: judged by its rate
     mean: np.ndarray | None = None  # of the smoothed reference features
     precision: np.ndarray | None = None  # inverse shrunk covariance
-    threshold: float | None = None
+    row_mean: np.ndarray | None = None  # spread channel: of the unsmoothed reference features
+    row_precision: np.ndarray | None = None
+    spread_start: np.ndarray | None = None  # mean per-sensor contribution of a normal row
+    threshold: float | None = None  # shift channel, in its own units
+    spread_threshold: float | None = None
     reference_rows: int = 0
 
     # ---- input checks -------------------------------------------------------------------------
@@ -142,19 +149,24 @@ class EarlyWarningModel:
         mad = 1.4826 * np.median(np.abs(raw - med), axis=0)
         fsd = raw.std(axis=0)
         scale = np.where(mad < 0.5 * fsd, fsd, mad)
+        # a slow sensor's change over the window is estimated from ~rows/window windows only; as a
+        # random walk its spread would be sqrt(window) × that of its one-step changes, learned from
+        # every row: the wider of the two keeps a wandering sensor from alarming
+        scale = np.where(self.slow, np.maximum(scale, np.sqrt(self.config.rate_window) * steps), scale)
         # a constant sensor gets a tiny scale floor: any change of it then stands out, as it should
         floor = 1e-6 * np.maximum(1.0, np.abs(med))
         self.center, self.scale = med, np.maximum(scale, floor)
-        z, _ = self._smooth((raw - self.center) / self.scale, None)
-        self.mean = z.mean(axis=0)
-        cov = np.atleast_2d(np.cov(z - self.mean, rowvar=False))
-        diag = np.diag(np.diag(cov))
-        shrunk = (1 - self.config.shrinkage) * cov + self.config.shrinkage * diag
-        shrunk += np.eye(len(cov)) * 1e-9 * max(1.0, float(np.trace(cov)))
-        self.precision = np.linalg.pinv(shrunk)
-        self.threshold = 1.0  # lets score() run; the real threshold follows from the reference scores
-        ref_scores = self._distance(z)[0]
-        self.threshold = float(self.config.margin * ref_scores.max()) or 1e-9
+        z = self._standard(raw)
+        self.row_mean = z.mean(axis=0)
+        self.row_precision = self._precision(z - self.row_mean)
+        self.spread_start = self._contributions(z, self.row_mean, self.row_precision).mean(axis=0)
+        zs, _ = self._smooth(z, None)
+        self.mean = zs.mean(axis=0)
+        self.precision = self._precision(zs - self.mean)
+        self.threshold = self.spread_threshold = 1.0  # lets _channels run on the reference itself
+        shift, spread, _, _ = self._channels(z, StreamState())
+        self.threshold = float(self.config.margin * shift.max()) or 1e-9
+        self.spread_threshold = float(self.config.spread_margin * spread.max()) or 1e-9
         return self
 
     # ---- scoring ------------------------------------------------------------------------------
@@ -175,16 +187,42 @@ class EarlyWarningModel:
     def _smooth(self, z: np.ndarray, start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         a = self.config.alpha
         out = np.empty_like(z)
-        m = z[0].copy() if start is None else start.copy()
+        # a stream starts from normal (zero after scaling), as MEWMA does, so its first row is
+        # weighed like any other rather than taken as the whole average
+        m = np.zeros(z.shape[1]) if start is None else start.copy()
         for i, row in enumerate(z):
             m += a * (row - m)
             out[i] = m
         return out, m
 
-    def _distance(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        d = z - self.mean
-        contrib = d * (d @ self.precision)
-        return contrib.sum(axis=1), contrib
+    def _standard(self, raw: np.ndarray) -> np.ndarray:
+        # clipped so one wild reading moves the averages by at most CLIP × alpha
+        return np.clip((raw - self.center) / self.scale, -CLIP, CLIP)
+
+    def _precision(self, d: np.ndarray) -> np.ndarray:
+        cov = np.atleast_2d(np.cov(d, rowvar=False))
+        # a slow sensor's variance seen in a short reference is too small (few independent windows):
+        # at least the random-walk spread its scale was set to
+        idx = np.flatnonzero(self.slow)
+        cov[idx, idx] = np.maximum(cov[idx, idx], 1.0)
+        shrunk = (1 - self.config.shrinkage) * cov + self.config.shrinkage * np.diag(np.diag(cov))
+        return np.linalg.pinv(shrunk + np.eye(len(cov)) * 1e-9 * max(1.0, float(np.trace(cov))))
+
+    @staticmethod
+    def _contributions(z: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
+        d = z - mean
+        return d * (d @ precision)
+
+    def _channels(self, z: np.ndarray, state: StreamState):
+        """Shift: Mahalanobis distance of the smoothed features (a sustained change of level).
+        Spread: smoothed per-row distance (a change of variance or a broken correlation, which
+        averages out of the smoothed features). Each per sensor, in units of its own threshold."""
+        zs, last = self._smooth(z, state.ewma)
+        shift = self._contributions(zs, self.mean, self.precision) / self.threshold
+        per_row = self._contributions(z, self.row_mean, self.row_precision)
+        spread, last_spread = self._smooth(per_row, self.spread_start if state.spread is None else state.spread)
+        spread = spread / self.spread_threshold
+        return shift.sum(axis=1), spread.sum(axis=1), (shift, spread), (last, last_spread)
 
     def score(self, rows, state: StreamState | None = None) -> tuple[Scores, StreamState]:
         """Score ``rows`` (oldest first) that follow ``state`` (None: the start of a stream). Returns
@@ -195,14 +233,16 @@ class EarlyWarningModel:
         x = self._rows(rows, "readings")
         state = state or StreamState()
         if not len(x):
-            return Scores(np.zeros(0), np.zeros((0, len(self.sensors))), self.threshold, list(self.sensors)), state
-        raw = self._raw_features(x, state.history)
-        z, last = self._smooth((raw - self.center) / self.scale, state.ewma)
-        score, contrib = self._distance(z)
+            return Scores(np.zeros(0), np.zeros((0, len(self.sensors))), 1.0, list(self.sensors)), state
+        shift, spread, (c_shift, c_spread), (last, last_spread) = self._channels(
+            self._standard(self._raw_features(x, state.history)), state)
+        use_shift = shift >= spread
+        score = np.where(use_shift, shift, spread)
+        contrib = np.where(use_shift[:, None], c_shift, c_spread)
         keep = self.config.rate_window
         hist = x if state.history is None else np.vstack([state.history, x])
-        return (Scores(score, contrib, self.threshold, list(self.sensors)),
-                StreamState(history=hist[-keep:].copy(), ewma=last))
+        return (Scores(score, contrib, 1.0, list(self.sensors)),
+                StreamState(history=hist[-keep:].copy(), ewma=last, spread=last_spread))
 
     # ---- persistence (JSON, no pickle) --------------------------------------------------------
     def to_dict(self) -> dict:
@@ -211,7 +251,9 @@ class EarlyWarningModel:
         return {"format": FORMAT, "sensors": list(self.sensors), "config": vars(self.config).copy(),
                 "reference_rows": self.reference_rows, "threshold": self.threshold,
                 "center": self.center.tolist(), "scale": self.scale.tolist(), "slow": self.slow.tolist(),
-                "mean": self.mean.tolist(), "precision": self.precision.tolist()}
+                "mean": self.mean.tolist(), "precision": self.precision.tolist(),
+                "row_mean": self.row_mean.tolist(), "row_precision": self.row_precision.tolist(),
+                "spread_start": self.spread_start.tolist(), "spread_threshold": self.spread_threshold}
 
     @classmethod
     def from_dict(cls, data: dict) -> "EarlyWarningModel":
@@ -225,11 +267,17 @@ class EarlyWarningModel:
             model.slow = np.asarray(data["slow"], dtype=bool)
             model.mean = np.asarray(data["mean"], dtype=float)
             model.precision = np.asarray(data["precision"], dtype=float)
+            model.row_mean = np.asarray(data["row_mean"], dtype=float)
+            model.row_precision = np.asarray(data["row_precision"], dtype=float)
+            model.spread_start = np.asarray(data["spread_start"], dtype=float)
+            model.spread_threshold = float(data["spread_threshold"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ToolInputError(f"early-warning model is damaged: {exc}") from None
         n = len(model.sensors)
-        shapes = [model.center.shape, model.scale.shape, model.slow.shape, model.mean.shape]
-        if any(s != (n,) for s in shapes) or model.precision.shape != (n, n) or not math.isfinite(model.threshold):
+        vectors = [model.center, model.scale, model.slow, model.mean, model.row_mean, model.spread_start]
+        matrices = [model.precision, model.row_precision]
+        if (any(v.shape != (n,) for v in vectors) or any(m.shape != (n, n) for m in matrices)
+                or not math.isfinite(model.threshold) or not math.isfinite(model.spread_threshold)):
             raise ToolInputError("early-warning model is damaged: its arrays do not match its sensors")
         return model
 
