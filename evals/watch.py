@@ -86,7 +86,7 @@ def _hotelling(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
     return t2(z) > np.quantile(t2(zr), 0.99)
 
 
-def _figures(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, Any]:
+def figures(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, Any]:
     """Point and event figures over (seconds, labels, alarms) of test parts, pooled."""
     tp = fp = fn = tn = 0
     events = detected = false_events = 0
@@ -140,7 +140,7 @@ def evaluate_watch(dataset_dir: Path, config: EarlyWarningConfig | None = None,
         test = slice(ref_rows, None)
         ours.append((secs[test], y[test], alarm[test]))
         base.append((secs[test], y[test], _hotelling(x[:ref_rows], x)[test]))
-        fig = _figures([ours[-1]])
+        fig = figures([ours[-1]])
         over = np.flatnonzero(alarm[test] & y[test])
         top = scores.top_sensors(ref_rows + int(over[0]), 2) if len(over) else []
         per_file.append({"file": name, **{key: fig[key] for key in ("f1", "far", "mar", "events_detected",
@@ -150,10 +150,10 @@ def evaluate_watch(dataset_dir: Path, config: EarlyWarningConfig | None = None,
     result = {"dataset": info.get("name") or Path(dataset_dir).name, "files": len(series),
               "method": "MEWMA on robust-scaled features (slow sensors as rates), reference-max threshold, "
                         f"{k} of {n} persistence",
-              **_figures(ours),
+              **figures(ours),
               "ms_per_row": round(1000 * score_s / max(scored_rows, 1), 4),
               "rows_per_s": round(scored_rows / score_s) if score_s else None,
               "config": vars(config or EarlyWarningConfig()) | {"persist_k": k, "persist_n": n},
-              "baseline": {"method": "Hotelling T², threshold at the reference's 99th percentile", **_figures(base)},
+              "baseline": {"method": "Hotelling T², threshold at the reference's 99th percentile", **figures(base)},
               "per_file": per_file}
     return result
