@@ -83,7 +83,35 @@ class Scores:
         return self.score > self.threshold
 
     def top_sensors(self, row: int, n: int = 3) -> list[tuple[str, float]]:
-        """The sensors that contribute most to one row's score, as (name, share of the score)."""
+        """Early warning: a per-asset multivariate anomaly score learned from a reference period of normal
+operation, with the sensors that contribute most to each score named.
+
+The method is a multivariate EWMA chart (MEWMA, Lowry et al. 1992) on robustly standardised
+features, with a second channel for broken correlations; chosen by measuring on SKAB
+(``onsite eval watch``), where a plain Hotelling T² false-alarms on half the normal rows:
+
+- **Robust scaling.** Each feature is centred on its reference median and scaled by its MAD (as a
+  standard deviation); when the MAD is far below the standard deviation (quantised readings such
+  as a flow meter stuck on a few values) the standard deviation is used instead. Standardised
+  values are clipped at ±``CLIP``, so one wild reading cannot carry the averages by itself.
+- **Slow sensors are judged by their rate.** A sensor whose reference changes slowly compared with
+  its spread (a temperature warming up: its one-step changes spread less than ``SLOW_RATIO`` of its
+  level) cannot have its normal *level* learned from a short reference; it enters as its change
+  over ``rate_window`` rows, with a variance of at least that of a random walk with its one-step
+  spread (a short reference holds few independent windows of it). On SKAB this is what removes
+  most false alarms: the fluid temperature keeps drifting after each experiment.
+- **Shift channel:** Mahalanobis distance of the EWMA-smoothed features (``alpha``): a sustained
+  change of level accumulates, a spike is damped. **Spread channel:** EWMA of each row's own
+  distance: a change of variance or a broken correlation, which averages out of smoothed features.
+  Covariances are shrunk towards their diagonal (``shrinkage``): a few hundred rows of correlated
+  sensors give a near-singular matrix.
+- **Thresholds from the reference itself:** each channel's highest score over the reference times
+  its margin (never from labels). The score is the larger channel in units of its threshold, so 1.0
+  is the threshold. The persistence rule (k of n rows) is applied on top in ``scoring.py``.
+
+Per-sensor contributions split the distance exactly (``d_j * (S^-1 d)_j`` sums to the distance),
+which is how an alert names its sensors. The model is plain numbers and saves to JSON (no pickle).
+"""
         c = self.contributions[row]
         total = float(self.score[row]) or 1.0
         order = np.argsort(-c)[:n]
