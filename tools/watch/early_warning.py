@@ -153,6 +153,11 @@ class EarlyWarningModel:
         return x
 
     @property
+    def ignored(self) -> list[str]:
+        """Sensors constant over the reference, which the score leaves out."""
+        return [] if self.scale is None else [s for s, v in zip(self.sensors, self.scale) if v == 0]
+
+    @property
     def fitted(self) -> bool:
         return self.threshold is not None
 
@@ -181,9 +186,9 @@ class EarlyWarningModel:
         # random walk its spread would be sqrt(window) × that of its one-step changes, learned from
         # every row: the wider of the two keeps a wandering sensor from alarming
         scale = np.where(self.slow, np.maximum(scale, np.sqrt(self.config.rate_window) * steps), scale)
-        # a constant sensor gets a tiny scale floor: any change of it then stands out, as it should
-        floor = 1e-6 * np.maximum(1.0, np.abs(med))
-        self.center, self.scale = med, np.maximum(scale, floor)
+        # a sensor constant over the reference has no normal variation to judge against: its scale
+        # is 0 and it is left out of the score (flatlines are the sensor-fault checks' business)
+        self.center, self.scale = med, np.where(sd > 0, scale, 0.0)
         z = self._standard(raw)
         self.row_mean = z.mean(axis=0)
         self.row_precision = self._precision(z - self.row_mean)
@@ -225,7 +230,10 @@ class EarlyWarningModel:
 
     def _standard(self, raw: np.ndarray) -> np.ndarray:
         # clipped so one wild reading moves the averages by at most CLIP × alpha
-        return np.clip((raw - self.center) / self.scale, -CLIP, CLIP)
+        live = self.scale > 0
+        z = np.zeros_like(raw)
+        z[:, live] = np.clip((raw[:, live] - self.center[live]) / self.scale[live], -CLIP, CLIP)
+        return z
 
     def _precision(self, d: np.ndarray) -> np.ndarray:
         cov = np.atleast_2d(np.cov(d, rowvar=False))

@@ -127,3 +127,13 @@ def test_bad_input_is_a_clear_error(model, tmp_path):
         EarlyWarningModel.load(tmp_path / "bad.json")
     with pytest.raises(ToolInputError, match="every sensor is constant"):
         fit_model(np.ones((200, 5)), SENSORS)
+
+
+def test_a_sensor_constant_over_the_reference_is_left_out_not_alarmed_on():
+    x = process(1200, seed=10)
+    x[:, 1] = 10.0  # current reads one value all through the reference
+    model = fit_model(x[:600], SENSORS)
+    assert model.ignored == ["current"]
+    x[900:, 1] = 10.5  # …then moves by one step: a question for the sensor checks, not a process alarm
+    scores, alarm = alarms(model, x)
+    assert not alarm.any() and np.all(scores.contributions[:, 1] == 0)
