@@ -125,6 +125,30 @@ def eval_inspection(dataset_dir: Path, as_json: bool = typer.Option(False, "--js
                f"pixel AUROC {'n/a' if pixel is None else f'{pixel:.3f}'}  {result['ms_per_image']:.0f} ms/image")
 
 
+@eval_app.command("watch")
+def eval_watch(dataset_dir: Path, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Early warning on a time-series set: F1, false and missed alarm rates (SKAB protocol), events
+    detected, delay, false alert events per hour, with a plain Hotelling T² baseline."""
+    from evals.watch import evaluate_watch
+
+    try:
+        result = evaluate_watch(dataset_dir)
+    except OnsiteError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    def show(v, spec: str) -> str:  # a set without anomalies or normal rows leaves some figures undefined
+        return "n/a" if v is None else format(v, spec)
+
+    for label, r in (("early warning", result), ("Hotelling T²", result["baseline"])):
+        typer.echo(f"{label}: F1 {show(r['f1'], '.3f')}  FAR {show(r['far'], '.1%')}  MAR {show(r['mar'], '.1%')}  "
+                   f"events {r['events_detected']}/{r['events']}  median delay {show(r['median_delay_s'], '.0f')} s  "
+                   f"false events {show(r['false_events_per_hour'], '.2f')}/h")
+    typer.echo(f"{result['files']} files, {result['ms_per_row']:.4f} ms/row in blocks, "
+               f"{result['ms_per_row_streamed']:.3f} ms/row one at a time")
+
+
 @eval_app.command("site")
 def eval_site(
     model: Optional[str] = typer.Option(None, "--model", help="Catalogue name or .gguf path to answer with, through "
