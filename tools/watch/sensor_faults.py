@@ -75,7 +75,7 @@ class FaultSettings(BaseModel):
 @dataclass(frozen=True)
 class SensorFault:
     sensor_id: str
-    kind: str  # one of FAULT_KINDS
+    kind: FaultKind
     start_ms: int
     end_ms: int
     message: str  # what a person reads, with the numbers
@@ -149,7 +149,9 @@ def find_sensor_faults(sensor: Sensor | str, ts: np.ndarray, values: np.ndarray,
     lo, hi = own.range or cfg.ranges.get(metric or "", (-np.inf, np.inf))
     bad = (v < lo) | (v > hi) | ~np.isfinite(v)
     for a, b in _runs(bad):
-        worst = float(v[a:b + 1][np.argmax(np.abs(v[a:b + 1] - (lo + hi) / 2))]) if np.isfinite(lo + hi) else float(v[a])
+        run = v[a:b + 1]
+        beyond = np.maximum(lo - run, run - hi)  # how far outside; NaN for a non-number reading
+        worst = float(run[np.nanargmax(beyond)]) if np.isfinite(beyond).any() else float(run[0])
         found.append(SensorFault(
             sid, "out_of_range", int(ts[a]), int(ts[b]),
             f"{sid} read {_fmt(worst)}{unit}, outside what the instrument can measure ({_fmt(lo)} to {_fmt(hi)}{unit}),"

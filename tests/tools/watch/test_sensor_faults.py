@@ -156,3 +156,10 @@ def test_quantised_quiet_probe_repeating_itself_is_not_a_flatline():
     v = np.round(v, 1)  # 0.1 °C resolution: at night it sits on one step for long stretches
     v[300:400] = v[300]
     assert "flatline" not in _kinds(find_sensor_faults(TT, ts, v))
+
+
+def test_non_number_reading_is_out_of_range():
+    ts, v = _series()
+    v[50] = np.nan
+    (f,) = find_sensor_faults(TT, ts, v)
+    assert (f.kind, f.start_ms, f.end_ms) == ("out_of_range", ts[50], ts[50])
