@@ -67,6 +67,10 @@ class FaultSettings(BaseModel):
                               "(1.4826 MAD) from the window's median ...")
     spike_max_points: int = Field(3, ge=1, description="... for at most this many readings in a row (longer is a "
                                   "step, which the process may really make).")
+    severity: dict[FaultKind, Literal["info", "warning", "alarm", "critical"]] = Field(
+        default_factory=lambda: {"flatline": "warning", "stuck": "warning", "dropout": "warning", "spike": "info",
+                                 "out_of_range": "alarm"},
+        description="Alert severity by fault kind (a reading the instrument cannot make hides the process).")
     ranges: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_RANGES),
                                                    description="Physical range by metric.")
     sensors: dict[str, SensorFaultConfig] = Field(default_factory=dict, description="Overrides by sensor id.")
@@ -257,7 +261,43 @@ def _spikes(sid: str, unit: str, ts: np.ndarray, v: np.ndarray, cfg: FaultSettin
 def check_sensor(site, store, sensor_id: str, start: int, end: int, settings: FaultSettings | None = None,
                  now_ms: int | None = None) -> list[SensorFault]:
     """Faults of one sensor of the site profile over [start, end), read from a ``SensorStore``
-    (bad-quality readings left out: the instrument already said they are bad)."""
+    (bad-quality readings left out: the instrument already said they are bad). A flatline or
+    stuck value while the sensor's equipment was stopped (its running sensor at or below
+    ``running_above``) is left out too: a stopped pump's flow really is constant."""
     sensor = site.sensor(sensor_id)
     ts, values = store.series(sensor_id, start, end)
-    return find_sensor_faults(sensor, ts, values, settings, now_ms=now_ms)
+    faults = find_sensor_faults(sensor, ts, values, settings, now_ms=now_ms)
+    asset = site.asset(sensor.asset) if sensor.asset else None
+    if asset is None or asset.running_sensor is None:
+        return faults
+    kept = []
+    for f in faults:
+        if f.kind in ("flatline", "stuck"):
+            _, run = store.series(asset.running_sensor, f.start_ms, f.end_ms + 1)
+            if run.size and float(np.median(run)) <= asset.running_above:
+                continue
+        kept.append(f)
+    return kept
+
+
+def alert_fields(site, fault: SensorFault, settings: FaultSettings | None = None, ts: np.ndarray | None = None,
+                 values: np.ndarray | None = None, max_readings: int = 60) -> dict[str, Any]:
+    """Keyword arguments of ``AlertStore.raise_alert`` for a finding: the sensor's asset (else its
+    zone) as target, the severity of its kind, and the readings of the fault period (thinned to
+    ``max_readings``) in the explanation, labelled an instrument fault."""
+    cfg = settings or FaultSettings()
+    sensor = site.sensor(fault.sensor_id)
+    readings: list[list[float]] = []
+    if ts is not None and values is not None:
+        sel = (np.asarray(ts) >= fault.start_ms) & (np.asarray(ts) <= fault.end_ms)
+        idx = np.flatnonzero(sel)
+        if idx.size > max_readings:
+            idx = idx[np.linspace(0, idx.size - 1, max_readings).astype(int)]
+        readings = [[int(ts[i]), float(values[i])] for i in idx if np.isfinite(values[i])]
+    explanation = {"type": "instrument_fault", "sensor": sensor.id, "metric": sensor.metric, "unit": sensor.unit,
+                   "fault": fault.kind, "start_ms": fault.start_ms, "end_ms": fault.end_ms, "ongoing": fault.ongoing,
+                   "message": fault.message, "details": fault.details, "readings": readings}
+    if fault.kind == "out_of_range":
+        explanation["limit"] = {"physical_range": fault.details.get("range"), "source": "watch settings"}
+    return {"target": sensor.asset or sensor.zone, "cause": fault.cause, "severity": cfg.severity.get(fault.kind, "warning"),
+            "title": fault.message, "explanation": explanation, "at": fault.end_ms}

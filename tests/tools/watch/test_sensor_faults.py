@@ -163,3 +163,29 @@ def test_non_number_reading_is_out_of_range():
     v[50] = np.nan
     (f,) = find_sensor_faults(TT, ts, v)
     assert (f.kind, f.start_ms, f.end_ms) == ("out_of_range", ts[50], ts[50])
+
+
+@pytest.mark.parametrize("current, expect", [(0.0, []), (30.0, ["flatline"])])
+def test_flow_flat_while_pump_stopped_is_not_a_fault(site, store, current, expect):
+    ts, v = _series()
+    v[300:500] = 0.0  # FT-101 reads no flow for 200 min
+    store.insert(Reading("FT-101", int(t), float(x)) for t, x in zip(ts, v))
+    amps = np.where((np.arange(ts.size) >= 300) & (np.arange(ts.size) < 500), current, 30.0)
+    store.insert(Reading("IT-101", int(t), float(x)) for t, x in zip(ts, amps))  # the pump's running sensor
+    faults = check_sensor(site, store, "FT-101", int(ts[0]), int(ts[-1]) + 1)
+    assert _kinds(faults) == expect
+
+
+def test_alert_fields_feed_the_alert_store(site, tmp_path):
+    from tools.watch.alerts import AlertStore
+    from tools.watch.sensor_faults import alert_fields
+    ts, v = _series()
+    v[300:361] = v[300]
+    (f,) = find_sensor_faults(site.sensor("TT-101"), ts, v)
+    fields = alert_fields(site, f, ts=ts, values=v, max_readings=10)
+    assert (fields["target"], fields["cause"], fields["severity"]) == ("P-101", "sensor_flatline:TT-101", "warning")
+    assert len(fields["explanation"]["readings"]) == 10
+    assert fields["explanation"]["readings"][0] == [int(ts[300]), float(v[300])]
+    with AlertStore(tmp_path / "alerts.sqlite") as alerts:
+        alert = alerts.raise_alert(**fields).alert
+    assert alert.explanation["type"] == "instrument_fault" and alert.title == f.message
