@@ -71,6 +71,9 @@ class FaultSettings(BaseModel):
         default_factory=lambda: {"flatline": "warning", "stuck": "warning", "dropout": "warning", "spike": "info",
                                  "out_of_range": "alarm"},
         description="Alert severity by fault kind (a reading the instrument cannot make hides the process).")
+    dark_metrics: list[str] = Field(default_factory=lambda: ["par"], description="Metrics that rest at the bottom "
+                                    "of their range at night (light): a flatline there, mostly outside the zone's "
+                                    "day hours, is the dark, not a fault.")
     ranges: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_RANGES),
                                                    description="Physical range by metric.")
     sensors: dict[str, SensorFaultConfig] = Field(default_factory=dict, description="Overrides by sensor id.")
@@ -177,14 +180,14 @@ def find_sensor_faults(sensor: Sensor | str, ts: np.ndarray, values: np.ndarray,
                 bool(open_), {"gap_s": (end - start) / 1000, "interval_s": interval_ms / 1000}))
 
     if vg.size >= 3 and not own.constant:
-        found += _flat_and_stuck(sid, unit, tsg, vg, interval_ms, cfg)
+        found += _flat_and_stuck(sid, unit, tsg, vg, interval_ms, cfg, (lo, hi))
     if vg.size >= cfg.spike_window:
         found += _spikes(sid, unit, tsg, vg, cfg)
     return sorted(found, key=lambda f: (f.start_ms, f.kind))
 
 
 def _flat_and_stuck(sid: str, unit: str, ts: np.ndarray, v: np.ndarray, interval_ms: float,
-                    cfg: FaultSettings) -> list[SensorFault]:
+                    cfg: FaultSettings, bounds: tuple[float, float]) -> list[SensorFault]:
     # flatline candidates: consecutive readings exactly equal (within float noise), for too long
     same = np.abs(np.diff(v)) <= 1e-9 * max(1.0, float(np.max(np.abs(v))))
     flat_limit = max(cfg.flatline_min_s * 1000, cfg.flatline_intervals * interval_ms)
@@ -207,9 +210,11 @@ def _flat_and_stuck(sid: str, unit: str, ts: np.ndarray, v: np.ndarray, interval
     for a, b in runs:
         out.append(SensorFault(
             sid, "flatline", int(ts[a]), int(ts[b]),
-            f"{sid} has not changed from {_fmt(v[a])}{unit} for {_dur(ts[b] - ts[a])}; {per}",
+            f"{sid} has not changed from {_fmt(v[a])}{unit} for {_dur(ts[b] - ts[a])}; {per}"
+            + (" (the end of its range: saturated, or the process is beyond what it can show)"
+               if v[a] in bounds else ""),
             b == v.size - 1, {"value": float(v[a]), "duration_s": (ts[b] - ts[a]) / 1000,
-                              "usual_move": move, "readings": b + 1 - a}))
+                              "usual_move": move, "readings": b + 1 - a, "at_range_end": bool(v[a] in bounds)}))
     # stuck: not bit-for-bit constant, but the movement gone: every window's span within a small band
     band = cfg.stuck_band * move
     win = cfg.move_window_s * 1000
@@ -234,16 +239,20 @@ def _flat_and_stuck(sid: str, unit: str, ts: np.ndarray, v: np.ndarray, interval
 def _spikes(sid: str, unit: str, ts: np.ndarray, v: np.ndarray, cfg: FaultSettings) -> list[SensorFault]:
     k = cfg.spike_window | 1  # odd: centred
     half = k // 2
-    padded = np.pad(v, half, mode="reflect")  # edge copies would outvote the first readings
-    windows = sliding_window_view(padded, k)
-    med = np.median(windows, axis=1)
-    mad = np.median(np.abs(windows - med[:, None]), axis=1)
+    # Only readings with a full window on both sides are judged: at either end a spike cannot be
+    # told from the start of a step (or a start-up transient). A spike is reported half a window late.
+    windows = sliding_window_view(v, k)
+    med = np.full(v.size, np.nan)
+    mad = np.full(v.size, np.nan)
+    med[half:v.size - half] = np.median(windows, axis=1)
+    mad[half:v.size - half] = np.median(np.abs(windows - med[half:v.size - half, None]), axis=1)
     # floor the scale by the series' typical non-zero step, so a quantised, quiet or mostly
     # constant window (MAD 0) does not make every small step a spike
     steps = np.abs(np.diff(v))
     step = float(np.median(steps[steps > 0])) if (steps > 0).any() else 0.0
     scale = np.maximum(1.4826 * mad, max(step, 1e-9 * max(1.0, float(np.max(np.abs(v))))))
-    far = np.abs(v - med) > cfg.spike_mads * scale
+    with np.errstate(invalid="ignore"):
+        far = np.abs(v - med) > cfg.spike_mads * scale  # NaN (no full window) compares False
     out = []
     for a, b in _runs(far):
         if b - a + 1 > cfg.spike_max_points:
@@ -263,19 +272,25 @@ def check_sensor(site, store, sensor_id: str, start: int, end: int, settings: Fa
     """Faults of one sensor of the site profile over [start, end), read from a ``SensorStore``
     (bad-quality readings left out: the instrument already said they are bad). A flatline or
     stuck value while the sensor's equipment was stopped (its running sensor at or below
-    ``running_above``) is left out too: a stopped pump's flow really is constant."""
+    ``running_above``) is left out too: a stopped pump's flow really is constant; so is a light
+    sensor's zero at night."""
+    cfg = settings or FaultSettings()
     sensor = site.sensor(sensor_id)
     ts, values = store.series(sensor_id, start, end)
-    faults = find_sensor_faults(sensor, ts, values, settings, now_ms=now_ms)
+    faults = find_sensor_faults(sensor, ts, values, cfg, now_ms=now_ms)
     asset = site.asset(sensor.asset) if sensor.asset else None
-    if asset is None or asset.running_sensor is None:
-        return faults
+    low = (cfg.sensors.get(sensor_id, SensorFaultConfig()).range or cfg.ranges.get(sensor.metric, (0.0, 0.0)))[0]
     kept = []
     for f in faults:
         if f.kind in ("flatline", "stuck"):
-            _, run = store.series(asset.running_sensor, f.start_ms, f.end_ms + 1)
-            if run.size and float(np.median(run)) <= asset.running_above:
-                continue
+            if asset is not None and asset.running_sensor is not None:
+                _, run = store.series(asset.running_sensor, f.start_ms, f.end_ms + 1)
+                if run.size and float(np.median(run)) <= asset.running_above:
+                    continue
+            if sensor.metric in cfg.dark_metrics and f.details.get("value", low) <= low:
+                inside = ts[(ts >= f.start_ms) & (ts <= f.end_ms)]
+                if site.day_mask(sensor.zone, inside).mean() < 0.5:
+                    continue
         kept.append(f)
     return kept
 

@@ -189,3 +189,22 @@ def test_alert_fields_feed_the_alert_store(site, tmp_path):
     with AlertStore(tmp_path / "alerts.sqlite") as alerts:
         alert = alerts.raise_alert(**fields).alert
     assert alert.explanation["type"] == "instrument_fault" and alert.title == f.message
+
+
+def test_simulated_fault_free_days_give_no_fault_and_injected_ones_are_found(site, store):
+    """Two simulated spring days of the sample site: PAR's zero at night, stopped pumps and
+    quantised probes are not instrument faults; a transmitter frozen at noon is."""
+    from datetime import UTC, datetime
+
+    from tools.sensors.simulator import simulate
+    start = datetime(2026, 4, 1, tzinfo=UTC)
+    simulate(site, store, hours=48, seed=3, start=start)
+    t0 = int(start.timestamp() * 1000)
+    end = t0 + 48 * 3_600_000
+    found = {sid: _kinds(check_sensor(site, store, sid, t0, end)) for sid in store.sensor_ids()}
+    assert {k: v for k, v in found.items() if v} == {}
+    # freeze GH-1's air temperature for 90 min from 04:00 UTC on day 2 (noon in Shanghai)
+    ts, v = store.series("GH-1-TEMP", t0 + 28 * 3_600_000, t0 + 28 * 3_600_000 + 90 * MIN)
+    store.insert(Reading("GH-1-TEMP", int(t), float(v[0])) for t in ts)
+    (f,) = check_sensor(site, store, "GH-1-TEMP", t0, end)
+    assert (f.kind, f.start_ms, f.end_ms) == ("flatline", ts[0], ts[-1])
