@@ -119,6 +119,9 @@ class AlertPage:
     total: int  # matching the filters, all pages
     next_offset: int | None  # None on the last page
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"alerts": [a.to_dict() for a in self.alerts], "total": self.total, "next_offset": self.next_offset}
+
 
 @dataclass(frozen=True)
 class AlertChange:
@@ -129,6 +132,9 @@ class AlertChange:
     action: str  # opened, escalated, acknowledged, closed
     detail: dict[str, Any] | None
     alert: Alert  # the alert as it is now
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _now_ms() -> int:

@@ -1,6 +1,7 @@
 """The alert store: one active alert per key, escalation, acknowledge and close with who and when,
 the quiet period, filters and paging, clear errors, kill -9 durability and concurrent raises."""
 
+import json
 import os
 import signal
 import subprocess
@@ -115,6 +116,7 @@ def test_changes_since_is_a_stream_cursor(alerts):
     changes = alerts.changes_since(start)
     assert [(c.action, c.alert_id) for c in changes] == [("opened", a.id), ("acknowledged", a.id)]
     assert changes[-1].alert.state == "acknowledged" and changes[-1].actor == "li.wei"
+    assert json.loads(json.dumps(changes[0].to_dict()))["alert"]["id"] == a.id  # ready for an SSE data line
     assert alerts.changes_since(changes[-1].seq) == []
     assert alerts.cursor() == changes[-1].seq
 
@@ -221,3 +223,33 @@ def test_every_committed_alert_survives_kill_9(tmp_path):
     assert store.list(limit=500).total == 40  # no duplicates after the restart either
     assert _raise(store, cause="cause-0").action == "updated"
     store.close()
+
+
+_RACER = """
+import sys
+from tools.watch.alerts import AlertStore
+store = AlertStore(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(30):
+    store.raise_alert("GH-1", "limit_high:GH-1-TEMP", "alarm", "too hot", {"i": i}, at=1_780_000_000_000 + i)
+"""
+
+
+def test_two_processes_raising_the_same_key_give_one_alert(tmp_path):
+    db = tmp_path / "alerts.sqlite"
+    AlertStore(db).close()  # schema first, so neither racer migrates
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready"
+    for p in procs:  # start both at once
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    for p in procs:
+        assert p.wait(timeout=30) == 0
+    with AlertStore(db) as store:
+        page = store.list()
+        assert (page.total, page.alerts[0].count) == (1, 60)
+        assert page.to_dict()["alerts"][0]["cause"] == "limit_high:GH-1-TEMP"
