@@ -20,6 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools.errors import ToolInputError
 from tools.site.layout import Sensor
 
 FaultKind = Literal["flatline", "stuck", "dropout", "spike", "out_of_range"]
@@ -144,7 +145,7 @@ def find_sensor_faults(sensor: Sensor | str, ts: np.ndarray, values: np.ndarray,
     ts = np.asarray(ts, dtype=np.int64)
     v = np.asarray(values, dtype=np.float64)
     if ts.shape != v.shape or ts.ndim != 1:
-        raise ValueError("ts and values must be 1-D arrays of the same length")
+        raise ToolInputError("ts and values must be 1-D arrays of the same length")
     if ts.size == 0:
         return []
     gaps = np.diff(ts)
@@ -161,9 +162,10 @@ def find_sensor_faults(sensor: Sensor | str, ts: np.ndarray, values: np.ndarray,
         worst = float(run[np.nanargmax(beyond)]) if np.isfinite(beyond).any() else float(run[0])
         found.append(SensorFault(
             sid, "out_of_range", int(ts[a]), int(ts[b]),
-            f"{sid} read {_fmt(worst)}{unit}, outside what the instrument can measure ({_fmt(lo)} to {_fmt(hi)}{unit}),"
-            f" {b - a + 1} reading(s) from {_clock(int(ts[a]))} over {_dur(ts[b] - ts[a])}",
-            b == ts.size - 1, {"value": worst, "range": [lo, hi], "readings": b - a + 1}))
+            (f"{sid} read {_fmt(worst)}{unit}, outside what the instrument can measure ({_fmt(lo)} to {_fmt(hi)}{unit}),"
+             if np.isfinite(worst) else f"{sid} sent readings that are not numbers,")
+            + f" {b - a + 1} reading(s) from {_clock(int(ts[a]))} over {_dur(ts[b] - ts[a])}",
+            b == ts.size - 1, {"value": worst if np.isfinite(worst) else None, "range": [lo, hi] if np.isfinite([lo, hi]).all() else None, "readings": b - a + 1}))
     ok = ~bad
     tsg, vg = ts[ok], v[ok]  # the other rules judge only readings the instrument could have made
 

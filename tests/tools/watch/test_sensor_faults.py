@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from tools.errors import ToolInputError
 from tools.sensors.store import Reading
 from tools.site.layout import Sensor
 from tools.watch.sensor_faults import FaultSettings, SensorFaultConfig, check_sensor, find_sensor_faults
@@ -163,6 +164,11 @@ def test_non_number_reading_is_out_of_range():
     v[50] = np.nan
     (f,) = find_sensor_faults(TT, ts, v)
     assert (f.kind, f.start_ms, f.end_ms) == ("out_of_range", ts[50], ts[50])
+    assert f.message.startswith("TT-101 sent readings that are not numbers, 1 reading(s) from")
+    with pytest.raises(ToolInputError):
+        find_sensor_faults(TT, ts, v[:-1])
+    (g,) = find_sensor_faults("X-1", ts, v)  # no metric, no range: still JSON for the alert
+    assert g.details["range"] is None and g.details["value"] is None
 
 
 @pytest.mark.parametrize("current, expect", [(0.0, []), (30.0, ["flatline"])])
