@@ -56,6 +56,8 @@ class WatchSettings(BaseModel):
     fault_context_h: float = Field(6.0, ge=0, description="History read before the window for instrument faults.")
     faults: FaultSettings = Field(default_factory=FaultSettings)
     early_warning: bool = Field(True, description="Per-asset anomaly score (assets with >= 2 sensors).")
+    # 5 min, not 1: at 1-min rows the sensors' correlated noise makes every one of them "slow" (judged by
+    # its rate, see early_warning.py) and a slow wear ramp stayed unseen until after its alarm (measured)
     grid_s: int = Field(300, ge=1, le=3600, description="Early warning: rows are per-sensor medians over this grid.")
     reference_h: float = Field(24.0, gt=0, description="Early warning: hours of data from the first row the watch "
                                "sees for an asset, taken as normal operation.")
@@ -64,8 +66,9 @@ class WatchSettings(BaseModel):
         "reference_h).")
     persistence_k: int = Field(5, ge=1, description="An anomaly needs k of the last n rows over the threshold.")
     persistence_n: int = Field(10, ge=1)
-    early_warning_config: dict[str, int | float] = Field(default_factory=lambda: {"rate_window": 12}, description="Overrides of the model's "
-                                                   "parameters (alpha, rate_window, shrinkage, margin, spread_margin).")
+    early_warning_config: dict[str, int | float] = Field(
+        default_factory=lambda: {"rate_window": 12}, description="Overrides of the model's parameters (alpha, "
+        "rate_window in grid rows, shrinkage, margin, spread_margin).")
     anomaly_severity: Literal["info", "warning", "alarm"] = "warning"
 
 
@@ -128,7 +131,8 @@ def check_limits(w: "SiteWatch", start: int, end: int, now_ms: int, errors: list
                     "direction": x.direction, "severity_reached": x.severity, "reached_ms": x.reached,
                     "limit": {"name": x.limit_name, "value": x.limit_value, "period": x.period,
                               "levels": levels.thresholds() if levels else {}, "source": ls.source,
-                              "documents": sorted({r.source for r in site.limits if r.source and r.source in ls.source})},
+                              "documents": sorted({r.source for r in site.limits
+                                                   if r.source and r.source in ls.source})},
                     "readings": {"start_ms": x.start, "end_ms": x.end, "duration_s": x.duration_s, "count": x.readings,
                                  "worst": x.worst_value, "worst_ms": x.worst_ts, "ongoing": x.ongoing}},
                 # when the level counted: what a watch running live would have known at that moment
