@@ -127,3 +127,26 @@ def test_checks_list_is_where_a_forecast_plugs_in(site, tmp_path):
     watch = SiteWatch(site, store, alerts, models_dir=tmp_path / "watch", checks=CHECKS + [("forecast", forecast)])
     report = watch.run_once(S0 + 2 * HOUR)
     assert report.findings["forecast"] == 1 and report.opened[0]["cause"] == "forecast_high:VT-101"
+
+
+def test_run_forever_passes_until_stopped(site, tmp_path):
+    import threading
+
+    store = SensorStore(tmp_path / "sensors.sqlite")
+    simulate(site, store, 3, ["heater_failure:GH-1"], seed=0)  # ends now
+    store.insert([("GH-2-RH", int(datetime.now(UTC).timestamp() * 1000) - 60_000, "n/a", 0)])  # broken series
+    watch = SiteWatch(site, store, AlertStore(tmp_path / "alerts.sqlite"), WatchSettings(interval_s=1),
+                      models_dir=tmp_path / "watch")
+    stop, reports = threading.Event(), []
+
+    def seen(report):
+        reports.append(report)
+        if len(reports) == 2:
+            stop.set()
+
+    thread = threading.Thread(target=watch.run_forever, args=(stop, seen), daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive() and len(reports) == 2
+    assert any("GH-2-RH" in e for e in reports[0].errors)  # logged and passed over, the loop went on
+    assert reports[1].start_ms == reports[0].end_ms  # the second pass starts where the first ended
