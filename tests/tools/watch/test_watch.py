@@ -31,7 +31,7 @@ def _run(site, tmp: Path, hours: float, faults, pass_h: float = 6.0, seed: int =
     store = SensorStore(tmp / "sensors.sqlite")
     simulate(site, store, hours, faults, seed=seed, start=START)
     alerts = AlertStore(tmp / "alerts.sqlite")
-    watch = SiteWatch(site, store, alerts, WatchSettings(lookback_h=pass_h), models_dir=tmp / "watch")
+    watch = SiteWatch(site, store, alerts, WatchSettings(lookback_h=pass_h, reference_h=24), models_dir=tmp / "watch")
     reports = [watch.run_once(S0 + int(h * HOUR)) for h in np.arange(pass_h, hours + 1e-9, pass_h)]
     return store, alerts, watch, reports
 
