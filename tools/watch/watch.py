@@ -84,6 +84,7 @@ class WatchReport:
     updated: int = 0
     suppressed: int = 0
     errors: list[str] = field(default_factory=list)  # "check sensor: reason", the pass went on
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # early warning by asset: learning / watching
     ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,6 +160,7 @@ def check_sensor_faults(w: "SiteWatch", start: int, end: int, now_ms: int, error
 
 
 def check_early_warning(w: "SiteWatch", start: int, end: int, now_ms: int, errors: list[str]) -> list[Finding]:
+    """Per asset with >= 2 sensors: learn, then score; ``w.model_status`` says which, by asset."""
     cfg = w.settings
     if not cfg.early_warning:
         return []
@@ -174,12 +176,17 @@ def check_early_warning(w: "SiteWatch", start: int, end: int, now_ms: int, error
             span = None if period is None else (int(period[0].timestamp() * 1000), int(period[1].timestamp() * 1000))
             fitted_now = aw.model is None
             if not aw.fit_if_ready(w.store, w.site, start, end, grid_ms, cfg.reference_h, span, w.ew_config):
+                until = span[1] if span else (aw.first_row_ms + int(cfg.reference_h * 3_600_000)
+                                              if aw.first_row_ms is not None else None)
+                w.model_status[asset.id] = {"state": "learning", "reference_until_ms": until}
                 continue
             if fitted_now:
                 aw.save_model(w.models_dir)
                 log.info("watch: early-warning model of %s fitted on %s → %s (%d sensors)", asset.id,
                          _iso(aw.reference[0]), _iso(aw.reference[1]), len(aw.sensors))
             t, alarm, scores = aw.score_new(w.store, w.site, end, grid_ms, cfg.persistence_k, cfg.persistence_n)
+            w.model_status[asset.id] = {"state": "watching", "reference_ms": list(aw.reference),
+                                        "sensors": list(aw.sensors), "rows_scored": int(len(t))}
         except Exception as exc:  # noqa: BLE001
             log.warning("watch: early warning of %s skipped: %s", asset.id, exc)
             errors.append(f"early_warning {asset.id}: {exc}")
@@ -229,6 +236,7 @@ class SiteWatch:
         self.cursor: int | None = None
         self._assets: dict[str, AssetWatch] = {}
         self._saved_assets: dict[str, Any] = {}
+        self.model_status: dict[str, dict[str, Any]] = {}
         self._load_state()
 
     # -- state ---------------------------------------------------------------------------------
@@ -296,6 +304,7 @@ class SiteWatch:
                     report.suppressed += 1
                 else:
                     report.updated += 1
+        report.models = dict(self.model_status)
         self.cursor = end
         try:
             self._save_state()

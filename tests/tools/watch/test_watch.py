@@ -64,6 +64,7 @@ def test_bearing_wear_is_alerted_before_the_vibration_alarm(bearing):
     opened = [a["cause"] for r in reports for a in r.opened]
     assert len(opened) == len(set(opened))
     assert all(not r.errors for r in reports)
+    assert reports[0].models["P-101"]["state"] == "learning" and reports[-1].models["P-101"]["state"] == "watching"
     assert not [c for c in found if c.startswith("sensor_")]  # no instrument fault in a clean simulation
 
 
