@@ -151,3 +151,4 @@ def test_run_forever_passes_until_stopped(site, tmp_path):
     assert not thread.is_alive() and len(reports) == 2
     assert any("GH-2-RH" in e for e in reports[0].errors)  # logged and passed over, the loop went on
     assert reports[1].start_ms == reports[0].end_ms  # the second pass starts where the first ended
+    assert "sensor_faults" in reports[0].findings and "sensor_faults" not in reports[1].findings  # every 5 min
