@@ -332,6 +332,46 @@ def run(
             typer.secho(f"error: {user_message(exc)}", fg=typer.colors.RED)
 
 
+@app.command("watch")
+def watch(
+    once: bool = typer.Option(False, "--once", help="Run one pass and exit."),
+    as_json: bool = typer.Option(False, "--json", help="With --once: print the pass report as JSON."),
+    lookback_h: Optional[float] = typer.Option(None, "--lookback-h", min=0.01, help="First pass: hours to look back."),
+) -> None:
+    """Watch the site's sensors: limits, instrument faults and early warning, raised as alerts."""
+    import threading
+
+    from tools.sensors.store import SensorStore
+    from tools.site import load_site_profile
+    from tools.watch.alerts import AlertStore
+    from tools.watch.watch import SiteWatch, WatchSettings
+
+    settings = Settings()
+    try:
+        ws = WatchSettings(**({"lookback_h": lookback_h} if lookback_h else {}))
+        site_watch = SiteWatch(load_site_profile(settings.site_profile), SensorStore(settings.sensors_db),
+                               AlertStore(settings.home / "alerts.sqlite"), ws, models_dir=settings.home / "watch")
+    except USER_ERRORS as exc:
+        _fail(exc)
+    if once:
+        report = site_watch.run_once()
+        if as_json:
+            typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+            return
+        typer.echo(f"{sum(report.findings.values())} findings, {len(report.opened)} alerts opened, "
+                   f"{len(report.escalated)} escalated, {len(report.errors)} errors in {report.ms:.0f} ms")
+        for a in report.opened + report.escalated:
+            typer.echo(f"  [{a['severity']}] {a['target']}: {a['title']}")
+        return
+    typer.echo(f"watching every {ws.interval_s:g} s; Ctrl-C to stop", err=True)
+    stop = threading.Event()
+    try:
+        site_watch.run_forever(stop, on_report=lambda r: [typer.echo(f"[{a['severity']}] {a['target']}: {a['title']}")
+                                                          for a in r.opened + r.escalated])
+    except KeyboardInterrupt:
+        stop.set()
+
+
 @app.command("serve")
 def serve(
     host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default: api.host)."),
