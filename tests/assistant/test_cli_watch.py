@@ -26,7 +26,7 @@ def test_watch_once_json(tmp_path, monkeypatch):
     assert out.exit_code == 0, out.output
     report = json.loads(out.stdout)
     assert set(report) >= {"start_ms", "end_ms", "findings", "opened", "escalated", "errors", "ms"}
-    assert set(report["findings"]) == {"limits", "sensor_faults", "early_warning"} and report["errors"] == []
+    assert set(report["findings"]) == {"limits", "sensor_faults", "early_warning", "forecast"} and report["errors"] == []
     assert report["models"]["P-101"]["state"] == "learning"  # 23.5 h of data: the 48 h reference is not complete
     assert any(a["target"] == "GH-2" and a["cause"] == "limit_low:GH-2-TEMP" for a in report["opened"])
     stored = AlertStore(settings.home / "alerts.sqlite").list(state="active")

@@ -8,7 +8,8 @@ Checks, each a function in ``CHECKS`` returning findings (keyword arguments of `
   kept apart from process alarms;
 - ``early_warning``: a per-asset anomaly score (``tools.watch.asset_watch``), cause ``anomaly:<asset>``,
   naming the sensors that contribute most.
-A time-to-limit forecast check is added to ``CHECKS`` the same way (``tools/watch/forecast.py``).
+- ``forecast``: time until an equipment sensor reaches its alarm (``tools.watch.forecast_check``),
+  cause ``forecast_<side>:<sensor>``.
 
 Each check reads a little before the window (``*_context_h``) because delays, merging of
 excursions and a fault's usual movement need history, but raises only findings that reach into the
@@ -37,6 +38,7 @@ from tools.sensors.excursions import SEVERITY_RANK, sensor_excursions
 from tools.watch.alerts import AlertStore
 from tools.watch.asset_watch import AssetWatch
 from tools.watch.early_warning import EarlyWarningConfig
+from tools.watch.forecast_check import check_forecast
 from tools.watch.sensor_faults import FaultSettings, alert_fields, check_sensor
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,10 @@ class WatchSettings(BaseModel):
     faults_every_s: float = Field(300.0, ge=0, description="Instrument-fault checks run at most this often "
                                   "(0: every pass); each covers the readings since the last one.")
     faults: FaultSettings = Field(default_factory=FaultSettings)
+    forecast_warn_h: float = Field(168.0, ge=0, description="Alert when an equipment sensor is forecast to reach "
+                                   "its alarm within this many hours (0: no forecasts).")
+    forecast_window_h: float = Field(72.0, gt=0, description="Readings the forecast is fitted to (evals/forecast_wear.py).")
+    forecast_every_s: float = Field(3600.0, ge=0, description="Forecasts run at most this often.")
     early_warning: bool = Field(True, description="Per-asset anomaly score (assets with >= 2 sensors).")
     # 5 min, not 1: at 1-min rows the sensors' correlated noise makes every one of them "slow" (judged by
     # its rate, see early_warning.py) and a slow wear ramp stayed unseen until after its alarm (measured)
@@ -226,10 +232,9 @@ def _row_values(w: "SiteWatch", aw: AssetWatch, at: int) -> list[float]:
     return [latest[s].value if s in latest else float("nan") for s in aw.sensors]
 
 
-# The checks of one pass, in order. A forecast (time to limit) check plugs in here:
-# CHECKS.append(("forecast", check_forecast)) with the same signature.
+# The checks of one pass, in order; another check is one function with the same signature.
 CHECKS: list[tuple[str, Check]] = [("limits", check_limits), ("sensor_faults", check_sensor_faults),
-                                   ("early_warning", check_early_warning)]
+                                   ("early_warning", check_early_warning), ("forecast", check_forecast)]
 
 
 class SiteWatch:
@@ -247,6 +252,7 @@ class SiteWatch:
         self._saved_assets: dict[str, Any] = {}
         self.model_status: dict[str, dict[str, Any]] = {}
         self.faults_from: int | None = None  # readings from here on are not yet checked for instrument faults
+        self.forecast_at: int | None = None  # when the forecasts last ran
         self._load_state()
 
     # -- state ---------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def test_fault_free_run_raises_no_process_alert(site, tmp_path):
     # which the target, <= 1 false alert per zone per week, allows.)
     _, alerts, _, reports = _run(site, tmp_path, 48, [], pass_h=4)
     assert _by_cause(alerts) == {}
-    assert reports[-1].findings == {"limits": 0, "sensor_faults": 0, "early_warning": 0}
+    assert reports[-1].findings == {"limits": 0, "sensor_faults": 0, "early_warning": 0, "forecast": 0}
     assert all(r.ms < 2000 for r in reports)
 
 
@@ -116,18 +116,28 @@ def test_heater_failure_raises_a_zone_alert_past_a_broken_sensor(site, tmp_path)
     assert errors and all("GH-1-RH" in e for e in errors)  # said, and only that sensor skipped
 
 
-def test_checks_list_is_where_a_forecast_plugs_in(site, tmp_path):
+def test_wear_is_forecast_to_reach_the_alarm_before_it_does(bearing):
+    store, alerts, _, _ = bearing
+    ts, v = store.series("VT-101", S0, S0 + 97 * HOUR)
+    alarm_at = int(ts[np.flatnonzero(v > 4.5)[0]])
+    forecast = _by_cause(alerts)["forecast_high:VT-101"]
+    assert forecast.target == "P-101" and forecast.first_seen < alarm_at
+    assert forecast.title.startswith("VT-101 reaches its 4.5 mm/s alarm in about ") and "OM-P-101" in forecast.title
+    assert forecast.explanation["type"] == "forecast" and 0 < forecast.explanation["eta_s"] <= 168 * 3600
+
+
+def test_a_check_is_one_function_in_the_list(site, tmp_path):
     store = SensorStore(tmp_path / "sensors.sqlite")
     simulate(site, store, 2, [], seed=0, start=START)
 
-    def forecast(w, start, end, now_ms, errors):
-        return [{"target": "P-101", "cause": "forecast_high:VT-101", "severity": "warning",
-                 "title": "VT-101 reaches its 4.5 mm/s alarm in about 5 days", "at": now_ms}]
+    def custom(w, start, end, now_ms, errors):
+        return [{"target": "P-101", "cause": "custom:P-101", "severity": "warning", "title": "a site's own rule",
+                 "at": now_ms}]
 
     alerts = AlertStore(tmp_path / "alerts.sqlite")
-    watch = SiteWatch(site, store, alerts, models_dir=tmp_path / "watch", checks=CHECKS + [("forecast", forecast)])
+    watch = SiteWatch(site, store, alerts, models_dir=tmp_path / "watch", checks=CHECKS + [("custom", custom)])
     report = watch.run_once(S0 + 2 * HOUR)
-    assert report.findings["forecast"] == 1 and report.opened[0]["cause"] == "forecast_high:VT-101"
+    assert report.findings["custom"] == 1 and report.opened[0]["cause"] == "custom:P-101"
 
 
 def test_run_forever_passes_until_stopped(site, tmp_path):
