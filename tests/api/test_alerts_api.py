@@ -187,3 +187,10 @@ def test_stream_delivers_new_alerts_and_resumes_without_repeats(live_server, mon
     third.wait_for(1, timeout=2.0)
     assert [(e["alert_id"], e["action"]) for _, e in third.events] == [(second.id, "opened")]
     third.stop.set()
+
+    # clients that leave end their streams: nothing is left running on the server
+    in_flight = server.app.state.metrics.in_flight
+    deadline = time.monotonic() + 3
+    while in_flight.value() > 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert in_flight.value() == 0
