@@ -136,6 +136,8 @@ def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None
             with tab("tab.admin", "admin", visible=not auth.required) as admin_tab:
                 admin = tab_admin.build(services.knowledge, labels, lang, auth)
 
+        if alerts is not None:
+            alerts_panel.start_polling(alerts)
         # every label is bound now: the question box may update them all
         chat["wire"]((follow_question, [lang_pick, lang], [lang, status, *labels.components]))
 
@@ -169,6 +171,7 @@ def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None
                            [sensors["plot"], sensors["summary"]], **private)
         orders_tab.select(orders["handlers"].refresh, [lang], orders["refresh_outputs"], **private)
         if alerts is not None:
-            alerts_tab.select(alerts["handlers"].refresh, alerts["inputs"], alerts["outputs"], **private)
+            alerts_tab.select(alerts["handlers"].refresh, alerts["inputs"], alerts["outputs"], show_progress="hidden",
+                              **private)
         admin_tab.select(admin["handlers"].refresh, [lang], [admin["report"], admin["index_line"]], **private)
     return blocks
