@@ -5,12 +5,14 @@ handlers with the roles of the request (operators acknowledge, only admins close
 from __future__ import annotations
 
 import re
+import time
 
 import gradio as gr
 import pytest
 
 from assistant.api.auth import Authenticator
 from assistant.settings import Settings
+from tests.ui.browser import BROWSER
 from tests.ui.fakes import FakeService
 from ui.alerts_panel import PAGE_USER, AlertHandlers, alert_badge
 from ui.login import OPEN, PageAuth
@@ -116,3 +118,47 @@ def test_the_page_builds_with_the_alerts_and_without(tmp_path):
     without = type("NoAlerts", (FakeService,), {"alerts": None})(tmp_path / "bare")  # a bundle without the store
     ids = {getattr(b, "elem_id", None) for b in build_blocks(without).blocks.values()}
     assert "onsite-alerts-badge" not in ids and "onsite-status" in ids
+
+
+# --- in a real browser, against a real `onsite serve` (the session's open page) -------------------
+
+
+@BROWSER[0]
+@BROWSER[1]
+@BROWSER[2]
+@pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
+def test_a_new_alert_reaches_the_page_within_two_seconds_and_is_dealt_with(browser, browser_server):
+    """Raised by another process (as `onsite watch` does) into the server's alert database."""
+    from tools.watch.alerts import AlertStore
+
+    ctx = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 1000})
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{browser_server['url']}/ui/")
+        badge = page.locator("#onsite-alerts-badge .word")
+        badge.wait_for()
+        before = badge.inner_text()
+        with AlertStore(browser_server["home"] / "alerts.sqlite") as store:
+            raised = time.monotonic()
+            alert = store.raise_alert("P-101", "anomaly:browser-test", "critical", "Seal leak suspected").alert
+        while badge.inner_text() == before and time.monotonic() - raised < 5:
+            time.sleep(0.05)
+        took = time.monotonic() - raised
+        assert badge.inner_text() != before and took <= 2.0, f"the badge said {badge.inner_text()!r} after {took:.1f} s"
+        assert "critical" in page.locator("#onsite-alerts-badge span").first.get_attribute("class")
+
+        page.locator("#onsite-tab-alerts-button").click()
+        page.locator("#onsite-alerts-table", has_text="Seal leak suspected").wait_for()
+        page.locator("#onsite-alert-pick input").click()
+        page.locator("[role=option]", has_text=f"#{alert.id} ").first.click()
+        page.locator("#onsite-alert-ack").click()
+        page.locator("#onsite-alerts-message", has_text=f"Alert #{alert.id} acknowledged by page.").wait_for()
+        page.locator("#onsite-alert-note textarea").fill("seal replaced")
+        page.locator("#onsite-alert-close").click()
+        page.locator("#onsite-alerts-message", has_text=f"Alert #{alert.id} closed by page.").wait_for()
+        with AlertStore(browser_server["home"] / "alerts.sqlite") as store:
+            closed = store.get(alert.id)
+        assert (closed.state, closed.closed_by, closed.close_note) == ("closed", "page", "seal replaced")
+    finally:
+        ctx.close()
