@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tools.watch.alerts import SEVERITIES, AlertStore
+from tools.watch.alerts import AlertStore
 
 
 class AlertService:
@@ -44,7 +44,3 @@ class AlertService:
         """The latest change's ``seq``: a stream that starts here sees only what happens next."""
         return self.store.cursor()
 
-
-def highest_severity(counts: dict[str, int]) -> str | None:
-    """The worst severity with an active alert, None when there is none."""
-    return next((s for s in reversed(SEVERITIES) if counts.get(s)), None)
