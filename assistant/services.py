@@ -10,7 +10,8 @@ statuses and messages at each face by ``assistant.errors.http_status`` / ``user_
 - ``SensorService`` (``tools/sensors/service.py``): the site's sensors and their readings;
 - ``InspectionService`` (``tools/inspection/service.py``): photos and defect inspection;
 - ``WorkOrderService`` (``tools/workorders/service.py``): orders and their decisions;
-- ``KnowledgeAdmin`` (``knowledge/admin.py``): uploaded documents, rebuilds, index status.
+- ``KnowledgeAdmin`` (``knowledge/admin.py``): uploaded documents, rebuilds, index status;
+- ``AlertService`` (``tools/watch/service.py``): the watch's alerts, acknowledged and closed by people.
 """
 
 from __future__ import annotations
@@ -152,6 +153,29 @@ class KnowledgeAdmin(Protocol):
         """The source files of the live version's documents."""
 
 
+@runtime_checkable
+class AlertService(Protocol):
+    def list_alerts(self, state: str | None = None, severity: str | None = None, min_severity: str | None = None,
+                    target: str | None = None, since: int | None = None, limit: int = 50,
+                    offset: int = 0) -> dict[str, Any]:
+        """``{"alerts", "total", "next_offset"}``, newest first; ``state`` may be "active"."""
+
+    def get_alert(self, alert_id: int | str) -> dict[str, Any]: ...
+
+    def acknowledge_alert(self, alert_id: int | str, by: str) -> dict[str, Any]: ...
+
+    def close_alert(self, alert_id: int | str, by: str, note: str = "") -> dict[str, Any]: ...
+
+    def alert_counts(self) -> dict[str, int]:
+        """Active alerts by severity (every severity present)."""
+
+    def alert_changes(self, cursor: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Changes after ``cursor`` (their ``seq``), oldest first, each with the alert as it is now."""
+
+    def alert_cursor(self) -> int:
+        """The latest change's ``seq`` (0 when there is none)."""
+
+
 @dataclass
 class Services:
     """What a face is given: the narrow services, the site profile, the settings and readiness."""
@@ -166,3 +190,4 @@ class Services:
     readiness: Callable[[], dict[str, Any]]
     close: Callable[[], None] = lambda: None
     parts: Any = None  # the concrete parts (assistant.wiring.Parts): the sensor feed and tests use them
+    alerts: AlertService | None = None  # None only for bundles built without the watch's store

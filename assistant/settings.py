@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from assistant.llm.settings import LLMSettings
+from tools.watch.alerts import AlertSettings
 from knowledge.settings import (
     BUNDLED_MINILM,
     ChunkingSettings,
@@ -178,6 +179,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     agent: AgentSettings = AgentSettings()
     api: ApiSettings = ApiSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def index_dir(self) -> Path:
@@ -202,6 +204,10 @@ class Settings(BaseSettings):
     @property
     def workorders_db(self) -> Path:
         return self.home / "workorders.sqlite"
+
+    @property
+    def alerts_db(self) -> Path:
+        return self.home / "alerts.sqlite"
 
     @property
     def uploads_dir(self) -> Path:

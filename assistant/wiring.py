@@ -38,6 +38,8 @@ from tools.inspection.uploads import UploadStore
 from tools.sensors.service import SensorService
 from tools.sensors.store import SensorStore
 from tools.site import SiteProfile, load_site_profile
+from tools.watch.alerts import AlertStore
+from tools.watch.service import AlertService
 from tools.workorders.service import WorkOrderService
 from tools.workorders.store import WorkOrderStore
 
@@ -62,12 +64,14 @@ class Parts:
     tools: ToolContext
     agent: AgentGraph
     audit: AuditLog
+    alert_store: AlertStore
 
     def close(self) -> None:
         self.agent.close()
         self.audit.close()
         self.sensor_store.close()
         self.work_order_store.close()
+        self.alert_store.close()
 
 
 def build_parts(settings: Settings, *, embedder: Embedder | None = None, loaded: LoadedModel | None = None,
@@ -75,7 +79,7 @@ def build_parts(settings: Settings, *, embedder: Embedder | None = None, loaded:
                 retriever: Retriever | None = None) -> Parts:
     restrict_umask()  # the data home is private whatever the operator's umask (assistant.private)
     private_dir(settings.home)
-    for database in (settings.sensors_db, settings.workorders_db):
+    for database in (settings.sensors_db, settings.workorders_db, settings.alerts_db):
         private_file(database)  # before SQLite opens them: its -wal / -shm files take their mode
     embedder = embedder or make_embedder(settings.embedding, settings.home)
     loaded = loaded or load_chat_model(settings, embedder)
@@ -95,7 +99,8 @@ def build_parts(settings: Settings, *, embedder: Embedder | None = None, loaded:
     agent = AgentGraph(deps, settings.conversations_db, recursion_limit=settings.agent.recursion_limit)
     return Parts(settings=settings, embedder=embedder, loaded=loaded, index=retriever.index, retriever=retriever,
                  site=site, sensor_store=sensor_store, work_order_store=work_order_store, uploads=uploads,
-                 products=products, tools=tools, agent=agent, audit=AuditLog(settings.audit_db))
+                 products=products, tools=tools, agent=agent, audit=AuditLog(settings.audit_db),
+                 alert_store=AlertStore(settings.alerts_db, settings.alerts))
 
 
 def build_services(settings: Settings, *, parts: Parts | None = None, **part_overrides: Any) -> Services:
@@ -115,7 +120,7 @@ def build_services(settings: Settings, *, parts: Parts | None = None, **part_ove
         inspection=inspection,
         work_orders=WorkOrderService(parts.work_order_store, {a.id for a in parts.site.assets}),
         knowledge=knowledge, readiness=Readiness(settings.home, knowledge, turns, parts.loaded),
-        close=parts.close, parts=parts,
+        close=parts.close, parts=parts, alerts=AlertService(parts.alert_store),
     )
     return services
 

@@ -1,6 +1,6 @@
-"""The page: a header with the title, a one-line model badge (its details one tap away), who is
-signed in and the language setting, then five tabs — ask, photo check, sensors, work orders,
-documents (admins only when signed in).
+"""The page: a header with the title, a one-line model badge (its details one tap away), how many
+alerts are active, who is signed in and the language setting, then six tabs — ask, photo check,
+sensors, work orders, alerts, documents (admins only when signed in).
 
 ``build_blocks(services, settings)`` returns the Blocks (not yet mounted); ``ui.mount`` mounts
 it on the API's FastAPI app with the safety settings (``CSS``, ``HEAD``).
@@ -17,7 +17,7 @@ import gradio as gr
 from assistant.llm import short_reason
 from assistant.redact import redact_text
 from assistant.services import Services
-from ui import tab_admin, tab_chat, tab_inspect, tab_orders, tab_sensors
+from ui import alerts_panel, tab_admin, tab_chat, tab_inspect, tab_orders, tab_sensors
 from ui.chat import escape_md
 from ui.i18n import LANG_CHOICES, Labels, pick_lang, question_lang, t
 from ui.login import LOGOUT_PATH, OPEN, PageAuth
@@ -103,6 +103,7 @@ def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None
             labels.bind(gr.Markdown("## " + t("en", "app.title"), elem_id="onsite-title"),
                         value=lambda lg: "## " + t(lg, "app.title"))
             status = gr.HTML(elem_id="onsite-status", js_on_load=None)
+            alerts_badge = alerts_panel.header_badge(services.alerts) if services.alerts is not None else None
             account = gr.Markdown(elem_id="onsite-account", visible=auth.required)
             labels.bind(gr.Button(link=LOGOUT_PATH, size="sm", scale=0, min_width=80, visible=auth.required,
                                   elem_id="onsite-logout"), value="auth.logout")
@@ -128,10 +129,15 @@ def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None
                 sensors = tab_sensors.build(services.sensors, services.site, labels, lang)
             with tab("tab.orders", "orders") as orders_tab:
                 orders = tab_orders.build(services.work_orders, labels, lang, auth)
+            with tab("tab.alerts", "alerts", visible=services.alerts is not None) as alerts_tab:
+                alerts = alerts_panel.build(services.alerts, labels, lang, auth, alerts_badge) \
+                    if services.alerts is not None else None
             # Signed in, the documents tab is shown to admins once the page knows who is there.
             with tab("tab.admin", "admin", visible=not auth.required) as admin_tab:
                 admin = tab_admin.build(services.knowledge, labels, lang, auth)
 
+        if alerts is not None:
+            alerts_panel.start_polling(alerts)
         # every label is bound now: the question box may update them all
         chat["wire"]((follow_question, [lang_pick, lang], [lang, status, *labels.components]))
 
@@ -164,5 +170,8 @@ def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None
         sensors_tab.select(sensors["handlers"].show, [sensors["sensor"], sensors["window"], lang],
                            [sensors["plot"], sensors["summary"]], **private)
         orders_tab.select(orders["handlers"].refresh, [lang], orders["refresh_outputs"], **private)
+        if alerts is not None:
+            alerts_tab.select(alerts["handlers"].refresh, alerts["inputs"], alerts["outputs"], show_progress="hidden",
+                              **private)
         admin_tab.select(admin["handlers"].refresh, [lang], [admin["report"], admin["index_line"]], **private)
     return blocks

@@ -88,6 +88,17 @@ RESPONSIVE = """
 .onsite-badge-details p { margin: .3rem 0; overflow-wrap: anywhere; }
 .onsite-badge-details pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: .85rem; margin: .4rem 0 0; }
 
+/* the alerts badge: the worst active severity's colour (ui/alerts_panel.py) */
+.onsite-alerts-badge { display: inline-flex; align-items: center; gap: .45rem; padding: .35rem .8rem; min-height: 40px;
+  box-sizing: border-box; border-radius: 999px; border: 1px solid var(--border-color-primary); white-space: nowrap; }
+.onsite-alerts-badge .dot { width: .7em; height: .7em; border-radius: 50%; background: #16a34a; flex: none; }
+.onsite-alerts-badge.info .dot { background: #2563eb; }
+.onsite-alerts-badge.warning .dot { background: #d97706; }
+.onsite-alerts-badge.alarm .dot, .onsite-alerts-badge.critical .dot { background: #dc2626; }
+.onsite-alerts-badge.critical { background: #dc2626; color: #fff; font-weight: 600; }
+.onsite-alerts-badge.critical .dot { background: #fff; }
+.onsite-alerts-badge .n { display: none; }
+
 /* the tab bar: Gradio moves the tabs that do not fit into its "..." menu; nothing may widen the page */
 #onsite-tabs .tab-wrapper { max-width: 100%; }
 
@@ -113,6 +124,9 @@ RESPONSIVE = """
   #onsite-lang label.selected { border-color: var(--color-accent); color: var(--color-accent); font-weight: 600; }
   #onsite-logout { min-height: 40px; padding: 0 .7rem; }
   .onsite-badge > summary { max-width: 52vw; padding: .25rem .6rem; }
+  .onsite-alerts-badge { padding: .25rem .55rem; gap: .3rem; }
+  .onsite-alerts-badge .n { display: inline; }
+  .onsite-alerts-badge .word { display: none; }
   .gradio-container button[role="tab"] { font-size: 1rem; padding: 0 .6rem; min-height: 44px; }
   #onsite-chat { height: clamp(200px, calc(100dvh - 350px), 700px) !important; }
   #onsite-account { display: none !important; }  /* two header rows: the sign-out button says it */

@@ -37,7 +37,9 @@ SETTINGS = Settings(home=HOME, embedding={"model": "fake"},
                          "rate_limit_per_minute": 0})
 APP = create_app(SETTINGS, metrics=ApiMetrics())
 install_routes(APP)
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+# The alert stream never ends by itself (a client leaves it), which an in-process call would wait
+# for; its framing and resumption are tested against a real server in test_alerts_api.py.
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP).exclude(path="/api/v1/alerts/stream")
 
 # --- steering: the fuzzer gets past the first gate, and tries the edges of time -----------------
 # Random text is never the one model id nor a sensor of the site, so every request would stop at

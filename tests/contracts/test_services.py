@@ -6,12 +6,13 @@ import inspect
 
 import pytest
 
-from assistant.services import InspectionService, KnowledgeAdmin, SensorService, TurnService, WorkOrderService
+from assistant.services import (AlertService, InspectionService, KnowledgeAdmin, SensorService, TurnService,
+                                WorkOrderService)
 from assistant.settings import Settings
 from tests.ui.fakes import FakeService
 
 PROTOCOLS = {"turns": TurnService, "sensors": SensorService, "inspection": InspectionService,
-             "work_orders": WorkOrderService, "knowledge": KnowledgeAdmin}
+             "work_orders": WorkOrderService, "knowledge": KnowledgeAdmin, "alerts": AlertService}
 
 
 def _methods(protocol: type) -> dict[str, inspect.Signature]:
@@ -71,3 +72,41 @@ def test_the_real_turn_service_refuses_what_its_limits_refuse(real):
     with pytest.raises(ValidationError, match="conversation id"):
         real.turns.ask("hello", thread_id="../etc")
     assert real.turns.turns_in_flight == 0  # refused before admission: no slot is held
+
+
+@pytest.mark.parametrize("which", ["real", "fake"])
+def test_alert_services_behave_alike(which, request):
+    """The fake the page's tests use keeps the real service's rules: open → acknowledged → closed,
+    counts of active alerts by severity, changes after a cursor, and the same errors."""
+    from tools.errors import NotFoundError, ToolConflictError
+
+    bundle = request.getfixturevalue(which)
+    alerts = bundle.alerts
+    if which == "real":
+        def add(severity, target):
+            return bundle.parts.alert_store.raise_alert(target, f"anomaly:{target}", severity, "x").alert.id
+    else:
+        def add(severity, target):
+            return bundle.add_alert(severity, target)["id"]
+    cursor = alerts.alert_cursor()
+    before = alerts.alert_counts()
+    first, second = add("alarm", "P-201"), add("info", "P-202")
+    counts = alerts.alert_counts()
+    assert counts["alarm"] == before["alarm"] + 1 and counts["info"] == before["info"] + 1
+    assert set(counts) == {"info", "warning", "alarm", "critical"}
+    assert alerts.acknowledge_alert(first, "ana")["state"] == "acknowledged"
+    with pytest.raises(ToolConflictError):
+        alerts.acknowledge_alert(first, "ana")
+    closed = alerts.close_alert(second, "boss", "done")
+    assert (closed["state"], closed["closed_by"], closed["close_note"]) == ("closed", "boss", "done")
+    with pytest.raises(ToolConflictError):
+        alerts.close_alert(second, "boss")
+    with pytest.raises(NotFoundError):
+        alerts.get_alert(99_999)
+    assert alerts.alert_counts()["info"] == before["info"]
+    changes = alerts.alert_changes(cursor)
+    assert [(c["alert_id"], c["action"]) for c in changes] == [
+        (first, "opened"), (second, "opened"), (first, "acknowledged"), (second, "closed")]
+    assert alerts.alert_cursor() == changes[-1]["seq"]
+    page = alerts.list_alerts(state="active", target="P-201", limit=1)
+    assert [a["id"] for a in page["alerts"]] == [first] and page["total"] == 1 and page["next_offset"] is None

@@ -53,9 +53,11 @@ class FakeService:
         self.max_question_chars, self.max_answer_tokens = 2000, 384
         self.parts = None
         self.observers: list = []
+        self.alert_list: list[dict[str, Any]] = []  # newest last; add_alert() makes them
+        self.alert_log: list[dict[str, Any]] = []
 
     # the Services bundle: this one object plays every service
-    turns = sensors = inspection = work_orders = knowledge = property(lambda self: self)
+    turns = sensors = inspection = work_orders = knowledge = alerts = property(lambda self: self)
 
     def close(self) -> None:
         pass
@@ -204,3 +206,73 @@ class FakeService:
     def rollback_index(self) -> dict[str, Any]:
         self.rollbacks += 1
         return {"live": "v0", "previous": "v1"}
+
+    # alerts: the store's rules in a few lines (open → acknowledged → closed, by a named person)
+    def add_alert(self, severity: str = "warning", target: str = "P-101", title: str = "Vibration rising",
+                  state: str = "open") -> dict[str, Any]:
+        alert = {"id": len(self.alert_list) + 1, "target": target, "cause": f"anomaly:{target}", "state": state,
+                 "severity": severity, "title": title, "explanation": {}, "first_seen": 1_700_000_000_000,
+                 "last_seen": 1_700_000_000_000 + len(self.alert_list), "count": 1, "escalations": 0,
+                 "suppressed": 0, "acked_by": None, "acked_at": None, "closed_by": None, "closed_at": None,
+                 "close_note": None, "events": []}
+        self.alert_list.append(alert)
+        self._alert_event(alert, "watch", "opened")
+        return dict(alert)
+
+    def _alert_event(self, alert: dict, actor: str, action: str) -> None:
+        self.alert_log.append({"seq": len(self.alert_log) + 1, "alert_id": alert["id"], "ts": 0, "actor": actor,
+                               "action": action, "detail": None, "alert": dict(alert)})
+
+    def _find_alert(self, alert_id) -> dict[str, Any]:
+        from tools.watch.alerts import AlertNotFoundError
+
+        found = [a for a in self.alert_list if str(a["id"]) == str(alert_id)]
+        if not found:
+            raise AlertNotFoundError(f"no alert {alert_id}")
+        return found[0]
+
+    def list_alerts(self, state=None, severity=None, min_severity=None, target=None, since=None, limit=50,
+                    offset=0) -> dict[str, Any]:
+        from tools.watch.alerts import SEVERITIES
+
+        rows = [a for a in reversed(self.alert_list)
+                if (state is None or a["state"] == state or (state == "active" and a["state"] != "closed"))
+                and (severity is None or a["severity"] == severity) and (target is None or a["target"] == target)
+                and (min_severity is None or SEVERITIES.index(a["severity"]) >= SEVERITIES.index(min_severity))]
+        page = rows[offset:offset + limit]
+        return {"alerts": [dict(a) for a in page], "total": len(rows),
+                "next_offset": offset + limit if offset + limit < len(rows) else None}
+
+    def get_alert(self, alert_id) -> dict[str, Any]:
+        return dict(self._find_alert(alert_id))
+
+    def acknowledge_alert(self, alert_id, by: str) -> dict[str, Any]:
+        from tools.watch.alerts import AlertStateError
+
+        alert = self._find_alert(alert_id)
+        if alert["state"] != "open":
+            raise AlertStateError(f"alert {alert['id']} is already {alert['state']}")
+        alert.update(state="acknowledged", acked_by=by, acked_at=1_700_000_100_000)
+        self._alert_event(alert, by, "acknowledged")
+        return dict(alert)
+
+    def close_alert(self, alert_id, by: str, note: str = "") -> dict[str, Any]:
+        from tools.watch.alerts import AlertStateError
+
+        alert = self._find_alert(alert_id)
+        if alert["state"] == "closed":
+            raise AlertStateError(f"alert {alert['id']} was already closed by {alert['closed_by']}")
+        alert.update(state="closed", closed_by=by, closed_at=1_700_000_200_000, close_note=note)
+        self._alert_event(alert, by, "closed")
+        return dict(alert)
+
+    def alert_counts(self) -> dict[str, int]:
+        from tools.watch.alerts import SEVERITIES
+
+        return {s: sum(a["state"] != "closed" and a["severity"] == s for a in self.alert_list) for s in SEVERITIES}
+
+    def alert_changes(self, cursor: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        return [dict(e) for e in self.alert_log if e["seq"] > cursor][:limit]
+
+    def alert_cursor(self) -> int:
+        return len(self.alert_log)
