@@ -344,13 +344,13 @@ def watch(
     from tools.sensors.store import SensorStore
     from tools.site import load_site_profile
     from tools.watch.alerts import AlertStore
-    from tools.watch.watch import SiteWatch, WatchSettings
+    from tools.watch.watch import SiteWatch
 
     settings = Settings()
     try:
-        ws = WatchSettings(**({"lookback_h": lookback_h} if lookback_h else {}))
+        ws = settings.watch.model_copy(update={"lookback_h": lookback_h} if lookback_h else {})
         site_watch = SiteWatch(load_site_profile(settings.site_profile), SensorStore(settings.sensors_db),
-                               AlertStore(settings.home / "alerts.sqlite"), ws, models_dir=settings.home / "watch")
+                               AlertStore(settings.alerts_db, settings.alerts), ws, models_dir=settings.watch_dir)
     except USER_ERRORS as exc:
         _fail(exc)
     if once:

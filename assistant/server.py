@@ -236,6 +236,28 @@ class ModelOnTheWay(ExtractiveModel):
             self.model.decide(messages, schema, options)
 
 
+class WatchThread:
+    """The site watch (tools/watch/watch.py) in a thread of the server, on the server's own sensor
+    and alert stores (one SQLite handle each per process)."""
+
+    def __init__(self, settings: Settings, services):
+        from tools.watch.watch import SiteWatch
+
+        self.stop_event = threading.Event()
+        self.watch = SiteWatch(services.site, services.parts.sensor_store, services.parts.alert_store,
+                               settings.watch, models_dir=settings.watch_dir)
+        self.thread = threading.Thread(target=self.watch.run_forever, args=(self.stop_event,),
+                                       name="onsite-watch", daemon=True)
+
+    def start(self) -> "WatchThread":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout=10)
+
+
 class ModelFetch:
     """`onsite model pull` of the configured model ("auto" or a catalogue name) in a thread, its
     progress in the log; on success the model is loaded behind the stand-in, on failure the
@@ -473,7 +495,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         sock.close()
         raise OnsiteError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(2048)  # connections made before uvicorn starts wait in the backlog
-    services = feed_ = fetch = None
+    services = feed_ = fetch = watch_ = None
     try:
         embedder = make_embedder(settings.embedding, settings.home)
         ensure_index(settings, embedder, echo)
@@ -483,6 +505,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         services = build_services(settings, embedder=embedder, loaded=loaded)
         warm_up(services)
         feed_ = SensorFeed(services.site, services.parts.sensor_store, settings.home / "run", feed).start()
+        watch_ = WatchThread(settings, services).start()
         app = build_app(settings, services, authenticator=Authenticator.from_settings(
             settings, first.store() if first is not None else None))
         port = sock.getsockname()[1]
@@ -494,6 +517,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         echo(f"  REST API:    {url}/api/v1  (OpenAPI {url}/docs)")
         echo(f"  OpenAI API:  {url}/v1  (model 'onsite')")
         echo(f"  sensors:     {feed_.via}")
+        echo(f"  site watch:  every {settings.watch.interval_s:g} s → alerts at {url}/api/v1/alerts and on the page")
         if keys:
             echo(f"  sign-in:     required ({keys} API key{'s' if keys != 1 else ''}; page sign-in at {url}/ui-login)")
         else:
@@ -514,6 +538,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
     finally:
         if fetch is not None:
             fetch.stop()
+        if watch_ is not None:
+            watch_.stop()
         if feed_ is not None:
             feed_.stop()
         if services is not None:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from assistant.llm.settings import LLMSettings
 from tools.watch.alerts import AlertSettings
+from tools.watch.watch import WatchSettings
 from knowledge.settings import (
     BUNDLED_MINILM,
     ChunkingSettings,
@@ -180,6 +181,7 @@ class Settings(BaseSettings):
     agent: AgentSettings = AgentSettings()
     api: ApiSettings = ApiSettings()
     alerts: AlertSettings = AlertSettings()
+    watch: WatchSettings = WatchSettings()  # the site watch that raises the alerts (tools/watch/watch.py)
 
     @property
     def index_dir(self) -> Path:
@@ -208,6 +210,10 @@ class Settings(BaseSettings):
     @property
     def alerts_db(self) -> Path:
         return self.home / "alerts.sqlite"
+
+    @property
+    def watch_dir(self) -> Path:
+        return self.home / "watch"  # the watch's per-asset models and its cursor
 
     @property
     def uploads_dir(self) -> Path:

@@ -77,11 +77,11 @@ class WatchSettings(BaseModel):
         default_factory=dict, description="Early warning: a configured reference period by asset id (overrides "
         "reference_h).")
     persistence_k: int = Field(5, ge=1, description="An anomaly needs k of the last n rows over the threshold.")
-    persistence_n: int = Field(10, ge=1)
+    persistence_n: int = Field(10, ge=1, description="... the n of k of n (rows of grid_s).")
     early_warning_config: dict[str, int | float] = Field(
         default_factory=lambda: {"rate_window": 12}, description="Overrides of the model's parameters (alpha, "
         "rate_window in grid rows, shrinkage, margin, spread_margin).")
-    anomaly_severity: Literal["info", "warning", "alarm"] = "warning"
+    anomaly_severity: Literal["info", "warning", "alarm"] = Field("warning", description="Severity of an early-warning alert.")
 
 
 @dataclass
