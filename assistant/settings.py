@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from assistant.llm.settings import LLMSettings
 from tools.watch.alerts import AlertSettings
-from tools.watch.watch import WatchSettings
+from tools.watch.settings import WatchSettings
 from knowledge.settings import (
     BUNDLED_MINILM,
     ChunkingSettings,

@@ -14,70 +14,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from pydantic import BaseModel, ConfigDict, Field
 
 from tools.errors import ToolInputError
 from tools.site.layout import Sensor
 
-FaultKind = Literal["flatline", "stuck", "dropout", "spike", "out_of_range"]
-FAULT_KINDS: tuple[str, ...] = ("flatline", "stuck", "dropout", "spike", "out_of_range")
-
-# What a sensor of each metric can physically report; beyond it the reading is an instrument fault
-# (a broken RTD reads -200 °C or 850 °C, a 4-20 mA loop below 3.6 mA reads under range).
-DEFAULT_RANGES: dict[str, tuple[float, float]] = {
-    "air_temperature": (-40.0, 70.0), "bearing_temperature": (-40.0, 200.0), "relative_humidity": (0.0, 100.0),
-    "co2": (0.0, 10_000.0), "par": (0.0, 3_000.0), "dli": (0.0, 80.0), "substrate_moisture": (0.0, 100.0),
-    "substrate_ec": (0.0, 25.0), "feed_ec": (0.0, 25.0), "feed_ph": (0.0, 14.0), "vibration_rms": (0.0, 100.0),
-    "discharge_pressure": (-1.0, 100.0), "suction_pressure": (-1.0, 100.0), "flow": (0.0, 10_000.0),
-    "motor_current": (0.0, 2_000.0), "tank_level": (0.0, 50.0),
-}
-
-
-class SensorFaultConfig(BaseModel):
-    """Per-sensor overrides."""
-
-    model_config = ConfigDict(extra="forbid")
-    constant: bool = Field(False, description="A legitimately constant signal (a setpoint, a fixed dosing "
-                           "target): never reported as flatline or stuck.")
-    range: tuple[float, float] | None = Field(None, description="Physical range (low, high) of this instrument.")
-    interval_s: float | None = Field(None, gt=0, description="Expected reading interval (default: the site "
-                                     "profile's report_every_s, else the median interval of the readings).")
-
-
-class FaultSettings(BaseModel):
-    """Thresholds of the sensor-fault rules."""
-
-    model_config = ConfigDict(extra="forbid")
-    flatline_intervals: float = Field(30.0, ge=2, description="A flatline is no change at all for longer than this "
-                                      "many usual reading intervals ...")
-    flatline_min_s: float = Field(1800.0, ge=0, description="... and at least this long.")
-    stuck_band: float = Field(0.05, gt=0, lt=1, description="Stuck: the readings stay within this fraction of the "
-                              "sensor's usual movement per window (noise gone, but not bit-for-bit constant) ...")
-    stuck_min_s: float = Field(2700.0, ge=0, description="... for at least this long.")
-    move_window_s: float = Field(600.0, gt=0, description="Window over which 'usual movement' is measured (the "
-                                 "median of max - min over windows of this length).")
-    dropout_intervals: float = Field(5.0, ge=1.5, description="A dropout is no reading for longer than this many "
-                                     "expected intervals ...")
-    dropout_min_s: float = Field(120.0, ge=0, description="... and at least this long.")
-    spike_window: int = Field(21, ge=5, le=301, description="Readings in the centred window of the spike test.")
-    spike_mads: float = Field(8.0, gt=1, description="A spike is further than this many robust sigmas "
-                              "(1.4826 MAD) from the window's median ...")
-    spike_max_points: int = Field(3, ge=1, description="... for at most this many readings in a row (longer is a "
-                                  "step, which the process may really make).")
-    severity: dict[FaultKind, Literal["info", "warning", "alarm", "critical"]] = Field(
-        default_factory=lambda: {"flatline": "warning", "stuck": "warning", "dropout": "warning", "spike": "info",
-                                 "out_of_range": "alarm"},
-        description="Alert severity by fault kind (a reading the instrument cannot make hides the process).")
-    dark_metrics: list[str] = Field(default_factory=lambda: ["par"], description="Metrics that rest at the bottom "
-                                    "of their range at night (light): a flatline there, mostly outside the zone's "
-                                    "day hours, is the dark, not a fault.")
-    ranges: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_RANGES),
-                                                   description="Physical range by metric.")
-    sensors: dict[str, SensorFaultConfig] = Field(default_factory=dict, description="Overrides by sensor id.")
+from tools.watch.settings import (DEFAULT_RANGES, FAULT_KINDS, FaultKind, FaultSettings,  # noqa: F401 - re-exported
+                                   SensorFaultConfig)
 
 
 @dataclass(frozen=True)

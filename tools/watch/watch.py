@@ -28,10 +28,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from tools.errors import ToolInputError
 from tools.sensors.excursions import SEVERITY_RANK, sensor_excursions
@@ -39,49 +38,11 @@ from tools.watch.alerts import AlertStore
 from tools.watch.asset_watch import AssetWatch
 from tools.watch.early_warning import EarlyWarningConfig
 from tools.watch.forecast_check import check_forecast
-from tools.watch.sensor_faults import FaultSettings, alert_fields, check_sensor
+from tools.watch.sensor_faults import alert_fields, check_sensor
+from tools.watch.settings import WatchSettings  # noqa: F401 - part of this module's interface
 
 log = logging.getLogger(__name__)
 SEVERITY = {1: "warning", 2: "alarm", 3: "critical"}  # excursion rank → alert severity
-
-
-class WatchSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    interval_s: float = Field(60.0, ge=1, le=86_400, description="Seconds between passes of `run_forever`.")
-    lookback_h: float = Field(24.0, gt=0, le=24 * 366, description="On a first start (no saved cursor), how far "
-                              "back the first pass looks.")
-    limit_min_severity: Literal["warning", "alarm", "trip"] = Field(
-        "alarm", description="Lowest limit level that raises an alert (warning: outside the normal range).")
-    limit_context_h: float = Field(2.0, ge=0, description="History read before the window for delays and merging.")
-    max_gap_s: float = Field(1800.0, gt=0, description="A data gap up to this long does not split an excursion.")
-    merge_s: float = Field(900.0, ge=0, description="A brief return into range up to this long does not either.")
-    fault_context_h: float = Field(6.0, ge=0, description="History read before the window for instrument faults.")
-    # the instrument checks re-read their context every time they run (90 % of a pass at 1 reading/s, measured),
-    # and their rules span tens of minutes anyway: every 5 min is as timely and a fifth of the work
-    faults_every_s: float = Field(300.0, ge=0, description="Instrument-fault checks run at most this often "
-                                  "(0: every pass); each covers the readings since the last one.")
-    faults: FaultSettings = Field(default_factory=FaultSettings)
-    forecast_warn_h: float = Field(168.0, ge=0, description="Alert when an equipment sensor is forecast to reach "
-                                   "its alarm within this many hours (0: no forecasts).")
-    forecast_window_h: float = Field(72.0, gt=0, description="Readings the forecast is fitted to (evals/forecast_wear.py).")
-    forecast_every_s: float = Field(3600.0, ge=0, description="Forecasts run at most this often.")
-    early_warning: bool = Field(True, description="Per-asset anomaly score (assets with >= 2 sensors).")
-    # 5 min, not 1: at 1-min rows the sensors' correlated noise makes every one of them "slow" (judged by
-    # its rate, see early_warning.py) and a slow wear ramp stayed unseen until after its alarm (measured)
-    grid_s: int = Field(300, ge=1, le=3600, description="Early warning: rows are per-sensor medians over this grid.")
-    # two days, not one: a one-day reference learned one day's weather and noise, and fault-free simulated
-    # weeks then alarmed after 54-80 h; with two days after 120-127 h, and wear still ~67 h before its alarm
-    reference_h: float = Field(48.0, gt=0, description="Early warning: hours of data from the first row the watch "
-                               "sees for an asset, taken as normal operation.")
-    reference_periods: dict[str, tuple[datetime, datetime]] = Field(
-        default_factory=dict, description="Early warning: a configured reference period by asset id (overrides "
-        "reference_h).")
-    persistence_k: int = Field(5, ge=1, description="An anomaly needs k of the last n rows over the threshold.")
-    persistence_n: int = Field(10, ge=1, description="... the n of k of n (rows of grid_s).")
-    early_warning_config: dict[str, int | float] = Field(
-        default_factory=lambda: {"rate_window": 12}, description="Overrides of the model's parameters (alpha, "
-        "rate_window in grid rows, shrinkage, margin, spread_margin).")
-    anomaly_severity: Literal["info", "warning", "alarm"] = Field("warning", description="Severity of an early-warning alert.")
 
 
 @dataclass
