@@ -31,6 +31,8 @@ def check_forecast(w: Any, start: int, end: int, now_ms: int, errors: list[str])
     if w.forecast_at is not None and now_ms - w.forecast_at < cfg.forecast_every_s * 1000:
         return None  # not due yet
     w.forecast_at = now_ms
+    start = end - int(cfg.forecast_window_h * HOUR_MS)
+    running_by_asset: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}  # one read per asset and pass
     out = []
     for s in w.site.sensors:
         if not s.asset:
@@ -39,29 +41,32 @@ def check_forecast(w: Any, start: int, end: int, now_ms: int, errors: list[str])
         limit = ls.at(True) if ls is not None else None
         if limit is None:
             continue
-        for side, value, normal in (("high", limit.alarm_high, limit.high), ("low", limit.alarm_low, limit.low)):
-            if value is None or normal is None or normal == value:
+        sides = [(side, value, normal) for side, value, normal in
+                 (("high", limit.alarm_high, limit.high), ("low", limit.alarm_low, limit.low))
+                 if value is not None and normal is not None and normal != value]
+        if not sides:
+            continue
+        try:
+            ts, values = (np.asarray(x) for x in w.store.series(s.id, start, end))
+            if len(ts) == 0:
                 continue
-            try:
-                finding = _forecast_one(w, s, side, value, normal, ls.source, end)
-            except Exception as exc:  # noqa: BLE001 - one bad series must not stop the watch
-                log.warning("watch: forecast of %s skipped: %s", s.id, exc)
-                errors.append(f"forecast {s.id}: {exc}")
-                continue
-            if finding:
-                out.append(finding)
+            if s.asset not in running_by_asset:
+                running_by_asset[s.asset] = _running_series(w, s.asset, start, end)
+            running = _running(running_by_asset[s.asset], w.site.asset(s.asset), ts)
+            for side, value, normal in sides:
+                finding = _forecast_one(w, s, side, value, normal, ls.source, ts[running], values[running], end)
+                if finding:
+                    out.append(finding)
+        except Exception as exc:  # noqa: BLE001 - one bad series must not stop the watch
+            log.warning("watch: forecast of %s skipped: %s", s.id, exc)
+            errors.append(f"forecast {s.id}: {exc}")
     return out
 
 
-def _forecast_one(w: Any, sensor, side: str, alarm: float, normal: float, source: str,
-                  end: int) -> dict[str, Any] | None:
+def _forecast_one(w: Any, sensor, side: str, alarm: float, normal: float, source: str, ts: np.ndarray,
+                  values: np.ndarray, end: int) -> dict[str, Any] | None:
     cfg = w.settings
-    start = end - int(cfg.forecast_window_h * HOUR_MS)
-    ts, values = (np.asarray(a) for a in w.store.series(sensor.id, start, end))
-    if len(ts) == 0:
-        return None
-    running = _running(w, sensor.asset, ts, start, end)
-    f = forecast_crossing(ts[running], values[running], alarm, side=side, now_ms=end)
+    f = forecast_crossing(ts, values, alarm, side=side, now_ms=end)
     if f is None or not f.eta_s or f.eta_s > cfg.forecast_warn_h * 3600:
         return None  # too little data, already beyond (limits check), or not within the warning horizon
     if (f.level - normal) * (1 if side == "high" else -1) <= 0:
@@ -75,12 +80,20 @@ def _forecast_one(w: Any, sensor, side: str, alarm: float, normal: float, source
             "at": end}
 
 
-def _running(w: Any, asset_id: str, ts: np.ndarray, start: int, end: int) -> np.ndarray:
+def _running_series(w: Any, asset_id: str, start: int, end: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The asset's running-sensor readings over the window (None: it names no running sensor)."""
+    asset = w.site.asset(asset_id)
+    if not asset.running_sensor:
+        return None
+    rt, rv = w.store.series(asset.running_sensor, start, end)
+    return np.asarray(rt), np.asarray(rv)
+
+
+def _running(series: tuple[np.ndarray, np.ndarray] | None, asset, ts: np.ndarray) -> np.ndarray:
     """Which readings were taken while the asset ran (all, when it names no running sensor)."""
-    asset = next((a for a in w.site.assets if a.id == asset_id), None)
-    if asset is None or not asset.running_sensor:
+    if series is None:
         return np.ones(len(ts), bool)
-    rt, rv = (np.asarray(a) for a in w.store.series(asset.running_sensor, start, end))
+    rt, rv = series
     if len(rt) == 0:
         return np.zeros(len(ts), bool)
     i = np.clip(np.searchsorted(rt, ts, side="right") - 1, 0, len(rt) - 1)  # latest running reading at or before

@@ -45,7 +45,7 @@ class SensorFault:
         return asdict(self) | {"cause": self.cause}
 
 
-def _fmt(x: float) -> str:
+def fmt_number(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
@@ -108,7 +108,7 @@ def find_sensor_faults(sensor: Sensor | str, ts: np.ndarray, values: np.ndarray,
         worst = float(run[np.nanargmax(beyond)]) if np.isfinite(beyond).any() else float(run[0])
         found.append(SensorFault(
             sid, "out_of_range", int(ts[a]), int(ts[b]),
-            (f"{sid} read {_fmt(worst)}{unit}, outside what the instrument can measure ({_fmt(lo)} to {_fmt(hi)}{unit}),"
+            (f"{sid} read {fmt_number(worst)}{unit}, outside what the instrument can measure ({fmt_number(lo)} to {fmt_number(hi)}{unit}),"
              if np.isfinite(worst) else f"{sid} sent readings that are not numbers,")
             + f" {b - a + 1} reading(s) from {_clock(int(ts[a]))} over {_dur(ts[b] - ts[a])}",
             b == ts.size - 1, {"value": worst if np.isfinite(worst) else None, "range": [lo, hi] if np.isfinite([lo, hi]).all() else None, "readings": b - a + 1}))
@@ -153,12 +153,12 @@ def _flat_and_stuck(sid: str, unit: str, ts: np.ndarray, v: np.ndarray, interval
     # night) repeats itself legitimately: no flatline or stuck can be told from that.
     if move <= 0 or move < 2 * resolution:
         return []
-    per = f"it normally moves {_fmt(move)}{unit} per {_dur(cfg.move_window_s * 1000)}"
+    per = f"it normally moves {fmt_number(move)}{unit} per {_dur(cfg.move_window_s * 1000)}"
     out: list[SensorFault] = []
     for a, b in runs:
         out.append(SensorFault(
             sid, "flatline", int(ts[a]), int(ts[b]),
-            f"{sid} has not changed from {_fmt(v[a])}{unit} for {_dur(ts[b] - ts[a])}; {per}"
+            f"{sid} has not changed from {fmt_number(v[a])}{unit} for {_dur(ts[b] - ts[a])}; {per}"
             + (" (the end of its range: saturated, or the process is beyond what it can show)"
                if v[a] in bounds else ""),
             b == v.size - 1, {"value": float(v[a]), "duration_s": (ts[b] - ts[a]) / 1000,
@@ -177,7 +177,7 @@ def _flat_and_stuck(sid: str, unit: str, ts: np.ndarray, v: np.ndarray, interval
         span = float(np.ptp(v[a:b + 1]))
         out.append(SensorFault(
             sid, "stuck", int(ts[a]), int(ts[b]),
-            f"{sid} has stayed at {_fmt(float(np.median(v[a:b + 1])))}{unit} (within {_fmt(span)}{unit}) for"
+            f"{sid} has stayed at {fmt_number(float(np.median(v[a:b + 1])))}{unit} (within {fmt_number(span)}{unit}) for"
             f" {_dur(ts[b] - ts[a])}; {per}",
             b == v.size - 1, {"value": float(np.median(v[a:b + 1])), "span": span,
                               "duration_s": (ts[b] - ts[a]) / 1000, "usual_move": move}))
@@ -208,8 +208,8 @@ def _spikes(sid: str, unit: str, ts: np.ndarray, v: np.ndarray, cfg: FaultSettin
         i = a + int(np.argmax(np.abs(v[a:b + 1] - med[a:b + 1])))
         out.append(SensorFault(
             sid, "spike", int(ts[a]), int(ts[b]),
-            f"{sid} jumped to {_fmt(v[i])}{unit} at {_clock(int(ts[i]))} for {b - a + 1} reading(s); the readings"
-            f" around it were {_fmt(med[i])} ± {_fmt(1.4826 * mad[i])}{unit}",
+            f"{sid} jumped to {fmt_number(v[i])}{unit} at {_clock(int(ts[i]))} for {b - a + 1} reading(s); the readings"
+            f" around it were {fmt_number(med[i])} ± {fmt_number(1.4826 * mad[i])}{unit}",
             b == v.size - 1, {"value": float(v[i]), "median": float(med[i]), "sigma": float(1.4826 * mad[i]),
                               "readings": b - a + 1}))
     return out

@@ -38,7 +38,7 @@ from tools.watch.alerts import AlertStore
 from tools.watch.asset_watch import AssetWatch
 from tools.watch.early_warning import EarlyWarningConfig
 from tools.watch.forecast_check import check_forecast
-from tools.watch.sensor_faults import alert_fields, check_sensor
+from tools.watch.sensor_faults import alert_fields, check_sensor, fmt_number
 from tools.watch.settings import WatchSettings  # noqa: F401 - part of this module's interface
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,6 @@ class WatchReport:
 
 Finding = dict[str, Any]  # keyword arguments of AlertStore.raise_alert
 Check = Callable[["SiteWatch", int, int, int, list[str]], list[Finding] | None]  # None: not due this pass
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
 def _iso(ms: int) -> str:
@@ -98,8 +94,8 @@ def check_limits(w: "SiteWatch", start: int, end: int, now_ms: int, errors: list
                 "target": x.asset or x.zone, "cause": f"limit_{x.direction}:{x.sensor_id}",
                 "severity": SEVERITY[x.rank],
                 "title": (f"{x.sensor_id} {'above' if x.direction == 'high' else 'below'} its {x.severity} limit "
-                          f"{_fmt(x.limit_value)} {x.unit} ({ls.source}): {'worst' if not x.ongoing else 'now at'} "
-                          f"{_fmt(x.worst_value)} {x.unit}").replace("  ", " "),
+                          f"{fmt_number(x.limit_value)} {x.unit} ({ls.source}): {'worst' if not x.ongoing else 'now at'} "
+                          f"{fmt_number(x.worst_value)} {x.unit}").replace("  ", " "),
                 "explanation": {
                     "type": "process_limit", "sensor": x.sensor_id, "metric": x.metric, "unit": x.unit,
                     "direction": x.direction, "severity_reached": x.severity, "reached_ms": x.reached,
