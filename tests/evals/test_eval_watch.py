@@ -123,3 +123,20 @@ def test_skab_valve1_beats_the_plain_t2_baseline():
     # the anomalies and swallow their alerts; ours page for every anomaly detected and nothing else
     assert result["events_alerted"] == result["events_detected"] and result["false_alert_events"] == 0
     assert result["baseline"]["events_alerted"] < 8
+
+
+def test_cross_validation_chooses_on_one_half_and_reports_the_other(tmp_path):
+    from evals.watch_cv import RULES, cross_validate
+
+    result = cross_validate(write_set(tmp_path / "set", files=4))
+    assert set(result["rules"]) == set(RULES)
+    for rule in result["rules"].values():
+        # 2 splits × 2 directions × 2 objectives, each reported on the files it was not chosen on
+        assert len(rule["cv"]) == 8
+        for c in rule["cv"]:
+            assert c["test"]["events"] == 2 and len(c["chosen_on"]) == 2
+        assert all(0 <= m["f1"] <= 1 for m in rule["cv_mean"].values())
+    # the watch's rule at its default margins reproduces evaluate_watch on the same files
+    direct = evaluate_watch(tmp_path / "set")
+    default = result["rules"]["reference_max"]["all_files"]["[6, 2]"]
+    assert (default["f1"], default["far"], default["false_events"]) == (direct["f1"], direct["far"], direct["false_events"])

@@ -255,6 +255,15 @@ class EarlyWarningModel:
         return (Scores(score, contrib, 1.0, list(self.sensors)),
                 StreamState(history=hist[-keep:].copy(), ewma=last, spread=last_spread))
 
+    def channel_scores(self, rows) -> tuple[np.ndarray, np.ndarray]:
+        """Shift and spread scores of ``rows`` (a stream from its start) in their own units, before
+        the thresholds: what a threshold rule is chosen from (``evals/watch_cv.py``)."""
+        if not self.fitted:
+            raise ToolInputError("the early-warning model is not fitted; fit it on a reference period first")
+        x = self._rows(rows, "readings")
+        shift, spread, _, _ = self._channels(self._standard(self._raw_features(x, None)), StreamState())
+        return shift * self.threshold, spread * self.spread_threshold
+
     # ---- persistence (JSON, no pickle) --------------------------------------------------------
     def to_dict(self) -> dict:
         if not self.fitted:
