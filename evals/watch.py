@@ -10,10 +10,10 @@ anomaly, counted per hour of normal test data.
 
 Alert figures count what an operator is paged for, as the watch's ``AlertStore`` would: an alarmed
 stretch opens an alert; the operator is taken to close it as soon as the alarm clears (the watch
-never closes one itself, a person does: this gives the most pages); a stretch starting within the quiet period (``AlertSettings.quiet_s``) after
-that close is suppressed, not a new alert. An alert whose stretch touches no anomaly is a false
-alert event; an anomaly is alerted when an opened (not suppressed) stretch overlaps it. Files are
-separate runs: each starts with no alert.
+never closes one itself, a person does: this gives the most pages); a stretch starting within the
+quiet period (``AlertSettings.quiet_s``) after that close is suppressed, not a new alert. An alert
+whose stretch touches no anomaly is a false alert event; an anomaly is alerted when an opened (not
+suppressed) stretch overlaps it. Files are separate runs: each starts with no alert.
 
 The same run scores a plain Hotelling T² (standardised sensors, full covariance, no smoothing, no
 persistence, threshold the 99th percentile of the reference's own scores) as the baseline.
