@@ -8,6 +8,13 @@ an operator: each anomaly (a contiguous labelled stretch) is detected when an al
 with the delay from its first row; a false alert event is an alarmed stretch that touches no
 anomaly, counted per hour of normal test data.
 
+Alert figures count what an operator is paged for, as the watch's ``AlertStore`` would: an alarmed
+stretch opens an alert; the operator is taken to close it as soon as the alarm clears (the watch
+never closes one itself, a person does: this gives the most pages); a stretch starting within the
+quiet period (``AlertSettings.quiet_s``) after that close is suppressed, not a new alert. An alert
+whose stretch touches no anomaly is a false alert event; an anomaly is alerted when an opened (not
+suppressed) stretch overlaps it. Files are separate runs: each starts with no alert.
+
 The same run scores a plain Hotelling T² (standardised sensors, full covariance, no smoothing, no
 persistence, threshold the 99th percentile of the reference's own scores) as the baseline.
 """
@@ -26,6 +33,7 @@ import numpy as np
 
 from assistant.errors import ValidationError
 from tools.errors import ToolError
+from tools.watch.alerts import AlertSettings
 from tools.watch.early_warning import EarlyWarningConfig, fit_model
 from tools.watch.scoring import persistent, stretches
 
@@ -86,10 +94,28 @@ def _hotelling(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
     return t2(z) > np.quantile(t2(zr), 0.99)
 
 
-def figures(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, Any]:
-    """Point and event figures over (seconds, labels, alarms) of test parts, pooled."""
+def alert_openings(secs: np.ndarray, alarm: np.ndarray, quiet_s: float) -> list[tuple[int, int, int | None]]:
+    """Alarmed stretches as the AlertStore sees them: (first, last + 1, row where an alert opens or
+    None when suppressed). A stretch starting within ``quiet_s`` of the last close (the end of the
+    last opened alert's stretch) is suppressed; suppressed findings do not move the close, so one
+    that lasts past the quiet period opens an alert when the period ends, as the watch would."""
+    out: list[tuple[int, int, int | None]] = []
+    closed_at = None
+    for a, b in stretches(alarm):
+        free = a if closed_at is None else a + int(np.searchsorted(secs[a:b], closed_at + quiet_s))
+        opened = free if free < b else None
+        if opened is not None:
+            closed_at = float(secs[b - 1])
+        out.append((a, b, opened))
+    return out
+
+
+def figures(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], quiet_s: float | None = None) -> dict[str, Any]:
+    """Point, event and alert figures over (seconds, labels, alarms) of test parts, pooled."""
+    quiet_s = AlertSettings().quiet_s if quiet_s is None else quiet_s
     tp = fp = fn = tn = 0
     events = detected = false_events = 0
+    alerts = false_alerts = alerted = 0
     delays: list[float] = []
     normal_s = 0.0
     for secs, y, alarm in parts:
@@ -104,6 +130,10 @@ def figures(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str,
                 detected += 1
                 delays.append(float(secs[a + hit[0]] - secs[a]))
         false_events += sum(1 for a, b in stretches(alarm) if not y[a:b].any())
+        opened = [(o, b) for _, b, o in alert_openings(secs, alarm, quiet_s) if o is not None]
+        alerts += len(opened)
+        false_alerts += sum(1 for o, b in opened if not y[o:b].any())
+        alerted += sum(1 for a, b in stretches(y) if any(o < b and e > a for o, e in opened))
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
     return {
         "f1": None if f1 is None else round(f1, 4),
@@ -114,11 +144,14 @@ def figures(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str,
         "false_events": false_events,
         "false_events_per_hour": round(false_events / (normal_s / 3600), 3) if normal_s else None,
         "normal_hours": round(normal_s / 3600, 3),
+        "alert_events": alerts, "events_alerted": alerted, "false_alert_events": false_alerts,
+        "false_alert_events_per_hour": round(false_alerts / (normal_s / 3600), 3) if normal_s else None,
+        "quiet_s": quiet_s,
     }
 
 
 def evaluate_watch(dataset_dir: Path, config: EarlyWarningConfig | None = None,
-                   k: int = PERSIST_K, n: int = PERSIST_N) -> dict[str, Any]:
+                   k: int = PERSIST_K, n: int = PERSIST_N, quiet_s: float | None = None) -> dict[str, Any]:
     info, series = read_set(dataset_dir)
     ref_rows = info["reference_rows"]
     ours, base, per_file = [], [], []
@@ -145,22 +178,23 @@ def evaluate_watch(dataset_dir: Path, config: EarlyWarningConfig | None = None,
         test = slice(ref_rows, None)
         ours.append((secs[test], y[test], alarm[test]))
         base.append((secs[test], y[test], _hotelling(x[:ref_rows], x)[test]))
-        fig = figures([ours[-1]])
+        fig = figures([ours[-1]], quiet_s)
         over = np.flatnonzero(alarm[test] & y[test])
         top = scores.top_sensors(ref_rows + int(over[0]), 2) if len(over) else []
         per_file.append({"file": name, **{key: fig[key] for key in ("f1", "far", "mar", "events_detected",
-                                                                   "median_delay_s", "false_events")},
+                                                                   "median_delay_s", "false_events",
+                                                                   "events_alerted", "false_alert_events")},
                          "slow_sensors": [s for s, slow in zip(sensors, model.slow) if slow],
                          "first_alarm_top_sensors": [s for s, _ in top]})
     result = {"dataset": info.get("name") or Path(dataset_dir).name, "files": len(series),
               "method": "MEWMA shift + spread channels on robust-scaled, clipped features (slow sensors as rates), "
                         "reference-max thresholds, "
                         f"{k} of {n} persistence",
-              **figures(ours),
+              **figures(ours, quiet_s),
               "ms_per_row": round(1000 * score_s / max(scored_rows, 1), 4),
               "rows_per_s": round(scored_rows / score_s) if score_s else None,
               "ms_per_row_streamed": round(stream_ms, 4),
               "config": vars(config or EarlyWarningConfig()) | {"persist_k": k, "persist_n": n},
-              "baseline": {"method": "Hotelling T², threshold at the reference's 99th percentile", **figures(base)},
+              "baseline": {"method": "Hotelling T², threshold at the reference's 99th percentile", **figures(base, quiet_s)},
               "per_file": per_file}
     return result

@@ -2,27 +2,30 @@
 operation, with the sensors that contribute most to each score named.
 
 The method is a multivariate EWMA chart (MEWMA, Lowry et al. 1992) on robustly standardised
-features, chosen by measuring on SKAB (``onsite eval watch``):
+features, with a second channel for broken correlations; chosen by measuring on SKAB
+(``onsite eval watch``), where a plain Hotelling T² false-alarms on half the normal rows:
 
-- **Robust scaling.** Each sensor is centred on its reference median and scaled by its MAD (as a
+- **Robust scaling.** Each feature is centred on its reference median and scaled by its MAD (as a
   standard deviation); when the MAD is far below the standard deviation (quantised readings such
-  as a flow meter stuck on a few values) the standard deviation is used instead, so one repeated
-  value does not make every other reading look extreme.
+  as a flow meter stuck on a few values) the standard deviation is used instead. Standardised
+  values are clipped at ±``CLIP``, so one wild reading cannot carry the averages by itself.
 - **Slow sensors are judged by their rate.** A sensor whose reference changes slowly compared with
-  its spread (a temperature warming up: the spread of its one-step changes is below
-  ``SLOW_RATIO`` of its level spread) cannot have its normal *level* learned from a short reference;
-  it enters as its change over ``rate_window`` rows instead. On SKAB this halves the false alarms
-  that a drifting fluid temperature caused after each experiment.
-- **EWMA then Mahalanobis.** The standardised features are smoothed (``alpha``) before the distance,
-  so a single spike is damped and a sustained shift accumulates; the covariance is that of the
-  smoothed reference, shrunk towards its diagonal (``shrinkage``) because a few hundred rows of
-  correlated sensors give a near-singular matrix.
-- **Threshold from the reference itself:** the highest smoothed score seen in the reference times
-  ``margin`` (never from labels). The persistence rule (k of n) is applied on top of it in
-  ``tools/watch/scoring.py``.
+  its spread (a temperature warming up: its one-step changes spread less than ``SLOW_RATIO`` of its
+  level) cannot have its normal *level* learned from a short reference; it enters as its change
+  over ``rate_window`` rows, with a variance of at least that of a random walk with its one-step
+  spread (a short reference holds few independent windows of it). On SKAB this is what removes
+  most false alarms: the fluid temperature keeps drifting after each experiment.
+- **Shift channel:** Mahalanobis distance of the EWMA-smoothed features (``alpha``): a sustained
+  change of level accumulates, a spike is damped. **Spread channel:** EWMA of each row's own
+  distance: a change of variance or a broken correlation, which averages out of smoothed features.
+  Covariances are shrunk towards their diagonal (``shrinkage``): a few hundred rows of correlated
+  sensors give a near-singular matrix.
+- **Thresholds from the reference itself:** each channel's highest score over the reference times
+  its margin (never from labels). The score is the larger channel in units of its threshold, so 1.0
+  is the threshold. The persistence rule (k of n rows) is applied on top in ``scoring.py``.
 
-Per-sensor contributions split the distance exactly: ``d_j * (S^-1 d)_j`` summed over j is the
-score. The model is plain numbers and saves to JSON (no pickle).
+Per-sensor contributions split the distance exactly (``d_j * (S^-1 d)_j`` sums to the distance),
+which is how an alert names its sensors. The model is plain numbers and saves to JSON (no pickle).
 """
 
 from __future__ import annotations
@@ -83,35 +86,7 @@ class Scores:
         return self.score > self.threshold
 
     def top_sensors(self, row: int, n: int = 3) -> list[tuple[str, float]]:
-        """Early warning: a per-asset multivariate anomaly score learned from a reference period of normal
-operation, with the sensors that contribute most to each score named.
-
-The method is a multivariate EWMA chart (MEWMA, Lowry et al. 1992) on robustly standardised
-features, with a second channel for broken correlations; chosen by measuring on SKAB
-(``onsite eval watch``), where a plain Hotelling T² false-alarms on half the normal rows:
-
-- **Robust scaling.** Each feature is centred on its reference median and scaled by its MAD (as a
-  standard deviation); when the MAD is far below the standard deviation (quantised readings such
-  as a flow meter stuck on a few values) the standard deviation is used instead. Standardised
-  values are clipped at ±``CLIP``, so one wild reading cannot carry the averages by itself.
-- **Slow sensors are judged by their rate.** A sensor whose reference changes slowly compared with
-  its spread (a temperature warming up: its one-step changes spread less than ``SLOW_RATIO`` of its
-  level) cannot have its normal *level* learned from a short reference; it enters as its change
-  over ``rate_window`` rows, with a variance of at least that of a random walk with its one-step
-  spread (a short reference holds few independent windows of it). On SKAB this is what removes
-  most false alarms: the fluid temperature keeps drifting after each experiment.
-- **Shift channel:** Mahalanobis distance of the EWMA-smoothed features (``alpha``): a sustained
-  change of level accumulates, a spike is damped. **Spread channel:** EWMA of each row's own
-  distance: a change of variance or a broken correlation, which averages out of smoothed features.
-  Covariances are shrunk towards their diagonal (``shrinkage``): a few hundred rows of correlated
-  sensors give a near-singular matrix.
-- **Thresholds from the reference itself:** each channel's highest score over the reference times
-  its margin (never from labels). The score is the larger channel in units of its threshold, so 1.0
-  is the threshold. The persistence rule (k of n rows) is applied on top in ``scoring.py``.
-
-Per-sensor contributions split the distance exactly (``d_j * (S^-1 d)_j`` sums to the distance),
-which is how an alert names its sensors. The model is plain numbers and saves to JSON (no pickle).
-"""
+        """The ``n`` sensors contributing most to ``row``'s score, with their shares of it."""
         c = self.contributions[row]
         total = float(self.score[row]) or 1.0
         order = np.argsort(-c)[:n]
@@ -279,6 +254,15 @@ class EarlyWarningModel:
         hist = x if state.history is None else np.vstack([state.history, x])
         return (Scores(score, contrib, 1.0, list(self.sensors)),
                 StreamState(history=hist[-keep:].copy(), ewma=last, spread=last_spread))
+
+    def channel_scores(self, rows) -> tuple[np.ndarray, np.ndarray]:
+        """Shift and spread scores of ``rows`` (a stream from its start) in their own units, before
+        the thresholds: what a threshold rule is chosen from (``evals/watch_cv.py``)."""
+        if not self.fitted:
+            raise ToolInputError("the early-warning model is not fitted; fit it on a reference period first")
+        x = self._rows(rows, "readings")
+        shift, spread, _, _ = self._channels(self._standard(self._raw_features(x, None)), StreamState())
+        return shift * self.threshold, spread * self.spread_threshold
 
     # ---- persistence (JSON, no pickle) --------------------------------------------------------
     def to_dict(self) -> dict:

@@ -137,3 +137,13 @@ def test_a_sensor_constant_over_the_reference_is_left_out_not_alarmed_on():
     x[900:, 1] = 10.5  # …then moves by one step: a question for the sensor checks, not a process alarm
     scores, alarm = alarms(model, x)
     assert not alarm.any() and np.all(scores.contributions[:, 1] == 0)
+
+
+def test_channel_scores_are_the_score_before_its_thresholds(model):
+    x = process(400, seed=11)
+    scores, _ = model.score(x)
+    shift, spread = model.channel_scores(x)
+    np.testing.assert_allclose(np.maximum(shift / model.threshold, spread / model.spread_threshold), scores.score,
+                               rtol=1e-9)
+    with pytest.raises(ToolInputError, match="not fitted"):
+        EarlyWarningModel(sensors=SENSORS).channel_scores(x)
