@@ -145,6 +145,9 @@ def eval_watch(dataset_dir: Path, as_json: bool = typer.Option(False, "--json"))
         typer.echo(f"{label}: F1 {show(r['f1'], '.3f')}  FAR {show(r['far'], '.1%')}  MAR {show(r['mar'], '.1%')}  "
                    f"events {r['events_detected']}/{r['events']}  median delay {show(r['median_delay_s'], '.0f')} s  "
                    f"false events {show(r['false_events_per_hour'], '.2f')}/h")
+        if "alert_events" in r:  # counted as an operator is paged: a re-alarm within the quiet period is no new page
+            typer.echo(f"  as alerts (quiet {r['quiet_s']:.0f} s): {r['alert_events']} opened, "
+                       f"{r['events_alerted']}/{r['events']} events alerted, {r['false_alert_events']} false")
     typer.echo(f"{result['files']} files, {result['ms_per_row']:.4f} ms/row in blocks, "
                f"{result['ms_per_row_streamed']:.3f} ms/row one at a time")
 
