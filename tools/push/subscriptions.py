@@ -20,6 +20,7 @@ mini-program) and ``onsite watch`` (sending) can share the file and a count surv
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -82,6 +83,13 @@ class SubscriptionStore:
         self.max_authorisations = int(max_authorisations)
         self.reservation_ttl_ms = int(reservation_ttl_s * 1000)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # private whatever the umask (openids are personal data): the file before SQLite opens it, so
+        # its -wal / -shm take the same mode
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # an authorisation counted must survive power loss
