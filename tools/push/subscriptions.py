@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-SEVERITIES = ("info", "warning", "alarm", "critical")  # as tools.watch.alerts.SEVERITIES (index = rank)
+from tools.watch.alerts import SEVERITIES  # index = rank
+
 RESULTS = ("accept", "reject", "ban", "filter")
 
 MIGRATIONS: list[str] = [

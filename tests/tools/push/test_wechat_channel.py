@@ -299,6 +299,19 @@ def test_secrets_and_tokens_never_reach_the_log(make_channel, wechat, caplog):
     assert token not in repr(channel) + repr(channel.tokens)
 
 
+def test_the_token_is_fetched_once_across_sends_and_a_restart(make_channel, wechat, tmp_path):
+    home = tmp_path / "home"
+    for n in (1, 2):  # two processes, one after the other, on one data home
+        channel = make_channel(home)
+        accept(channel, "o-alice", times=2)
+        for m in (1, 2):
+            message = alert(n * 10 + m)
+            channel.recipients(message)
+            assert channel.send(message, "o-alice").ok
+        channel.close()
+    assert len(wechat.state.sent) == 4 and len(wechat.state.token_fetches) == 1
+
+
 def test_concurrent_sends_fetch_one_token(make_channel, wechat):
     channel = make_channel()
     wechat.state.token_delay_s = 0.3
