@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from assistant.api.app import create_app
 from assistant.api.metrics import ApiMetrics
 from assistant.settings import Settings
+from tests.wechat_standin import WeChatState, add_push_routes
 
 APPID = "wx0123456789abcdef"
 APP_SECRET = "APPSECRET-do-not-leak-4b9e2c71d0"
@@ -51,6 +52,7 @@ class _QuietH11(H11Protocol):
 class StandInWeChat:
     url: str
     calls: list[dict[str, str]] = field(default_factory=list)  # what it received, without the secret
+    push: WeChatState = field(default_factory=WeChatState)  # its subscribe-message side (tests/wechat_standin.py)
 
 
 def _wechat_app(calls: list[dict[str, str]]) -> FastAPI:
@@ -91,7 +93,10 @@ def wechat_server() -> Iterator[StandInWeChat]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(_wechat_app(calls), log_config=None, access_log=False, lifespan="off", http=_QuietH11)
+    push = WeChatState()
+    app = _wechat_app(calls)
+    add_push_routes(app, push)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", http=_QuietH11)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -100,7 +105,7 @@ def wechat_server() -> Iterator[StandInWeChat]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the stand-in WeChat server did not start")
         time.sleep(0.01)
-    yield StandInWeChat(f"http://127.0.0.1:{port}", calls)
+    yield StandInWeChat(f"http://127.0.0.1:{port}", calls, push)
     server.should_exit = True
     thread.join(timeout=5)
     sock.close()
