@@ -186,3 +186,7 @@ class PushThread:
             self.thread.join(timeout)
         if not self.thread.is_alive():
             self.dispatcher.outbox.close()
+            for channel in self.dispatcher.channels.values():
+                close = getattr(channel, "close", None)  # e.g. a webhook's HTTP client
+                if callable(close):
+                    close()
