@@ -94,9 +94,7 @@ class Dispatcher:
         rows = self.outbox.due(self.clock(), s.batch, self.channels, int(s.lease_s * 1000))
         for i, row in enumerate(rows):
             if stop is not None and stop.is_set():
-                # claimed but not tried: give them back at once rather than after the lease
-                for rest in rows[i:]:
-                    self.outbox.mark_retry(rest.id, rest.last_error or "stopped", self.clock())
+                self.outbox.release([r.id for r in rows[i:]], self.clock())  # untried: due at once, not after the lease
                 break
             self._send(row, report)
         return report

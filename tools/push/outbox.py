@@ -204,6 +204,13 @@ class Outbox:
             self._db.execute("UPDATE outbox SET next_try_ms=?, last_error=?, detail=? WHERE id=? AND state='pending'",
                              (int(next_try_ms), error[:500], _blob(detail), row_id))
 
+    def release(self, row_ids: Iterable[int], now: int | None = None) -> None:
+        """Give claimed rows back untried (the dispatcher is stopping): due at once, attempt uncounted."""
+        now = now_ms() if now is None else int(now)
+        with self._lock, _Transaction(self._db):
+            self._db.executemany("UPDATE outbox SET next_try_ms=?, attempts=MAX(0, attempts-1) WHERE id=? AND"
+                                 " state='pending'", [(now, i) for i in row_ids])
+
     def _finish(self, row_id: int, state: str, error: str | None, detail: dict | None, at: int | None) -> None:
         with self._lock, _Transaction(self._db):
             self._db.execute(

@@ -177,4 +177,5 @@ def test_stop_during_a_pass_gives_the_claimed_rows_back(tmp_path, clock):
     ch.send = send_then_stop
     d.run_once(stop)
     assert ch.keys() == ["a"]
-    assert [r.key for r in d.outbox.due(clock.now)] == ["b", "c"]  # due now, not after the lease
+    again = d.outbox.due(clock.now)  # due now, not after the lease, and their attempt not counted
+    assert [(r.key, r.attempts) for r in again] == [("b", 1), ("c", 1)]
