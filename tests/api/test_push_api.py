@@ -96,7 +96,8 @@ def test_the_outbox_for_admins(app_client, make_api_service):
     page = c.get("/api/v1/push/outbox", params={"state": "failed"}, headers=ADMIN).json()["data"]
     assert page["total"] == 1 and page["rows"][0]["last_error"] == "http_404"
     failed = page["rows"][0]
-    assert failed["message"]["key"] == "alert:1:opened:1" and failed["delivery_id"] == "webhook:ops/ops/alert:1:opened:1"
+    assert failed["message"]["key"] == "alert:1:opened:1"
+    assert failed["delivery_id"] == "webhook:ops/ops/alert:1:opened:1"
     assert c.get("/api/v1/push/outbox", params={"channel": "wechat"}, headers=ADMIN).json()["data"]["total"] == 1
     assert c.get("/api/v1/push/outbox", params={"state": "lost"}, headers=ADMIN).status_code == 422
     assert c.get("/api/v1/push/outbox", params={"limit": 0}, headers=ADMIN).status_code == 422
