@@ -534,7 +534,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         echo(f"  OpenAI API:  {url}/v1  (model 'onsite')")
         echo(f"  sensors:     {feed_.via}")
         echo(f"  site watch:  every {settings.watch.interval_s:g} s → alerts at {url}/api/v1/alerts and on the page")
-        echo(f"  push:        {', '.join(push_.dispatcher.channels) if push_ else 'no channel configured (push.webhooks)'}")
+        pushing = f"{', '.join(push_.dispatcher.channels)} (outbox: {url}/api/v1/push/outbox)" if push_ else None
+        echo(f"  push:        {pushing or 'off (no channel configured: push.webhooks)'}")
         if keys:
             echo(f"  sign-in:     required ({keys} API key{'s' if keys != 1 else ''}; page sign-in at {url}/ui-login)")
         else:

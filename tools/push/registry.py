@@ -4,9 +4,9 @@ the configured channels. Another channel kind is one more entry in ``FACTORIES``
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from tools.push.channel import Channel
+from tools.push.channel import Channel, MessageSource
 from tools.push.settings import PushSettings
 
 
@@ -27,9 +27,11 @@ def build_channels(push: PushSettings, **deps: Any) -> list[Channel]:
     return [channel for factory in FACTORIES.values() for channel in factory(push, **deps)]
 
 
-def build_push(settings: Any, alert_store: Any, site: Any = None, **deps: Any):
-    """The dispatcher for ``settings`` (the root Settings) over ``alert_store``, or None when push
-    is off or no channel is configured. The caller runs it (``PushThread``) and stops it."""
+def build_push(settings: Any, alert_store: Any, site: Any = None, *, sources: Sequence[MessageSource] = (),
+               **deps: Any):
+    """The dispatcher for ``settings`` (the root Settings) over ``alert_store`` (and any further
+    ``sources``, e.g. the daily advice), or None when push is off or no channel is configured. The
+    caller runs it (``PushThread``) and stops it; ``deps`` go to the channel factories."""
     from tools.push.alert_source import AlertSource
     from tools.push.dispatcher import Dispatcher
     from tools.push.outbox import Outbox
@@ -40,5 +42,5 @@ def build_push(settings: Any, alert_store: Any, site: Any = None, **deps: Any):
     channels = build_channels(push, settings=settings, site=site, **deps)
     if not channels:
         return None
-    sources = [AlertSource(alert_store, site, default_lang=push.lang, batch=push.batch)]
-    return Dispatcher(Outbox(settings.push_db), sources, channels, push)
+    every = [AlertSource(alert_store, site, default_lang=push.lang, batch=push.batch), *sources]
+    return Dispatcher(Outbox(settings.push_db), every, channels, push)

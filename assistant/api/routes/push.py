@@ -124,7 +124,7 @@ def attach_dispatcher(app: FastAPI, dispatcher: Any) -> None:
 
 
 def _pending(app: FastAPI) -> float:
-    services = getattr(app.state, "services", None)
-    if services is None or not services.settings.push_db.exists():
+    path = getattr(getattr(getattr(app.state, "services", None), "settings", None), "push_db", None)
+    if path is None or not path.exists():
         return 0.0
     return float(outbox(app).pending_count())
