@@ -46,12 +46,10 @@ def test_an_alert_reaches_the_webhook_from_the_served_app(app_client, make_api_s
     attach_dispatcher(c.app, thread.dispatcher)
     thread.start()
     try:
-        t0 = time.monotonic()
         alert = service.parts.alert_store.raise_alert("P-101", "anomaly:P-101", "alarm", "P-101 departs", {}).alert
         assert _wait(lambda: receiver.accepted(), 5)
-        took = time.monotonic() - t0
-        got = receiver.accepted()[0]
-        assert got.verified and got.key == f"alert:{alert.id}:opened:1" and took < 2.0, took
+        got = receiver.accepted()[0]  # how fast: python -m evals.push_latency --json (not a timed test)
+        assert got.verified and got.key == f"alert:{alert.id}:opened:1"
         service.parts.alert_store.raise_alert("P-101", "anomaly:P-102", "info", "below the floor", {})
         receiver.status = 503
         service.parts.alert_store.raise_alert("GH-1", "limit_high:GH-1-TEMP", "alarm", "GH-1 hot", {})
