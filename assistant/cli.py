@@ -344,6 +344,8 @@ def watch(
     from tools.sensors.store import SensorStore
     from tools.site import load_site_profile
     from tools.watch.alerts import AlertStore
+    from tools.push.dispatcher import PushThread
+    from tools.push.registry import build_push
     from tools.watch.watch import SiteWatch
 
     settings = Settings()
@@ -351,10 +353,13 @@ def watch(
         ws = settings.watch.model_copy(update={"lookback_h": lookback_h} if lookback_h else {})
         site_watch = SiteWatch(load_site_profile(settings.site_profile), SensorStore(settings.sensors_db),
                                AlertStore(settings.alerts_db, settings.alerts), ws, models_dir=settings.watch_dir)
+        pusher = build_push(settings, site_watch.alerts, site_watch.site)  # None: no push channel configured
     except USER_ERRORS as exc:
         _fail(exc)
     if once:
         report = site_watch.run_once()
+        if pusher is not None:  # one delivery attempt; what is not sent waits in the outbox
+            pusher.run_once()
         if as_json:
             typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
             return
@@ -365,11 +370,15 @@ def watch(
         return
     typer.echo(f"watching every {ws.interval_s:g} s; Ctrl-C to stop", err=True)
     stop = threading.Event()
+    push_ = PushThread(pusher).start() if pusher is not None else None
     try:
         site_watch.run_forever(stop, on_report=lambda r: [typer.echo(f"[{a['severity']}] {a['target']}: {a['title']}")
                                                           for a in r.opened + r.escalated])
     except KeyboardInterrupt:
         stop.set()
+    finally:
+        if push_ is not None:
+            push_.stop()
 
 
 @app.command("serve")

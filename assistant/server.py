@@ -258,6 +258,16 @@ class WatchThread:
         self.thread.join(timeout=10)
 
 
+def push_thread(settings: Settings, services):
+    """The push dispatcher (tools/push) over the server's alert store, not yet started; None when
+    push is off or no channel is configured."""
+    from tools.push.dispatcher import PushThread
+    from tools.push.registry import build_push
+
+    dispatcher = build_push(settings, services.parts.alert_store, services.site)
+    return None if dispatcher is None else PushThread(dispatcher)
+
+
 class ModelFetch:
     """`onsite model pull` of the configured model ("auto" or a catalogue name) in a thread, its
     progress in the log; on success the model is loaded behind the stand-in, on failure the
@@ -495,7 +505,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         sock.close()
         raise OnsiteError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(2048)  # connections made before uvicorn starts wait in the backlog
-    services = feed_ = fetch = watch_ = None
+    services = feed_ = fetch = watch_ = push_ = None
     try:
         embedder = make_embedder(settings.embedding, settings.home)
         ensure_index(settings, embedder, echo)
@@ -505,9 +515,15 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         services = build_services(settings, embedder=embedder, loaded=loaded)
         warm_up(services)
         feed_ = SensorFeed(services.site, services.parts.sensor_store, settings.home / "run", feed).start()
+        push_ = push_thread(settings, services)  # before the watch: its cursor starts at the alerts of now
         watch_ = WatchThread(settings, services).start()
         app = build_app(settings, services, authenticator=Authenticator.from_settings(
             settings, first.store() if first is not None else None))
+        if push_ is not None:
+            from assistant.api.routes.push import attach_dispatcher
+
+            attach_dispatcher(app, push_.dispatcher)
+            push_.start()
         port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
         url = f"http://{shown}:{port}"
@@ -518,6 +534,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         echo(f"  OpenAI API:  {url}/v1  (model 'onsite')")
         echo(f"  sensors:     {feed_.via}")
         echo(f"  site watch:  every {settings.watch.interval_s:g} s → alerts at {url}/api/v1/alerts and on the page")
+        pushing = f"{', '.join(push_.dispatcher.channels)} (outbox: {url}/api/v1/push/outbox)" if push_ else None
+        echo(f"  push:        {pushing or 'off (no channel configured: push.webhooks)'}")
         if keys:
             echo(f"  sign-in:     required ({keys} API key{'s' if keys != 1 else ''}; page sign-in at {url}/ui-login)")
         else:
@@ -540,6 +558,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
             fetch.stop()
         if watch_ is not None:
             watch_.stop()
+        if push_ is not None:
+            push_.stop()
         if feed_ is not None:
             feed_.stop()
         if services is not None:

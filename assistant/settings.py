@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from assistant.llm.settings import LLMSettings
 from tools.watch.alerts import AlertSettings
 from tools.watch.settings import WatchSettings
+from tools.push.settings import PushSettings
 from knowledge.settings import (
     BUNDLED_MINILM,
     ChunkingSettings,
@@ -182,6 +183,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     alerts: AlertSettings = AlertSettings()
     watch: WatchSettings = WatchSettings()  # the site watch that raises the alerts (tools/watch/watch.py)
+    push: PushSettings = PushSettings()  # alerts and advice to webhooks and WeChat, via an outbox (tools/push/)
 
     @property
     def index_dir(self) -> Path:
@@ -210,6 +212,10 @@ class Settings(BaseSettings):
     @property
     def alerts_db(self) -> Path:
         return self.home / "alerts.sqlite"
+
+    @property
+    def push_db(self) -> Path:
+        return self.home / "push.sqlite"  # the push outbox and its sources' cursors
 
     @property
     def watch_dir(self) -> Path:
