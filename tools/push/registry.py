@@ -16,9 +16,22 @@ def _webhooks(push: PushSettings, **deps: Any) -> list[Channel]:
     return [WebhookChannel(w) for w in push.webhooks]
 
 
+def _wechat(push: PushSettings, *, settings: Any = None, site: Any = None, **deps: Any) -> list[Channel]:
+    """WeChat subscribe messages; the app id, secret and WeChat's address are the login's (``api.*``)."""
+    if not push.wechat.enabled or settings is None:
+        return []
+    from tools.push.wechat_subscribe import make_wechat_channel
+
+    channel = make_wechat_channel(push.wechat, settings.api.wechat_appid, settings.api.wechat_secret,
+                                  settings.api.wechat_base_url, settings.home,
+                                  timezone=getattr(site, "timezone", None) or "UTC")
+    return [channel] if channel is not None else []
+
+
 # kind → factory(push settings, **deps) → the channels of that kind (none when not configured)
 FACTORIES: dict[str, Callable[..., list[Channel]]] = {
     "webhook": _webhooks,
+    "wechat": _wechat,
 }
 
 

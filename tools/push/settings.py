@@ -19,6 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from tools.push.wechat_settings import WeChatPushSettings
+
 SeverityName = Literal["info", "warning", "alarm", "critical"]
 KindName = Literal["alert", "advice", "reminder"]
 
@@ -66,7 +68,8 @@ class PushSettings(BaseModel):
     backoff: BackoffSettings = Field(default_factory=BackoffSettings)
     lang: Literal["zh", "en"] = Field("zh", description="Language of alert messages when the zone does not say.")
     webhooks: list[WebhookSettings] = Field(default_factory=list, description="Generic webhooks (HMAC-signed JSON).")
-    # wechat: WeChatPushSettings — the WeChat subscribe-message channel (tools/push/wechat*.py) goes here
+    wechat: WeChatPushSettings = Field(default_factory=WeChatPushSettings, description="WeChat subscribe messages to "
+                                       "the mini-program's users (app id and secret: api.wechat_appid / wechat_secret).")
 
     @model_validator(mode="after")
     def _unique_names(self) -> "PushSettings":
