@@ -139,7 +139,8 @@ SMALL = ["en-pump-01", "zh-tom-01", "en-loto-04", "zh-none-01"]
 
 
 def test_a_small_run_through_the_agent_reports_every_figure_and_counts_right(tmp_path):
-    settings = Settings(home=tmp_path / "home")
+    # the fake embedder: this checks the figures' bookkeeping, not the real embedder's quality (the slow test below)
+    settings = Settings(home=tmp_path / "home", embedding={"model": "fake"})
     asked = [q for q in QUESTIONS if q.id in SMALL]
     result = evaluate_site_questions(settings, questions=asked)
     assert result["mode"] == "extractive" and result["model"] == "extractive"
