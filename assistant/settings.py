@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from assistant.llm.settings import LLMSettings
 from tools.watch.alerts import AlertSettings
 from tools.watch.settings import WatchSettings
+from tools.advice.settings import AdviceSettings
 from knowledge.settings import (
     BUNDLED_MINILM,
     ChunkingSettings,
@@ -182,6 +183,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     alerts: AlertSettings = AlertSettings()
     watch: WatchSettings = WatchSettings()  # the site watch that raises the alerts (tools/watch/watch.py)
+    advice: AdviceSettings = AdviceSettings()  # daily crop advice per greenhouse zone (assistant/advice.py)
 
     @property
     def index_dir(self) -> Path:

@@ -95,6 +95,7 @@ class DaySummary:
     date: str  # local date, YYYY-MM-DD
     timezone: str
     day_hours: tuple[str, str]
+    aliases: list[str]
     start_ms: int
     end_ms: int
     status: str  # in_range | off | no_data
@@ -139,7 +140,7 @@ def summarize_day(site: SiteProfile, store: SensorStore, zone_id: str, day: Date
     start, end = day_window(site, day)
     d_start, d_end = site.day_hours(zone.id)
     out = DaySummary(zone.id, zone.name, zone.crop, zone.stage, day.isoformat(), site.timezone,
-                     (d_start.strftime("%H:%M"), d_end.strftime("%H:%M")), start, end, "no_data")
+                     (d_start.strftime("%H:%M"), d_end.strftime("%H:%M")), list(zone.aliases), start, end, "no_data")
     sensors = [s for s in site.sensors if s.zone == zone.id and s.asset is None]
     for s in sensors:
         if s.metric in (LIGHT_SUM,):

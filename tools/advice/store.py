@@ -96,7 +96,8 @@ class AdviceStore:
         return _row(row) if row else None
 
     def delete(self, zone: str, date: str) -> bool:
-        """Forget one advice (an admin's regenerate); its next version gets a new id and is pushed again."""
+        """Forget one advice (an admin's regenerate). Its next version gets a new id, but the push key
+        (advice:{zone}:{date}) is the same: the outbox does not page anyone about it twice."""
         return self._conn().execute("DELETE FROM advice WHERE zone = ? AND date = ?", (zone, date)).rowcount == 1
 
     def since(self, cursor: int, limit: int = 100) -> list[StoredAdvice]:
