@@ -276,9 +276,11 @@ def _headline(s: DaySummary, lang: str) -> str:
         return w["headline_ok"].format(zone=s.zone, day=s.date)
     f = s.findings[0]
     period = T.PERIOD[lang][f.period]
+    period = "" if f.period == "daily" else period  # "daily light sum", not "daily daily light sum"
     first = w["first"].format(period=period, period_l=period.lower(), metric=T.METRIC[lang].get(f.metric, f.metric),
                               dirw=w["dirw"][f.direction])
-    return w["headline_off"].format(zone=s.zone, day=s.date, n=len(s.findings), first=first.strip())
+    first = first.strip()
+    return w["headline_off"].format(zone=s.zone, day=s.date, n=len(s.findings), first=first[0].upper() + first[1:])
 
 
 # -- wiring -------------------------------------------------------------------------------------------

@@ -495,7 +495,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         sock.close()
         raise OnsiteError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(2048)  # connections made before uvicorn starts wait in the backlog
-    services = feed_ = fetch = watch_ = None
+    services = feed_ = fetch = watch_ = advice_ = None
     try:
         embedder = make_embedder(settings.embedding, settings.home)
         ensure_index(settings, embedder, echo)
@@ -506,6 +506,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         warm_up(services)
         feed_ = SensorFeed(services.site, services.parts.sensor_store, settings.home / "run", feed).start()
         watch_ = WatchThread(settings, services).start()
+        from assistant.advice_scheduler import start_advice
+        advice_ = start_advice(services)  # daily crop advice at advice.hour (assistant/advice_scheduler.py)
         app = build_app(settings, services, authenticator=Authenticator.from_settings(
             settings, first.store() if first is not None else None))
         port = sock.getsockname()[1]
@@ -540,6 +542,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
             fetch.stop()
         if watch_ is not None:
             watch_.stop()
+        if advice_ is not None:
+            advice_.stop()
         if feed_ is not None:
             feed_.stop()
         if services is not None:

@@ -159,7 +159,8 @@ def summarize_day(site: SiteProfile, store: SensorStore, zone_id: str, day: Date
         out.findings.extend(_findings(m, settings))
     if out.light.get("finding"):
         out.findings.append(out.light.pop("finding"))
-    out.findings.sort(key=lambda f: (-(f.alarm_minutes > 0), -(f.minutes if f.minutes is not None else 1e9)))
+    # alarms first, then the longest excursions; a daily total (light sum) after the timed findings
+    out.findings.sort(key=lambda f: (-(f.alarm_minutes > 0), -(f.minutes or 0.0)))
     if not any(m.readings for m in out.metrics):
         out.status = "no_data"
     else:

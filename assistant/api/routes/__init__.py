@@ -9,6 +9,7 @@
     sensors.py      GET /api/v1/sensors, /api/v1/sensors/{id}/latest, /api/v1/sensors/{id}/series
     workorders.py   GET/POST /api/v1/work-orders, GET /api/v1/work-orders/{id}, POST …/{id}/close
     alerts.py       GET /api/v1/alerts, /alerts/{id}, /alerts/stream (SSE), POST …/{id}/ack, …/{id}/close
+    advice.py       GET /api/v1/advice (daily crop advice per zone), POST /api/v1/advice/{zone}/regenerate (admin)
     knowledge.py    /api/v1/knowledge/documents, /jobs, /jobs/{id}, /status, /rollback (admin)
     session.py      POST/DELETE /api/v1/auth/session (page sign-in cookie, sign-out), POST /auth/refresh,
                     GET /auth/sessions, DELETE /auth/sessions/{id}, POST /auth/revoke (admin)
@@ -29,10 +30,10 @@ from starlette.responses import Response
 def install_routes(app: FastAPI) -> None:
     """Add every feature router and the OpenAI-compatible API to ``app``."""
     from assistant.api.openai_api import install_openai
-    from assistant.api.routes import alerts, chat, inspections, knowledge, products, sensors, session, workorders
+    from assistant.api.routes import advice, alerts, chat, inspections, knowledge, products, sensors, session, workorders
     from assistant.api.routes.events import document_events
 
-    for module in (chat, inspections, products, sensors, workorders, alerts, knowledge, session):
+    for module in (chat, inspections, products, sensors, workorders, alerts, advice, knowledge, session):
         app.include_router(module.router)
     alerts.install(app)
     install_openai(app)
