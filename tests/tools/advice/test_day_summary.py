@@ -64,7 +64,7 @@ def test_gaps_are_said_and_a_day_without_data_has_no_numbers(site, store):
     s = summarize_day(site, store, "GH-1", DAY)
     temp = next(m for m in s.metrics if m.metric == "air_temperature")
     assert temp.coverage == pytest.approx(14 / 24, abs=0.02) and temp.longest_gap_min >= 585
-    assert any("GH-1-TEMP" in n and "58%" in n and "incomplete" in n for n in s.notes)
+    assert any("GH-1-TEMP" in n and "59%" in n and "incomplete" in n for n in s.notes)
 
     empty = summarize_day(site, store, "GH-2", DAY)
     assert empty.status == "no_data" and empty.findings == []
