@@ -74,6 +74,10 @@ class Advisor:
         if advice_date > self.today() or not make:
             return {"status": "pending", "zone": zone_id, "date": advice_date.isoformat(),
                     "ready_at": self.ready_at(advice_date).isoformat()}
+        if (self.today() - advice_date).days > self.settings.on_demand_days:
+            return {"status": "unavailable", "zone": zone_id, "date": advice_date.isoformat(),
+                    "note": f"no advice was made for {advice_date}; advice is made on request only for the last "
+                            f"{self.settings.on_demand_days} days"}
         return {"status": "ready", **self.make(zone_id, advice_date).to_dict()}
 
     def make(self, zone_id: str, advice_date: Date) -> StoredAdvice:

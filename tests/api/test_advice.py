@@ -1,6 +1,7 @@
 """/api/v1/advice over the full app and a real service: yesterday's simulated heater failure in
 GH-1 comes back as today's advice with findings, numbers and citations (made on request, stored
-once); 404 names the known zones; 422 for a bad date or zone; a future date is pending with its
+once); 404 names the known zones; 422 for a malformed date or zone, 400 for
+a date not on the calendar; a future date is pending with its
 time; regenerate is for admins."""
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ def test_unknown_zone_bad_input_and_future_dates(app_client, make_api_service):
     c = app_client(service)
     r = c.get("/api/v1/advice", params={"zone": "GH-9"}, headers=OPERATOR)
     assert r.status_code == 404 and "GH-1, GH-2" in r.json()["msg"]
-    for params in ({"date": "yesterday"}, {"date": "2026-02-30"}, {"zone": "GH/1"}, {"zone": ""}):
+    for params in ({"date": "yesterday"}, {"date": "0"}, {"zone": "GH/1"}, {"zone": ""}):
         r = c.get("/api/v1/advice", params=params, headers=OPERATOR)
         assert r.status_code == 422, (params, r.text)
         assert r.json()["code"] == 422
+    r = c.get("/api/v1/advice", params={"date": "2026-02-30"}, headers=OPERATOR)
+    assert r.status_code == 400 and "not a calendar date" in r.json()["msg"]
     future = (datetime.now(UTC) + timedelta(days=3)).astimezone(service.site.tz).date()
     r = c.get("/api/v1/advice", params={"zone": "GH-2", "date": future.isoformat()}, headers=OPERATOR)
     assert r.status_code == 200, r.text
@@ -75,3 +78,12 @@ def test_regenerate_is_for_admins(app_client, make_api_service):
     again = r.json()["data"]
     assert again["id"] > first["id"] and again["headline"] == first["headline"]
     assert c.post("/api/v1/advice/PH-1/regenerate", headers=ADMIN).status_code == 404
+
+
+def test_old_dates_are_not_invented_after_the_fact(app_client, make_api_service):
+    service = make_api_service(simulate_hours=0)
+    c = app_client(service)
+    old = (datetime.now(UTC) - timedelta(days=30)).astimezone(service.site.tz).date()
+    r = c.get("/api/v1/advice", params={"zone": "GH-1", "date": old.isoformat()}, headers=OPERATOR)
+    assert r.status_code == 200 and r.json()["data"]["advice"][0]["status"] == "unavailable"
+    assert "last 7 days" in r.json()["data"]["advice"][0]["note"]

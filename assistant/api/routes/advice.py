@@ -16,14 +16,27 @@ from assistant.advice import advisor_for
 from assistant.api.app import api_router, get_services
 from assistant.api.auth import AdminPrincipal, CurrentPrincipal
 from assistant.api.envelope import Envelope, error_responses, ok
+from tools.errors import ToolInputError
 from tools.site.layout import ID_PATTERN
 
 router = api_router(tags=["advice"], responses=error_responses(401))
+DATE_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"  # only this form: a number (an epoch) is not a date here
 ZoneId = PathParam(pattern=ID_PATTERN, description="A greenhouse zone id, e.g. GH-1.")
 
 
+def _date(text: str | None) -> Date | None:
+    if text is None:
+        return None
+    try:
+        return Date.fromisoformat(text)
+    except ValueError:
+        raise ToolInputError(f"date: not a calendar date: {text}") from None  # 400, like other bad values
+
+
 class AdviceOut(BaseModel):
-    status: Literal["ready", "pending"] = Field(description="pending: not made yet (see ready_at).")
+    status: Literal["ready", "pending", "unavailable"] = Field(
+        description="pending: not made yet (see ready_at); unavailable: a past date with no advice (see note).")
+    note: str | None = None
     zone: str
     date: str = Field(description="The advice's local date; it reads the day before (`day`).")
     ready_at: str | None = Field(None, description="When a pending advice will be made (site time, ISO 8601).")
@@ -51,15 +64,17 @@ class AdviceListOut(BaseModel):
     advice: list[AdviceOut]
 
 
-@router.get("/advice", response_model=Envelope[AdviceListOut], responses=error_responses(404, 422),
+@router.get("/advice", response_model=Envelope[AdviceListOut], responses=error_responses(400, 404, 422),
             summary="The daily advice of every greenhouse zone (or one) for a date (default today)")
 async def get_advice(
     request: Request,
     principal: CurrentPrincipal,
     zone: str | None = Query(None, pattern=ID_PATTERN, description="One zone id (default: every advised zone)."),
-    date: Date | None = Query(None, description="The advice's date, YYYY-MM-DD (default: today, site time)."),
+    date: str | None = Query(None, pattern=DATE_PATTERN, description="The advice's date, YYYY-MM-DD (default: "
+                             "today, site time)."),
 ) -> Any:
     advisor = advisor_for(get_services(request))
+    date = _date(date)
 
     def collect() -> dict[str, Any]:
         day = date or advisor.today()
@@ -69,10 +84,12 @@ async def get_advice(
     return ok(await run_in_threadpool(collect))
 
 
-@router.post("/advice/{zone}/regenerate", response_model=Envelope[AdviceOut], responses=error_responses(403, 404, 422),
+@router.post("/advice/{zone}/regenerate", response_model=Envelope[AdviceOut], responses=error_responses(400, 403, 404, 422),
              summary="Make a zone's advice for a date again (admin), e.g. after late readings arrived")
 async def regenerate(request: Request, principal: AdminPrincipal, zone: str = ZoneId,
-                     date: Date | None = Query(None, description="Default: today (site time).")) -> Any:
+                     date: str | None = Query(None, pattern=DATE_PATTERN, description="Default: today (site time).")
+                     ) -> Any:
     advisor = advisor_for(get_services(request))
+    date = _date(date)
     stored = await run_in_threadpool(lambda: advisor.regenerate(zone, date or advisor.today()))
     return ok({"status": "ready", **stored.to_dict()})
