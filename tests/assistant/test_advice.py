@@ -177,3 +177,19 @@ def test_scheduler_makes_each_zone_once_per_day_across_a_restart(site, cold_stor
 def test_disabled_scheduler_makes_nothing(site, cold_store, knowledge, tmp_path):
     advisor = _advisor(site, cold_store, knowledge, tmp_path, enabled=False)
     assert advisor.run_due() == [] and not AdviceScheduler(advisor).start().thread.is_alive()
+
+
+def test_the_page_panel_shows_each_zone_with_its_sources(site, cold_store, knowledge, tmp_path):
+    from types import SimpleNamespace
+
+    from ui.advice_panel import advice_markdown, available
+
+    advisor = _advisor(site, cold_store, knowledge, tmp_path, lang="en")
+    services = SimpleNamespace(parts=object(), _advisor=advisor)
+    advisor.clock = lambda: datetime(2026, 3, 11, 7, 0, tzinfo=SHANGHAI)
+    text = advice_markdown(services, "en")
+    assert available(services) and not available(SimpleNamespace(parts=None))
+    assert "### GH-1 2026-03-10: " in text and "### GH-2 2026-03-10: " in text
+    assert "Sources:" in text and "5.3 Night temperature below the limit" in text and "[1]" in text
+    advisor.clock = lambda: datetime(2026, 3, 12, 5, 0, tzinfo=SHANGHAI)  # 12 March, before the hour: made on look
+    assert "GH-1 2026-03-11" in advice_markdown(services, "en")
