@@ -229,7 +229,21 @@ def _finding_line(f: Finding, lang: str) -> str:
             line += w["alarm"].format(dur=T.duration(f.alarm_minutes, lang))
     if f.incomplete:
         line += w["incomplete"]
-    return line + (" " if lang == "en" else "") + w["targets"].format(source=f.source)
+    return line + (" " if lang == "en" else "") + w["targets"].format(source=refs(f.source))
+
+
+def refs(source: str) -> str:
+    """"crop tomato / fruiting (CG-TOM-01 §2.2, §2.3, §5.5; CG-TOM-01 §2.3, §5.5)" → "CG-TOM-01 §2.2, §2.3,
+    §5.5": the documents and sections behind a limit, each once (the day and night rows repeat them)."""
+    m = re.search(r"\((.*)\)\s*$", source)
+    if not m:
+        return source
+    docs: dict[str, list[str]] = {}
+    for part in m[1].split(";"):
+        doc, _, rest = part.strip().partition(" ")
+        sections = docs.setdefault(doc, [])
+        sections.extend(x.strip() for x in rest.split(",") if x.strip() and x.strip() not in sections)
+    return "; ".join(f"{d} {', '.join(secs)}".strip() for d, secs in docs.items())
 
 
 def _template(s: DaySummary, advice_date: Date, recs: list[dict], lang: str) -> str:
@@ -250,6 +264,7 @@ def _template(s: DaySummary, advice_date: Date, recs: list[dict], lang: str) -> 
         else:
             lines.append("   " + w["no_passage"])
     extra = []
+    lines.append("")  # the day's other figures are not part of the last finding
     if s.light.get("measured") and not any(f.metric == "dli" for f in s.findings):
         extra.append(w["light"].format(dli=T.fmt(s.light["dli"]), how=s.light.get("how", "")))
     if s.drain.get("measured"):

@@ -14,11 +14,14 @@ TOPICS: dict[tuple[str, str, str], tuple[str, str, tuple[str, ...]]] = {
                                       "加温 管道 温度 早晨 升温 设定", ("5.2", "5.3")),
     ("air_temperature", "high", "*"): ("high temperature vents fully open shade screen fogging",
                                        "高温处置 通风窗 全开 遮阳 喷雾", ("5.4", "5.1")),
-    ("relative_humidity", "high", "*"): ("humidity control RH above 85 % open leeward vents minimum pipe temperature",
-                                         "湿度 高于85% 背风窗 最低管温 除湿", ("5.1",)),
+    ("relative_humidity", "high", "*"): ("humidity control: when RH is above 85 % open the leeward vents 5–10 % and "
+                                         "keep a minimum pipe temperature of 40 °C, screen gap",
+                                         "除湿：相对湿度高于85%时 背风侧窗开启5%–10% 保持最低管温40 °C 保温幕缝隙", ("5.1",)),
     ("relative_humidity", "low", "*"): ("relative humidity low fogging on check vents and screens",
                                         "相对湿度 偏低 开启喷雾 检查通风窗和幕布", ("2.3", "5.4")),
-    ("co2", "low", "*"): ("CO2 dosing daylight ppm vents open 10 %", "CO2增施 白天 ppm 通风窗 10%", ("5.5", "2.2")),
+    ("co2", "low", "*"): ("dose CO2 only in daylight to 800–1000 ppm with vents open 10 % or less, 400–450 ppm with "
+                          "vents open more", "只在白天增施CO2 通风窗开度不大于10%时补充至800–1000 ppm 开度更大时400–450 ppm",
+                          ("5.5", "2.2")),
     ("co2", "high", "*"): ("CO2 dosing stops 1500 ppm valve check ventilate", "CO2 1500 ppm 停止增施 检查阀门", ("5.5",)),
     ("dli", "low", "*"): ("DLI below mol/m²/d lower the 24-hour mean temperature assimilates",
                           "DLI低于 24小时平均温度 同化物", ("2.2",)),
