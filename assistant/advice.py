@@ -41,10 +41,14 @@ class Advisor:
     def __init__(self, site: SiteProfile, sensors: SensorStore, retriever: Retriever, store: AdviceStore,
                  settings: AdviceSettings | None = None, *, model: Callable[[], Any] | None = None,
                  extractive: ExtractiveModel | None = None, clock: Callable[[], datetime] | None = None):
-        self.site, self.sensors, self.retriever, self.store = site, sensors, retriever, store
+        self.site, self.sensors, self.retriever, self.store = site, sensors, lexical_only(retriever), store
         self.settings = settings or AdviceSettings()
         self.model = model or (lambda: None)
+        # Sentences are picked by word overlap with the topic's query (written in the guide's own
+        # words), not by the embedder: on 2 cores each embedding call costs 1-2 s, and a day's advice
+        # made ~12 of them (measured: 15-19 s per zone with, see the report of `onsite advice --json`).
         self.extractive = extractive or ExtractiveModel(None, reason="daily advice")
+        self.extractive.embedder = None
         self.extractive.max_sentences = 2
         self.clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
@@ -178,6 +182,16 @@ class Advisor:
                                                        if extra else "")
             return text, "fallback", why or "the model's text was empty"
         return out.strip(), "llm", ""
+
+
+def lexical_only(retriever: Retriever) -> Retriever:
+    """The same index searched by keywords alone: the search is confined to one document (the
+    zone's crop guide in its language) and the queries are fixed phrases in that guide's words, so
+    BM25 finds the section; the dense pass would only add an embedding call per finding."""
+    s = retriever.settings
+    retrieval = s.retrieval.model_copy(update={"dense_weight": 0.0, "dense_weight_zh": 0.0})
+    return Retriever(s.model_copy(update={"retrieval": retrieval}), index=retriever.index,
+                     embedder=retriever._embedder, reranker=None)
 
 
 def _in_sections(evidence: list[Evidence], sections: tuple[str, ...]) -> list[Evidence]:
