@@ -168,8 +168,8 @@ class Advisor:
     def _rewrite(self, model: Any, text: str, lang: str) -> tuple[str, str, str]:
         messages = [ChatMessage("system", T.REWRITE_SYSTEM[lang]), ChatMessage("user", text)]
         try:
-            out, _ = collect(model.stream(messages, GenerationOptions(max_tokens=400, temperature=0.2,
-                                                                       deadline_s=180)))
+            out, _ = collect(model.stream(messages, GenerationOptions(
+                max_tokens=400, temperature=0.2, deadline_s=self.settings.model_deadline_s)))
         except Exception as exc:  # noqa: BLE001 - the template is always there to fall back on
             log.warning("advice rewrite failed: %s", exc)
             return text, "fallback", f"the model failed ({type(exc).__name__})"

@@ -520,6 +520,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         echo(f"  OpenAI API:  {url}/v1  (model 'onsite')")
         echo(f"  sensors:     {feed_.via}")
         echo(f"  site watch:  every {settings.watch.interval_s:g} s → alerts at {url}/api/v1/alerts and on the page")
+        if settings.advice.enabled:
+            echo(f"  advice:      daily at {settings.advice.hour:02d}:00 site time → {url}/api/v1/advice, Daily advice tab")
         if keys:
             echo(f"  sign-in:     required ({keys} API key{'s' if keys != 1 else ''}; page sign-in at {url}/ui-login)")
         else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -193,3 +193,36 @@ def test_the_page_panel_shows_each_zone_with_its_sources(site, cold_store, knowl
     assert "Sources:" in text and "5.3 Night temperature below the limit" in text and "[1]" in text
     advisor.clock = lambda: datetime(2026, 3, 12, 5, 0, tzinfo=SHANGHAI)  # 12 March, before the hour: made on look
     assert "GH-1 2026-03-11" in advice_markdown(services, "en")
+
+
+def test_onsite_advice_command(site, knowledge, tmp_path):
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    retriever, _ = knowledge
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "index").symlink_to(retriever.settings.home / "index", target_is_directory=True)
+    store = SensorStore(home / "sensors.sqlite")
+    day = datetime.now(UTC).astimezone(site.tz).date() - timedelta(days=2)  # the command runs on the real clock
+    advice_date = (day + timedelta(days=1)).isoformat()
+    simulate_day(site, store, day=day, faults=["heater_failure:GH-1"])
+    store.close()
+    env = {**os.environ, "ONSITE_HOME": str(home), "ONSITE_EMBEDDING__MODEL": "fake", "ONSITE_LLM__BACKEND": "extractive",
+           "ONSITE_ADVICE__LANG": "en"}
+    runner = CliRunner()
+    out = runner.invoke(app, ["advice", "--zone", "GH-1", "--date", advice_date, "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    a = report["advice"][0]
+    assert report["mode"] == "extractive" and a["status"] == "ready" and a["seconds"] >= 0
+    assert a["findings"][0]["topic"] == "air_temperature:night:low" and a["citations"]
+    text = runner.invoke(app, ["advice", "--zone", "GH-1", "--date", advice_date], env=env)
+    assert text.exit_code == 0 and "Night air temperature was below the target 16–18 °C" in text.output
+    bad = runner.invoke(app, ["advice", "--zone", "GH-9"], env=env)
+    assert bad.exit_code == 2 and "GH-1, GH-2" in bad.output
+    assert runner.invoke(app, ["advice", "--date", "11/03/2026"], env=env).exit_code == 2

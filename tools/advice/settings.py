@@ -23,6 +23,8 @@ class AdviceSettings(BaseModel):
                                        "{\"GH-2\": \"en\"}.")
     on_demand_days: int = Field(7, ge=1, le=366, description="A request for an advice not made yet makes it only "
                                 "for dates this many days back at most (older ones are not invented after the fact).")
+    model_deadline_s: float = Field(180.0, gt=0, le=3600, description="How long the model may take to rewrite one "
+                                     "advice; past it the template is kept (and the advice says so).")
     check_s: float = Field(60.0, ge=1, le=3600, description="How often the scheduler looks whether advice is due.")
     min_minutes: float = Field(30.0, ge=0, le=1440, description="Time outside the target band, per period, below "
                                "which it is not a finding (a short excursion is noise, not a day's pattern).")
