@@ -23,7 +23,7 @@ from tools.advice.store import AdviceStore
 from tools.errors import NotFoundError
 from tools.sensors.store import SensorStore
 
-from tests.tools.advice.conftest import DAY, SAMPLE_PROFILE, fill_healthy, simulate_day
+from tests.tools.advice.days import DAY, SAMPLE_PROFILE, fill_healthy, simulate_day
 
 ADVICE_DATE = date(2026, 3, 11)  # reads DAY
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -10,7 +10,7 @@ from tools.advice.day_summary import day_window, summarize_day
 from tools.advice.settings import AdviceSettings
 from tools.errors import NotFoundError
 
-from .conftest import DAY, fill_healthy, simulate_day
+from .days import DAY, fill_healthy, simulate_day
 
 
 def _finding(summary, topic):
