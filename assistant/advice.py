@@ -132,7 +132,7 @@ class Advisor:
         if model is not None and getattr(model, "mode", "extractive") == "llm" and summary.findings:
             body, mode, note = self._rewrite(model, text, lang)
         label = T.WORDS[lang]["label_extractive"] if mode == "extractive" else \
-            T.WORDS[lang]["label_fallback"].format(why=note) if mode == "fallback" else ""
+            T.WORDS[lang]["label_fallback"].format(why=note) if mode == "fallback" else T.WORDS[lang]["label_llm"]
         sources = _sources(citations, lang)
         full = "\n\n".join(p for p in (label, body, sources) if p)
         return {"zone": zone_id, "date": advice_date.isoformat(), "day": day.isoformat(), "lang": lang,

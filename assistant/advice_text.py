@@ -59,6 +59,7 @@ WORDS = {
         "label_extractive": "Extract mode: a fixed template with quoted passages from the crop guide; no language "
                             "model wrote it.",
         "label_fallback": "Template shown: {why}.",
+        "label_llm": "Written by the language model from the template; its source markers were checked.",
         "low": "below", "high": "above",
         "finding": "{period} {metric} was {dir} the target {band} for {dur} ({worst_word} {worst}, {beyond} {dir} "
                    "the band; {period_l} mean {mean}).",
@@ -86,6 +87,7 @@ WORDS = {
         "intro": "{zone}（{name}）每日建议 — {crop}，{stage} — {date}，依据{day}的数据（现场时间，白天{d0}–{d1}）。",
         "label_extractive": "摘录模式：固定模板加作物规程原文摘录，非语言模型生成。",
         "label_fallback": "显示模板：{why}。",
+        "label_llm": "由语言模型依据模板改写；来源标记已核对。",
         "low": "低于", "high": "高于",
         "finding": "{period}{metric}{dir}目标{band}共{dur}（{worst_word}{worst}，{dir}范围{beyond}；{period}平均{mean}）。",
         "finding_daily": "{metric}为{value}，{dir}目标{band}，相差{beyond}。",

@@ -132,6 +132,7 @@ def test_the_model_rewrite_is_kept_with_its_citations(site, cold_store, knowledg
                                     lambda ms: "Nights fell to 4.5 °C: check the boiler " + " ".join(ms))
     assert a["mode"] == "llm" and a["text"].startswith("Nights fell to 4.5 °C")
     assert "Sources:" in a["body"] and "Extract mode" not in a["body"]
+    assert a["body"].startswith("Written by the language model from the template")
     assert "16–18 °C" in model.calls[0][1].content  # the model was given the template with the numbers
 
 
