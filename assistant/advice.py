@@ -166,21 +166,22 @@ class Advisor:
         return out
 
     def _rewrite(self, model: Any, text: str, lang: str) -> tuple[str, str, str]:
+        w = T.WORDS[lang]
         messages = [ChatMessage("system", T.REWRITE_SYSTEM[lang]), ChatMessage("user", text)]
         try:
             out, _ = collect(model.stream(messages, GenerationOptions(
                 max_tokens=400, temperature=0.2, deadline_s=self.settings.model_deadline_s)))
         except Exception as exc:  # noqa: BLE001 - the template is always there to fall back on
             log.warning("advice rewrite failed: %s", exc)
-            return text, "fallback", f"the model failed ({type(exc).__name__})"
+            return text, "fallback", w["why_failed"].format(error=type(exc).__name__)
         want, got = set(MARKER.findall(text)), set(MARKER.findall(out))
-        if not out.strip() or want != got:
-            lost = ", ".join(f"[{n}]" for n in sorted(want - got, key=int))
-            extra = ", ".join(f"[{n}]" for n in sorted(got - want, key=int))
-            why = ("the model's text lost " + lost if lost else "") + \
-                  ("; " if lost and extra else "") + ("the model's text cited " + extra + " which do not exist"
-                                                       if extra else "")
-            return text, "fallback", why or "the model's text was empty"
+        if not out.strip():
+            return text, "fallback", w["why_empty"]
+        if want != got:
+            marks = lambda ns: (", " if lang == "en" else "、").join(f"[{n}]" for n in sorted(ns, key=int))  # noqa: E731
+            why = [w["why_lost"].format(markers=marks(want - got))] if want - got else []
+            why += [w["why_extra"].format(markers=marks(got - want))] if got - want else []
+            return text, "fallback", ("; " if lang == "en" else "；").join(why)
         return out.strip(), "llm", ""
 
 

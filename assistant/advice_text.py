@@ -60,6 +60,8 @@ WORDS = {
                             "model wrote it.",
         "label_fallback": "Template shown: {why}.",
         "label_llm": "Written by the language model from the template; its source markers were checked.",
+        "why_failed": "the model failed ({error})", "why_lost": "the model's text lost {markers}",
+        "why_extra": "the model's text cited {markers}, which do not exist", "why_empty": "the model's text was empty",
         "low": "below", "high": "above",
         "finding": "{period} {metric} was {dir} the target {band} for {dur} ({worst_word} {worst}, {beyond} {dir} "
                    "the band; {period_l} mean {mean}).",
@@ -88,6 +90,8 @@ WORDS = {
         "label_extractive": "摘录模式：固定模板加作物规程原文摘录，非语言模型生成。",
         "label_fallback": "显示模板：{why}。",
         "label_llm": "由语言模型依据模板改写；来源标记已核对。",
+        "why_failed": "模型改写失败（{error}）", "why_lost": "模型改写丢失了来源标记{markers}",
+        "why_extra": "模型改写引用了不存在的来源{markers}", "why_empty": "模型改写为空",
         "low": "低于", "high": "高于",
         "finding": "{period}{metric}{dir}目标{band}共{dur}（{worst_word}{worst}，{dir}范围{beyond}；{period}平均{mean}）。",
         "finding_daily": "{metric}为{value}，{dir}目标{band}，相差{beyond}。",
