@@ -381,6 +381,18 @@ def watch(
             push_.stop()
 
 
+@app.command("advice")
+def advice(
+    zone: Optional[str] = typer.Option(None, "--zone", help="One zone id (default: every advised zone)."),
+    day: Optional[str] = typer.Option(None, "--date", help="The advice's date YYYY-MM-DD (default: today, site time)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the advice (and the time per zone) as JSON."),
+) -> None:
+    """Daily crop advice per greenhouse zone: the previous day against the stage's targets, cited."""
+    from assistant.cli_advice import run_advice
+
+    run_advice(Settings(), zone, day, as_json)
+
+
 @app.command("serve")
 def serve(
     host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default: api.host)."),

@@ -259,12 +259,18 @@ class WatchThread:
 
 
 def push_thread(settings: Settings, services):
-    """The push dispatcher (tools/push) over the server's alert store, not yet started; None when
+    """The push dispatcher (tools/push) over the server's alerts and daily advice, not yet started; None when
     push is off or no channel is configured."""
     from tools.push.dispatcher import PushThread
     from tools.push.registry import build_push
 
-    dispatcher = build_push(settings, services.parts.alert_store, services.site)
+    sources = []
+    if settings.advice.enabled:  # the daily advice is pushed too (key advice:{zone}:{date})
+        from assistant.advice import advisor_for
+        from tools.advice.push_source import AdvicePushSource
+
+        sources.append(AdvicePushSource(advisor_for(services).store))
+    dispatcher = build_push(settings, services.parts.alert_store, services.site, sources=sources)
     return None if dispatcher is None else PushThread(dispatcher)
 
 
@@ -505,7 +511,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         sock.close()
         raise OnsiteError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(2048)  # connections made before uvicorn starts wait in the backlog
-    services = feed_ = fetch = watch_ = push_ = None
+    services = feed_ = fetch = watch_ = push_ = advice_ = None
     try:
         embedder = make_embedder(settings.embedding, settings.home)
         ensure_index(settings, embedder, echo)
@@ -517,6 +523,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         feed_ = SensorFeed(services.site, services.parts.sensor_store, settings.home / "run", feed).start()
         push_ = push_thread(settings, services)  # before the watch: its cursor starts at the alerts of now
         watch_ = WatchThread(settings, services).start()
+        from assistant.advice_scheduler import start_advice
+        advice_ = start_advice(services)  # daily crop advice at advice.hour (assistant/advice_scheduler.py)
         app = build_app(settings, services, authenticator=Authenticator.from_settings(
             settings, first.store() if first is not None else None))
         if push_ is not None:
@@ -536,6 +544,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
         echo(f"  site watch:  every {settings.watch.interval_s:g} s → alerts at {url}/api/v1/alerts and on the page")
         pushing = f"{', '.join(push_.dispatcher.channels)} (outbox: {url}/api/v1/push/outbox)" if push_ else None
         echo(f"  push:        {pushing or 'off (no channel configured: push.webhooks)'}")
+        if settings.advice.enabled:
+            echo(f"  advice:      daily at {settings.advice.hour:02d}:00 site time → {url}/api/v1/advice, Daily advice tab")
         if keys:
             echo(f"  sign-in:     required ({keys} API key{'s' if keys != 1 else ''}; page sign-in at {url}/ui-login)")
         else:
@@ -560,6 +570,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
             watch_.stop()
         if push_ is not None:
             push_.stop()
+        if advice_ is not None:
+            advice_.stop()
         if feed_ is not None:
             feed_.stop()
         if services is not None:

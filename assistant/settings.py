@@ -18,6 +18,7 @@ from assistant.llm.settings import LLMSettings
 from tools.watch.alerts import AlertSettings
 from tools.watch.settings import WatchSettings
 from tools.push.settings import PushSettings
+from tools.advice.settings import AdviceSettings
 from knowledge.settings import (
     BUNDLED_MINILM,
     ChunkingSettings,
@@ -184,6 +185,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     watch: WatchSettings = WatchSettings()  # the site watch that raises the alerts (tools/watch/watch.py)
     push: PushSettings = PushSettings()  # alerts and advice to webhooks and WeChat, via an outbox (tools/push/)
+    advice: AdviceSettings = AdviceSettings()  # daily crop advice per greenhouse zone (assistant/advice.py)
 
     @property
     def index_dir(self) -> Path:
@@ -216,6 +218,10 @@ class Settings(BaseSettings):
     @property
     def push_db(self) -> Path:
         return self.home / "push.sqlite"  # the push outbox and its sources' cursors
+
+    @property
+    def advice_db(self) -> Path:
+        return self.home / "advice.sqlite"  # the daily advice, one row per zone and day
 
     @property
     def watch_dir(self) -> Path:

@@ -17,7 +17,7 @@ import gradio as gr
 from assistant.llm import short_reason
 from assistant.redact import redact_text
 from assistant.services import Services
-from ui import alerts_panel, tab_admin, tab_chat, tab_inspect, tab_orders, tab_sensors
+from ui import advice_panel, alerts_panel, tab_admin, tab_chat, tab_inspect, tab_orders, tab_sensors
 from ui.chat import escape_md
 from ui.i18n import LANG_CHOICES, Labels, pick_lang, question_lang, t
 from ui.login import LOGOUT_PATH, OPEN, PageAuth
@@ -132,6 +132,10 @@ def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None
             with tab("tab.alerts", "alerts", visible=services.alerts is not None) as alerts_tab:
                 alerts = alerts_panel.build(services.alerts, labels, lang, auth, alerts_badge) \
                     if services.alerts is not None else None
+            with labels.bind(gr.Tab(advice_panel.w("en", "tab"), id="advice", elem_id="onsite-tab-advice",
+                                    visible=advice_panel.available(services)),
+                             label=lambda lg: advice_panel.w(lg, "tab")) as advice_tab:
+                advice = advice_panel.build(services, labels, lang)
             # Signed in, the documents tab is shown to admins once the page knows who is there.
             with tab("tab.admin", "admin", visible=not auth.required) as admin_tab:
                 admin = tab_admin.build(services.knowledge, labels, lang, auth)
@@ -174,4 +178,5 @@ def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None
             alerts_tab.select(alerts["handlers"].refresh, alerts["inputs"], alerts["outputs"], show_progress="hidden",
                               **private)
         admin_tab.select(admin["handlers"].refresh, [lang], [admin["report"], admin["index_line"]], **private)
+        advice_tab.select(advice["show"], [lang], advice["outputs"], **private)
     return blocks

@@ -110,7 +110,8 @@ COMMON = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomiz
 CONTENT_DEPENDENT = {("POST", "/api/v1/uploads"), ("POST", "/api/v1/inspections"),
                      ("POST", "/api/v1/knowledge/documents"), ("POST", "/api/v1/work-orders"),
                      ("GET", "/api/v1/sensors/{sensor_id}/series"), ("POST", "/v1/chat/completions"),
-                     ("POST", "/api/v1/chat"), ("POST", "/api/v1/chat/stream"), ("POST", "/api/v1/products")}
+                     ("POST", "/api/v1/chat"), ("POST", "/api/v1/chat/stream"), ("POST", "/api/v1/products"),
+                     ("GET", "/api/v1/advice"), ("POST", "/api/v1/advice/{zone}/regenerate")}  # 2026-02-30: 400
 
 
 # 502 / 503 here is WeChat's answer (documented): the stand-in makes an openid from any code, and a

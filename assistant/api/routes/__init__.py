@@ -11,6 +11,7 @@
     alerts.py       GET /api/v1/alerts, /alerts/{id}, /alerts/stream (SSE), POST …/{id}/ack, …/{id}/close
     push.py         GET /api/v1/push/outbox, POST /api/v1/push/outbox/{id}/retry (admin)
     subscriptions.py  POST/GET /api/v1/push/subscriptions, PUT /api/v1/push/preferences (WeChat subscribe messages)
+    advice.py       GET /api/v1/advice (daily crop advice per zone), POST /api/v1/advice/{zone}/regenerate (admin)
     knowledge.py    /api/v1/knowledge/documents, /jobs, /jobs/{id}, /status, /rollback (admin)
     session.py      POST/DELETE /api/v1/auth/session (page sign-in cookie, sign-out), POST /auth/refresh,
                     GET /auth/sessions, DELETE /auth/sessions/{id}, POST /auth/revoke (admin)
@@ -31,11 +32,12 @@ from starlette.responses import Response
 def install_routes(app: FastAPI) -> None:
     """Add every feature router and the OpenAI-compatible API to ``app``."""
     from assistant.api.openai_api import install_openai
-    from assistant.api.routes import alerts, chat, inspections, knowledge, products, push, sensors, session, workorders
-    from assistant.api.routes import subscriptions
+    from assistant.api.routes import advice, alerts, chat, inspections, knowledge, products, push, sensors, session
+    from assistant.api.routes import subscriptions, workorders
     from assistant.api.routes.events import document_events
 
-    for module in (chat, inspections, products, sensors, workorders, alerts, push, knowledge, session, subscriptions):
+    for module in (chat, inspections, products, sensors, workorders, alerts, advice, push, knowledge, session,
+                   subscriptions):
         app.include_router(module.router)
     alerts.install(app)
     push.install(app)
