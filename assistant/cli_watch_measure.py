@@ -17,8 +17,10 @@ def eval_watch_sim(
     seeds: int = typer.Option(10, "--seeds", min=1, max=100),
     hours: Optional[float] = typer.Option(None, "--hours", min=1, max=24 * 60, help="Length of every fault run "
                                           "(default: per fault, from its onset past its alarm)."),
-    faults: str = typer.Option("all", "--faults", help="'all' or a comma-separated list of kind[:TARGET][@HOURS]."),
+    faults: str = typer.Option("all", "--faults", help="'all', 'none' (fault-free runs only) or a comma-separated list of kind[:TARGET][@HOURS]."),
     fault_free_days: float = typer.Option(30.0, "--fault-free-days", min=0, max=366),
+    fault_free_seeds: Optional[int] = typer.Option(None, "--fault-free-seeds", min=1, max=100,
+                                                   help="Fault-free runs (default: --seeds)."),
     pass_s: float = typer.Option(300.0, "--pass-s", min=1, help="Simulated seconds between watch passes."),
     fault_free_pass_s: float = typer.Option(3600.0, "--fault-free-pass-s", min=1),
     window_min: float = typer.Option(60.0, "--instrument-window-min", min=1, help="An instrument fault counts as "
@@ -33,7 +35,7 @@ def eval_watch_sim(
     try:
         result = evaluate_watch_sim(seeds=seeds, faults=faults, hours=hours, fault_free_days=fault_free_days,
                                     pass_s=pass_s, fault_free_pass_s=fault_free_pass_s,
-                                    instrument_window_min=window_min, jobs=jobs,
+                                    instrument_window_min=window_min, jobs=jobs, fault_free_seeds=fault_free_seeds,
                                     progress=lambda m: typer.echo(m, err=True))
     except ValueError as exc:
         _fail(OnsiteError(str(exc)))

@@ -64,9 +64,11 @@ SPECS = {
 
 
 def parse_faults(text: str) -> list[str]:
-    """``all`` or a comma-separated list of ``kind``, ``kind:TARGET`` or ``kind:TARGET@HOURS``."""
+    """``all``, ``none`` or a comma-separated list of ``kind``, ``kind:TARGET`` or ``kind:TARGET@HOURS``."""
     from tools.sensors.simulator import Fault
 
+    if text.strip() == "none":  # only the fault-free runs
+        return []
     items = list(SPECS) if text.strip() == "all" else [x.strip() for x in text.split(",") if x.strip()]
     out = []
     for item in items:
@@ -149,17 +151,21 @@ def run_fault(fault_text: str, seed: int, pass_s: float, hours: float | None, wi
         d = Path(tmp)
         store = SensorStore(d / "sensors.sqlite")
         simulate(site, store, total_h, [fault], seed=seed, start=START, step_s=STEP_S)
+        alarm = None if fault.kind.startswith("sensor_") else alarm_ms(site, store, fault, onset, end + 1)
+        # the watch runs until an hour after the alarm (what comes later cannot be early), or the
+        # instrument window, or the end of the run
+        stop = min(end, alarm + 3_600_000 if alarm is not None else onset + int(max(window_min, 60) * 120_000)
+                   if fault.kind.startswith("sensor_") else end)
         first_pass = max(onset - int(CATCH_UP_H * 3_600_000), s0 + 3_600_000)
         watch = _watch(site, store, d, WatchSettings(lookback_h=(first_pass - s0) / 3_600_000 + 0.01))
         opened: list[tuple[int, str, str]] = []
         now, passes = first_pass, 0
-        while now <= end:
+        while now <= stop:
             opened += [(now, o["target"], o["cause"]) for o in watch.run_once(now).opened]
             now, passes = now + int(pass_s * 1000), passes + 1
-        alarm = None if fault.kind.startswith("sensor_") else alarm_ms(site, store, fault, onset, end + 1)
         store.close()
     hit = next(((at, c) for at, tg, c in opened if attributable(site, fault, tg, c)), None)
-    until = alarm if alarm is not None else end + 1
+    until = alarm if alarm is not None else stop + 1
     false = sorted({c for at, tg, c in opened if not attributable(site, fault, tg, c) and at < until})
     out = {"fault": fault_text, "seed": seed, "passes": passes, "detected": hit is not None,
            "detected_h": None if hit is None else round((hit[0] - s0) / 3.6e6, 3), "cause": hit and hit[1],
@@ -206,7 +212,7 @@ def _median(xs: list[float]) -> float | None:
 
 def evaluate_watch_sim(seeds: int = 10, faults: str = "all", hours: float | None = None, fault_free_days: float = 30,
                        pass_s: float = 300, fault_free_pass_s: float = 3600, instrument_window_min: float = 60,
-                       jobs: int = 1, progress=None) -> dict[str, Any]:
+                       jobs: int = 1, fault_free_seeds: int | None = None, progress=None) -> dict[str, Any]:
     from tools.site import load_site_profile
 
     if seeds < 1 or pass_s <= 0 or fault_free_pass_s <= 0 or fault_free_days < 0 or jobs < 1:
@@ -217,8 +223,9 @@ def evaluate_watch_sim(seeds: int = 10, faults: str = "all", hours: float | None
     with ProcessPoolExecutor(jobs) if jobs > 1 else _Inline() as pool:
         fut = {(f, s): pool.submit(run_fault, f, s, pass_s, hours, instrument_window_min) for f in specs
                for s in range(seeds)}
+        free_seeds = seeds if fault_free_seeds is None else fault_free_seeds
         free = [pool.submit(run_fault_free, s, fault_free_days, fault_free_pass_s)
-                for s in range(seeds if fault_free_days else 0)]
+                for s in range(free_seeds if fault_free_days else 0)]
         runs = {}
         for key, f in fut.items():
             runs[key] = f.result()
@@ -240,7 +247,7 @@ def evaluate_watch_sim(seeds: int = 10, faults: str = "all", hours: float | None
             "false_alerts": sorted({c for r in rs for c in r["false_alerts"]}),
             "false_alerts_per_run": round(sum(len(r["false_alerts"]) for r in rs) / len(rs), 2),
             "seeds": rs}
-    weeks = seeds * fault_free_days / 7 if fault_free_days else 0
+    weeks = len(free_runs) * fault_free_days / 7
     by_zone = {z: 0 for z in zones}
     for r in free_runs:
         for o in r["opened"]:
@@ -259,7 +266,7 @@ def evaluate_watch_sim(seeds: int = 10, faults: str = "all", hours: float | None
         "false_alerts_per_zone_week": max(per_zone.values()) if per_zone else None,
         "false_alerts_by_zone_week": per_zone, "fault_free_openings_by_cause": causes,
         "fault_free": [{"seed": r["seed"], "opened": r["opened"]} for r in free_runs],
-        "config": {"seeds": seeds, "step_s": STEP_S, "pass_s": pass_s, "fault_free_pass_s": fault_free_pass_s,
+        "config": {"seeds": seeds, "fault_free_seeds": len(free_runs), "step_s": STEP_S, "pass_s": pass_s, "fault_free_pass_s": fault_free_pass_s,
                    "fault_free_days": fault_free_days, "instrument_window_min": instrument_window_min,
                    "catch_up_h": CATCH_UP_H, "start": START.isoformat(), "watch_settings": "defaults"},
         "seconds": round(time.perf_counter() - t0, 1)}
