@@ -273,7 +273,8 @@ def evaluate_watch_sim(seeds: int = 10, faults: str = "all", hours: float | None
 
 
 class _Inline:
-    """A stand-in for the process pool that runs each job where it is submitted (``jobs=1``)."""
+    """A stand-in for the process pool (``jobs=1``): each job runs here when its result is asked for,
+    so progress is reported run by run."""
 
     def __enter__(self):
         return self
@@ -282,8 +283,14 @@ class _Inline:
         return False
 
     def submit(self, fn, *args):
-        from concurrent.futures import Future
+        return _Later(fn, args)
 
-        f: Future = Future()
-        f.set_result(fn(*args))
-        return f
+
+class _Later:
+    def __init__(self, fn, args):
+        self.fn, self.args, self.done, self.value = fn, args, False, None
+
+    def result(self):
+        if not self.done:
+            self.value, self.done = self.fn(*self.args), True
+        return self.value
