@@ -55,3 +55,12 @@ def test_a_short_run_end_to_end(site):
     assert run["false_alerts"] == []
     assert set(r["false_alerts_by_zone_week"]) == {z.id for z in site.zones} and r["false_alerts_per_zone_week"] >= 0
     assert r["bearing_wear_lead_h_min"] is None and r["config"]["step_s"] == 60
+
+
+def test_the_command_refuses_an_unknown_fault_clearly():
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    res = CliRunner().invoke(app, ["eval", "watch-sim", "--faults", "pump_fire", "--json"])
+    assert res.exit_code != 0 and "unknown fault 'pump_fire'" in res.output
