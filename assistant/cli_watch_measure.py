@@ -79,7 +79,6 @@ def bench_alert_latency(
     home: Optional[str] = typer.Option(None, "--home", help="A data home with a built index, copied first "
                                        "(default: a new temporary home; the first start indexes the samples)."),
     port: int = typer.Option(8731, "--port", min=1024, max=65535),
-    page: bool = typer.Option(False, "--page", help="Also time the chat page's badge (Chromium, Playwright)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """A real `onsite serve`: a reading that breaks a limit goes in over MQTT (mosquitto) or the store;
@@ -87,7 +86,7 @@ def bench_alert_latency(
     from evals.alert_latency import run_alert_latency
 
     try:
-        result = run_alert_latency(trials=trials, interval_s=interval_s, home=home, port=port, page=page,
+        result = run_alert_latency(trials=trials, interval_s=interval_s, home=home, port=port,
                                    progress=lambda m: typer.echo(m, err=True))
     except (OnsiteError, RuntimeError, ValueError) as exc:
         _fail(exc if isinstance(exc, OnsiteError) else OnsiteError(str(exc)))

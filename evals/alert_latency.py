@@ -67,14 +67,12 @@ def _wait(lines: queue.Queue, pattern: str, timeout: float, seen: list[str]) -> 
 
 
 def run_alert_latency(trials: int = 10, interval_s: float | None = None, home: str | None = None, port: int = 8731,
-                      page: bool = False, progress=None) -> dict[str, Any]:
+                      progress=None) -> dict[str, Any]:
     import httpx
 
     from tools.site import load_site_profile
 
     say = progress or (lambda m: None)
-    if page:
-        raise ValueError("--page is not measured by this bench yet; tests/ui/test_browser.py times the badge")
     site = load_site_profile(SAMPLE)
     targets = _targets(site)
     if trials > len(targets):
