@@ -81,8 +81,8 @@ def bench_alert_latency(
     port: int = typer.Option(8731, "--port", min=1024, max=65535),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """A real `onsite serve`: a reading that breaks a limit goes in over MQTT (mosquitto) or the store;
-    time until the alert arrives on GET /api/v1/alerts/stream (SSE), median / p95 ms."""
+    """A real `onsite serve` with its own mosquitto: a reading that breaks a limit is published on the
+    sensor's topic; time until the alert arrives on GET /api/v1/alerts/stream (SSE), median / p95 ms."""
     from evals.alert_latency import run_alert_latency
 
     try:

@@ -1,10 +1,9 @@
 """From a reading to the alert on the SSE stream, through a real server (``onsite bench alert-latency``).
 
-Starts ``onsite serve`` (extractive, a temporary home, its own mosquitto broker when installed,
-else the direct feed), opens ``GET /api/v1/alerts/stream``, and per trial sends one reading beyond
-an alarm limit without a delay (a zone sensor: judged day and night) the way readings enter the
-server: published to its broker on the sensor's topic, or, without a broker, written to its
-sensor store. Latency = from just before the publish to the alert's "opened" event arriving on
+Starts ``onsite serve`` (extractive, a temporary home, its own mosquitto broker: the bench needs
+the Debian package 'mosquitto'), opens ``GET /api/v1/alerts/stream``, and per trial sends one
+reading beyond an alarm limit without a delay (a zone sensor: judged day and night) the way
+readings enter the server: published to its broker on the sensor's topic. Latency = from just before the publish to the alert's "opened" event arriving on
 the stream. Each trial breaks a different (sensor, side), because a key that is already open
 only updates. The watch pass interval bounds the latency: on average the reading waits half an
 interval for the next pass, at worst a whole one, plus the stream's poll (0.25 s).
