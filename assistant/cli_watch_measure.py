@@ -26,6 +26,8 @@ def eval_watch_sim(
     window_min: float = typer.Option(60.0, "--instrument-window-min", min=1, help="An instrument fault counts as "
                                      "caught when its alert opens within this many minutes of the onset."),
     jobs: int = typer.Option(1, "--jobs", min=1, max=32, help="Runs in parallel processes."),
+    watch_settings: Optional[str] = typer.Option(None, "--watch-settings", help="JSON overrides of the watch "
+                                                 "settings, e.g. '{\"limit_min_severity\": \"warning\"}'."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Every injectable fault x seeds on the simulator, the watch pass by pass: detected, before the
@@ -33,9 +35,11 @@ def eval_watch_sim(
     from evals.watch_sim import evaluate_watch_sim
 
     try:
+        overrides = json.loads(watch_settings) if watch_settings else None
         result = evaluate_watch_sim(seeds=seeds, faults=faults, hours=hours, fault_free_days=fault_free_days,
                                     pass_s=pass_s, fault_free_pass_s=fault_free_pass_s,
                                     instrument_window_min=window_min, jobs=jobs, fault_free_seeds=fault_free_seeds,
+                                    watch_settings=overrides,
                                     progress=lambda m: typer.echo(m, err=True))
     except ValueError as exc:
         _fail(OnsiteError(str(exc)))

@@ -137,7 +137,8 @@ def _watch(site, store, d: Path, settings):
     return SiteWatch(site, store, AlertStore(d / "alerts.sqlite"), settings, models_dir=d / "models")
 
 
-def run_fault(fault_text: str, seed: int, pass_s: float, hours: float | None, window_min: float) -> dict[str, Any]:
+def run_fault(fault_text: str, seed: int, pass_s: float, hours: float | None, window_min: float,
+              overrides: dict | None = None) -> dict[str, Any]:
     from tools.sensors.simulator import Fault, simulate
     from tools.sensors.store import SensorStore
     from tools.site import load_site_profile
@@ -159,7 +160,8 @@ def run_fault(fault_text: str, seed: int, pass_s: float, hours: float | None, wi
         stop = min(end, alarm + 3_600_000 if alarm is not None else onset + int(max(window_min, 60) * 120_000)
                    if fault.kind.startswith("sensor_") else end)
         first_pass = max(onset - int(CATCH_UP_H * 3_600_000), s0 + 3_600_000)
-        watch = _watch(site, store, d, WatchSettings(lookback_h=(first_pass - s0) / 3_600_000 + 0.01))
+        watch = _watch(site, store, d, WatchSettings(**(overrides or {}) | {
+            "lookback_h": (first_pass - s0) / 3_600_000 + 0.01}))
         opened: list[tuple[int, str, str]] = []
         now, passes = first_pass, 0
         while now <= stop:
@@ -182,7 +184,7 @@ def run_fault(fault_text: str, seed: int, pass_s: float, hours: float | None, wi
     return out
 
 
-def run_fault_free(seed: int, days: float, pass_s: float) -> dict[str, Any]:
+def run_fault_free(seed: int, days: float, pass_s: float, overrides: dict | None = None) -> dict[str, Any]:
     from tools.sensors.simulator import simulate
     from tools.sensors.store import SensorStore
     from tools.site import load_site_profile
@@ -197,7 +199,7 @@ def run_fault_free(seed: int, days: float, pass_s: float) -> dict[str, Any]:
         d = Path(tmp)
         store = SensorStore(d / "sensors.sqlite")
         simulate(site, store, days * 24, [], seed=seed, start=START, step_s=STEP_S)
-        watch = _watch(site, store, d, WatchSettings(lookback_h=pass_s / 3600 + 0.01))
+        watch = _watch(site, store, d, WatchSettings(**(overrides or {}) | {"lookback_h": pass_s / 3600 + 0.01}))
         opened, now = [], s0 + int(pass_s * 1000)
         while now <= end:
             opened += [(now, zone_of.get(o["target"], o["target"]), o["cause"]) for o in watch.run_once(now).opened]
@@ -217,19 +219,24 @@ def _median(xs: list[float]) -> float | None:
 
 def evaluate_watch_sim(seeds: int = 10, faults: str = "all", hours: float | None = None, fault_free_days: float = 30,
                        pass_s: float = 300, fault_free_pass_s: float = 3600, instrument_window_min: float = 60,
-                       jobs: int = 1, fault_free_seeds: int | None = None, progress=None) -> dict[str, Any]:
+                       jobs: int = 1, fault_free_seeds: int | None = None, watch_settings: dict | None = None,
+                       progress=None) -> dict[str, Any]:
+    """``watch_settings``: overrides of WatchSettings (which checks run and how), the same in every run."""
     from tools.site import load_site_profile
 
     if seeds < 1 or pass_s <= 0 or fault_free_pass_s <= 0 or fault_free_days < 0 or jobs < 1:
         raise ValueError("seeds and jobs >= 1, pass intervals > 0, fault-free days >= 0")
     specs = parse_faults(faults)
+    from tools.watch.settings import WatchSettings
+
+    WatchSettings(**(watch_settings or {}))  # a bad override fails here, not in every run
     zones = [z.id for z in load_site_profile(SAMPLE).zones]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(jobs) if jobs > 1 else _Inline() as pool:
-        fut = {(f, s): pool.submit(run_fault, f, s, pass_s, hours, instrument_window_min) for f in specs
+        fut = {(f, s): pool.submit(run_fault, f, s, pass_s, hours, instrument_window_min, watch_settings) for f in specs
                for s in range(seeds)}
         free_seeds = seeds if fault_free_seeds is None else fault_free_seeds
-        free = [pool.submit(run_fault_free, s, fault_free_days, fault_free_pass_s)
+        free = [pool.submit(run_fault_free, s, fault_free_days, fault_free_pass_s, watch_settings)
                 for s in range(free_seeds if fault_free_days else 0)]
         runs = {}
         for key, f in fut.items():
@@ -273,7 +280,8 @@ def evaluate_watch_sim(seeds: int = 10, faults: str = "all", hours: float | None
         "fault_free": [{"seed": r["seed"], "opened": r["opened"]} for r in free_runs],
         "config": {"seeds": seeds, "fault_free_seeds": len(free_runs), "step_s": STEP_S, "pass_s": pass_s, "fault_free_pass_s": fault_free_pass_s,
                    "fault_free_days": fault_free_days, "instrument_window_min": instrument_window_min,
-                   "catch_up_h": CATCH_UP_H, "close_after_h": CLOSE_AFTER_H, "start": START.isoformat(), "watch_settings": "defaults"},
+                   "catch_up_h": CATCH_UP_H, "close_after_h": CLOSE_AFTER_H, "start": START.isoformat(),
+                   "watch_settings": watch_settings or "defaults"},
         "seconds": round(time.perf_counter() - t0, 1)}
 
 
