@@ -227,6 +227,8 @@ def evaluate_watch_sim(seeds: int = 10, faults: str = "all", hours: float | None
     if seeds < 1 or pass_s <= 0 or fault_free_pass_s <= 0 or fault_free_days < 0 or jobs < 1:
         raise ValueError("seeds and jobs >= 1, pass intervals > 0, fault-free days >= 0")
     specs = parse_faults(faults)
+    if hours is not None and any(float(f.rsplit("@", 1)[1]) >= hours for f in specs):
+        raise ValueError(f"--hours {hours:g} ends before a fault's onset: {', '.join(specs)}")
     from tools.watch.settings import WatchSettings
 
     WatchSettings(**(watch_settings or {}))  # a bad override fails here, not in every run
