@@ -19,7 +19,10 @@ The alarm or trip moment of a process fault is the first time the profile's alar
 of one of those sensors counts (its delay included), computed from the run's readings after the
 onset, as the plant's own alarm would see them. Instrument faults have no alarm: the criterion
 is an attributable alert within ``instrument_window_min`` of the onset. Every other alert opened
-before the alarm (or, for instrument faults, in the run) is counted as a false alert of the run.
+before the alarm (or, for instrument faults, in the run), and any alert opened before the onset,
+is counted as a false alert of the run. As in the fault-free runs, a simulated operator closes
+alerts not seen for ``CLOSE_AFTER_H``, so an alert left over from before the onset does not hide
+the fault's own.
 
 Fault-free: ``fault_free_days`` simulated days per seed; alert openings per zone (an asset counts to
 its zone) per simulated week. A simulated operator closes every alert not seen for ``CLOSE_AFTER_H``
@@ -43,7 +46,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "knowledge" / "samples" / "sit
 START = datetime(2026, 4, 1, tzinfo=UTC)  # 08:00 at the site (Asia/Shanghai), spring, tomato fruiting / flowering
 STEP_S = 60  # simulated reading interval
 CATCH_UP_H = 2.0
-CLOSE_AFTER_H = 2.0  # fault-free runs: an operator closes an alert not seen for this long, so a recurring one opens again
+CLOSE_AFTER_H = 2.0  # a simulated operator closes an alert not seen for this long, so a recurring one opens again
 
 
 @dataclass(frozen=True)
@@ -166,11 +169,12 @@ def run_fault(fault_text: str, seed: int, pass_s: float, hours: float | None, wi
         now, passes = first_pass, 0
         while now <= stop:
             opened += [(now, o["target"], o["cause"]) for o in watch.run_once(now).opened]
+            _operator(watch, now)
             now, passes = now + int(pass_s * 1000), passes + 1
         store.close()
-    hit = next(((at, c) for at, tg, c in opened if attributable(site, fault, tg, c)), None)
+    hit = next(((at, c) for at, tg, c in opened if at >= onset and attributable(site, fault, tg, c)), None)
     until = alarm if alarm is not None else stop + 1
-    false = sorted({c for at, tg, c in opened if not attributable(site, fault, tg, c) and at < until})
+    false = sorted({c for at, tg, c in opened if at < until and (at < onset or not attributable(site, fault, tg, c))})
     out = {"fault": fault_text, "seed": seed, "passes": passes, "detected": hit is not None,
            "detected_h": None if hit is None else round((hit[0] - s0) / 3.6e6, 3), "cause": hit and hit[1],
            "onset_h": fault.start_h, "false_alerts": false, "seconds": round(time.perf_counter() - t0, 1)}
@@ -182,6 +186,13 @@ def run_fault(fault_text: str, seed: int, pass_s: float, hours: float | None, wi
                 "lead_h": None if hit is None or alarm is None else round((alarm - hit[0]) / 3.6e6, 2),
                 "before_alarm": hit is not None and (alarm is None or hit[0] < alarm)}
     return out
+
+
+def _operator(watch, now: int) -> None:
+    """A person closes every alert not seen for ``CLOSE_AFTER_H`` (at the simulated time)."""
+    for a in watch.alerts.list(state="active", limit=500).alerts:
+        if now - a.last_seen >= CLOSE_AFTER_H * 3_600_000:
+            watch.alerts.close_alert(a.id, "operator", "quiet (simulated operator)", at=now)
 
 
 def run_fault_free(seed: int, days: float, pass_s: float, overrides: dict | None = None) -> dict[str, Any]:
@@ -203,9 +214,7 @@ def run_fault_free(seed: int, days: float, pass_s: float, overrides: dict | None
         opened, now = [], s0 + int(pass_s * 1000)
         while now <= end:
             opened += [(now, zone_of.get(o["target"], o["target"]), o["cause"]) for o in watch.run_once(now).opened]
-            for a in watch.alerts.list(state="active", limit=500).alerts:  # the operator closes what went quiet
-                if now - a.last_seen >= CLOSE_AFTER_H * 3_600_000:
-                    watch.alerts.close_alert(a.id, "operator", "quiet (simulated operator)", at=now)
+            _operator(watch, now)
             now += int(pass_s * 1000)
         store.close()
     return {"seed": seed, "days": days, "opened": [{"h": round((at - s0) / 3.6e6, 2), "zone": z, "cause": c}
