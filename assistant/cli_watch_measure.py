@@ -78,8 +78,8 @@ def bench_watch(
 
 def bench_alert_latency(
     trials: int = typer.Option(10, "--trials", min=1, max=200),
-    interval_s: Optional[float] = typer.Option(None, "--interval-s", help="The server's watch interval "
-                                               "(ONSITE_WATCH__INTERVAL_S; default: its settings')."),
+    interval_s: Optional[float] = typer.Option(None, "--interval-s", min=1, help="The server's watch interval "
+                                               "(ONSITE_WATCH__INTERVAL_S, at least 1; default: its settings')."),
     home: Optional[str] = typer.Option(None, "--home", help="A data home with a built index, copied first "
                                        "(default: a new temporary home; the first start indexes the samples)."),
     port: int = typer.Option(8731, "--port", min=1024, max=65535),
