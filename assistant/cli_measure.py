@@ -385,3 +385,8 @@ def bench_coldstart(
     except (OnsiteError, ValueError, RuntimeError) as exc:
         _fail(exc if isinstance(exc, OnsiteError) else OnsiteError(str(exc)))
     typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 1))
+
+
+from assistant.cli_watch_measure import register as _register_watch  # noqa: E402 - after the groups exist
+
+_register_watch(eval_app, bench_app)

@@ -126,7 +126,7 @@ def build_blocks(services: Services, settings: Any = None, auth: PageAuth | None
                 inspect = tab_inspect.build(services.inspection, labels, lang, services.work_orders,
                                             [a.id for a in services.site.assets], auth)
             with tab("tab.sensors", "sensors") as sensors_tab:
-                sensors = tab_sensors.build(services.sensors, services.site, labels, lang)
+                sensors = tab_sensors.build(services.sensors, services.site, labels, lang, services.alerts)
             with tab("tab.orders", "orders") as orders_tab:
                 orders = tab_orders.build(services.work_orders, labels, lang, auth)
             with tab("tab.alerts", "alerts", visible=services.alerts is not None) as alerts_tab:

@@ -1,7 +1,10 @@
 """The sensor tab: one sensor over a chosen window, with the site profile's limits drawn.
 
 The limits are looked up for each point's time (``SiteProfile.limits_for``), so day and night
-limits show as steps where they change.
+limits show as steps where they change. Alert periods (first seen to closed, else last seen) of
+alerts on the sensor, its asset or its zone are shaded in the severity's colour: Gradio's native
+line plot has no area mark, so each period is a translucent hatch of strokes from the bottom to
+the top of the plotted values (dense enough to read as a band), one legend entry per alert.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.services import SensorService
+from assistant.services import AlertService, SensorService
 from ui.chat import error_message, escape_md
 from ui.i18n import TEXT, Labels, t
 
@@ -21,6 +24,9 @@ log = logging.getLogger(__name__)
 WINDOWS = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 LIMIT_LINES = ("low", "high", "alarm_low", "alarm_high")
 COLOURS = {"value": "#1f6feb", "low": "#d29922", "high": "#d29922", "alarm_low": "#cf222e", "alarm_high": "#cf222e"}
+ALERT_COLOURS = {"info": "#0969da40", "warning": "#d2992250", "alarm": "#cf222e48", "critical": "#82071e60"}  # translucent
+HATCH = 300  # strokes across the whole window: a span reads as shaded at every window length
+MAX_ALERTS = 20  # drawn per plot, the most recent
 
 
 def window_choices(lang: str) -> list[tuple[str, str]]:
@@ -56,6 +62,56 @@ def series_rows(series: dict[str, Any], site: Any, lang: str) -> list[dict[str, 
             if v is not None:
                 rows.append({"time": _local(p["ts"]), "value": float(v), "series": names[k]})
     return rows
+
+
+def _ms(iso: str | None) -> int | None:
+    try:
+        return int(datetime.fromisoformat(str(iso)).timestamp() * 1000)
+    except (TypeError, ValueError):
+        return None
+
+
+def sensor_alerts(alerts: AlertService | None, site: Any, sensor_id: str, start_ms: int, end_ms: int) -> list[dict]:
+    """Alerts (any state) about this sensor, its asset or its zone that overlap [start_ms, end_ms]."""
+    if alerts is None:
+        return []
+    sensor = site.sensor(sensor_id)
+    subjects = {sensor.id, sensor.asset, sensor.zone} - {None}
+    found: dict[int, dict] = {}
+    for target in dict.fromkeys(x for x in (sensor.asset, sensor.zone) if x):
+        for a in alerts.list_alerts(target=target, since=start_ms, limit=200)["alerts"]:
+            if a["cause"].partition(":")[2] in subjects and a["first_seen"] <= end_ms:
+                found[a["id"]] = a
+    return sorted(found.values(), key=lambda a: a["first_seen"])[-MAX_ALERTS:]
+
+
+def alert_label(alert: dict, lang: str) -> str:
+    return f"⚠ {t(lang, 'sev.' + alert['severity'])} #{alert['id']}"
+
+
+def alert_span_rows(alerts: list[dict], rows: list[dict[str, Any]], site: Any, start_ms: int, end_ms: int,
+                    lang: str) -> list[dict[str, Any]]:
+    """Rows that shade each alert's period: strokes alternating between the lowest and the highest
+    plotted value, every window/HATCH, from first seen to closed (else last seen), clipped to the window."""
+    values = [r["value"] for r in rows]
+    if not values or end_ms <= start_ms:
+        return []
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.02 or max(abs(hi) * 0.02, 0.5)
+    lo, hi = lo - pad, hi + pad
+    step = max(1, (end_ms - start_ms) // HATCH)
+    out = []
+    for a in alerts:
+        a0 = max(int(a["first_seen"]), start_ms)
+        a1 = min(int(a.get("closed_at") or a["last_seen"]), end_ms)
+        if a1 < a0:
+            continue
+        a1 = max(a1, a0 + step)  # a single finding still shows
+        name = alert_label(a, lang)
+        for k, ms in enumerate(list(range(a0, a1, step)) + [a1]):
+            at = datetime.fromtimestamp(ms / 1000, site.tz).replace(tzinfo=None)
+            out.append({"time": at, "value": hi if k % 2 else lo, "series": name})
+    return out
 
 
 def colour_map(lang: str) -> dict[str, str]:
@@ -114,9 +170,10 @@ def summary_markdown(latest: dict[str, Any] | None, series: dict[str, Any], n: i
 
 
 class SensorHandlers:
-    def __init__(self, sensors: SensorService, site: Any):
+    def __init__(self, sensors: SensorService, site: Any, alerts: AlertService | None = None):
         self.sensors_service = sensors
         self.site = site
+        self.alerts = alerts
 
     def sensors(self) -> list[dict[str, Any]]:
         try:
@@ -144,18 +201,29 @@ class SensorHandlers:
         except Exception as exc:  # noqa: BLE001
             return gr.update(value=empty), error_message(exc, lang)
         rows = series_rows(series, self.site, lang)
+        colours = colour_map(lang)
+        start_ms, end_ms = _ms(series.get("from")), _ms(series.get("to"))
+        if start_ms is not None and end_ms is not None:
+            try:
+                marked = sensor_alerts(self.alerts, self.site, sensor_id, start_ms, end_ms)
+            except Exception as exc:  # noqa: BLE001 - the readings still show without their alerts
+                log.warning("alerts of %s not read for the plot: %s", sensor_id, exc)
+                marked = []
+            rows += alert_span_rows(marked, rows, self.site, start_ms, end_ms, lang)
+            colours |= {alert_label(a, lang): ALERT_COLOURS.get(a["severity"], "#6e778160") for a in marked}
         n = sum(1 for p in series.get("points") or [] if p.get("mean") is not None)
         frame = pd.DataFrame(rows) if rows else empty
         summary = summary_markdown(latest, series, n, lang)
         limits = limits_text(series, self.site, lang)
         title = f"{series.get('name') or sensor_id} ({series.get('unit') or ''})"
         return (gr.update(value=frame, y_title=series.get("unit") or None, x_title=t(lang, "sens.time"),
-                          color_map=colour_map(lang), title=title, color_title=t(lang, "sens.series")),
+                          color_map=colours, title=title, color_title=t(lang, "sens.series")),
                 summary + (f"\n\n{limits}" if limits else ""))
 
 
-def build(sensors: SensorService, site: Any, labels: Labels, lang: gr.State) -> dict[str, Any]:
-    h = SensorHandlers(sensors, site)
+def build(sensors: SensorService, site: Any, labels: Labels, lang: gr.State,
+          alerts: AlertService | None = None) -> dict[str, Any]:
+    h = SensorHandlers(sensors, site, alerts)
     choices = sensor_choices(h.sensors())
     with gr.Row():
         sensor = labels.bind(gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, scale=3,

@@ -14,7 +14,12 @@ Outside weather is a mild spring (nights ≈ 5 °C, afternoons ≈ 17 °C); the 
 real date and the site's latitude / longitude. Faults: ``heater_failure`` (heating off: the
 night temperature falls below the alarm), ``vent_stuck`` (vents stay shut: hot, humid days),
 ``bearing_wear`` (vibration ramps through alarm to trip over the pump's running time, bearing
-temperature follows). Written as ``kind``, ``kind:TARGET`` or ``kind:TARGET@HOURS`` (start).
+temperature follows), ``filter_clog`` (the pump's suction strainer clogs over its running hours:
+suction pressure, flow, discharge pressure and current fall, cavitation adds vibration), ``ec_drift``
+(a zone's fertiliser dosing drifts: feed EC rises steadily, the slab EC follows). Instrument faults
+(``tools.sensors.sim_faults``), target a sensor: ``sensor_flatline``, ``sensor_stuck``,
+``sensor_dropout``, ``sensor_spike``, ``sensor_out_of_range``. Written as ``kind``,
+``kind:TARGET`` or ``kind:TARGET@HOURS`` (start).
 """
 
 from __future__ import annotations
@@ -29,9 +34,12 @@ from pathlib import Path
 import numpy as np
 
 from tools.site import GROWING_KINDS, SiteProfile, load_site_profile
+from tools.sensors.sim_faults import (CLOG_RUN_H, EC_DRIFT_PER_H, INSTRUMENT_DEFAULTS, INSTRUMENT_FAULTS,
+                                      InstrumentFaults)
 from tools.sensors.store import Reading, SensorStore, from_ms, to_ms
 
-FAULTS = ("heater_failure", "vent_stuck", "bearing_wear")
+PROCESS_FAULTS = ("heater_failure", "vent_stuck", "bearing_wear", "filter_clog", "ec_drift")
+FAULTS = PROCESS_FAULTS + INSTRUMENT_FAULTS
 # AR(1) noise amplitude and rounding (decimals) per metric
 NOISE = {"air_temperature": (0.15, 1), "relative_humidity": (0.8, 1), "co2": (12, 0), "par": (0.03, 0),
          "dli": (0, 1), "substrate_moisture": (0.25, 1), "substrate_ec": (0.03, 2), "feed_ec": (0.02, 2),
@@ -44,7 +52,7 @@ RELATIVE_NOISE = {"par", "vibration_rms"}
 @dataclass(frozen=True)
 class Fault:
     kind: str
-    target: str | None = None  # zone for heater_failure / vent_stuck, pump asset for bearing_wear
+    target: str | None = None  # zone (heater_failure, vent_stuck, ec_drift), pump (bearing_wear, filter_clog), sensor
     start_h: float = 0.0  # hours after the start of the run
 
     @classmethod
@@ -151,6 +159,7 @@ class _Greenhouse:
         end = site.day_hours(zone.id)[1]
         self.day_end = end.hour * 60 + end.minute
         self.heater_ok, self.vents_ok = True, True
+        self.ec_offset = 0.0  # ec_drift: the dosing unit's error in feed EC (mS/cm)
         self.drift = _Noise(rng, 0.05, 0.999)
 
     def step(self, c: _Clock, dt_h: float, water: bool) -> None:
@@ -185,7 +194,7 @@ class _Greenhouse:
         self.was_in_window = in_window
         if self.shot_left > 0 and water:
             self.wc += 3.5 * min(dt_h, self.shot_left) / (4 / 60)
-            self.ec += 0.3 * (self.feed_ec + 0.5 - self.ec) * min(dt_h, self.shot_left) / (4 / 60)
+            self.ec += 0.3 * (self.feed_ec + self.ec_offset + 0.5 - self.ec) * min(dt_h, self.shot_left) / (4 / 60)
         self.shot_left = max(0.0, self.shot_left - dt_h)
         self.wc = min(self.wc, self.wc_cap)
         self.ec *= (wc_old / self.wc) ** 0.7 if self.wc < wc_old else 1.0
@@ -204,17 +213,19 @@ class _Greenhouse:
             dli, self.dli_sent = self.dli, True
         return dict(air_temperature=self.t, relative_humidity=100 * self.e / _esat(self.t), co2=self.co2,
                     par=c.par, dli=dli, substrate_moisture=self.wc, substrate_ec=self.ec,
-                    feed_ec=self.feed_ec + self.drift(), feed_ph=self.feed_ph)
+                    feed_ec=self.feed_ec + self.ec_offset + self.drift(), feed_ph=self.feed_ph)
 
 
 class _Pump:
-    def __init__(self, site: SiteProfile, asset, run_total_h: float, wear_from_h: float | None):
+    def __init__(self, site: SiteProfile, asset, run_total_h: float, wear_from_h: float | None,
+                 clog_from_h: float | None = None):
         self.asset = asset
         rows = {r.metric: r for r in site.limits if r.asset == asset.id}
         self.trip_vib = getattr(rows.get("vibration_rms"), "trip_high", None) or 7.1
         self.trip_bearing = getattr(rows.get("bearing_temperature"), "trip_high", None) or 90.0
         self.run_total_h, self.wear_from_h = run_total_h, wear_from_h
         self.run_h = self.wear_run_h = self.extra = 0.0
+        self.clog_from_h, self.clog_run_h, self.clog = clog_from_h, 0.0, 0.0  # clog: 0 clean .. 1 blocked
         self.tripped = self.running = False
         self.vib, self.bearing = 0.05, 18.0
 
@@ -225,12 +236,15 @@ class _Pump:
             self.run_h += dt_h
             if self.wear_from_h is not None and elapsed_h >= self.wear_from_h:
                 self.wear_run_h += dt_h
+            if self.clog_from_h is not None and elapsed_h >= self.clog_from_h:
+                self.clog_run_h += dt_h
+                self.clog = min(1.0, self.clog_run_h / CLOG_RUN_H)
         if self.wear_from_h is not None and self.run_total_h > 0:
             extra = 6.8 * (self.wear_run_h / self.run_total_h) ** 2
         self.extra = extra
         amb = 14 + 0.5 * (c.t_out - 5)
         if running:
-            self.vib = 1.6 + 0.05 * self.run_h / 24 + extra
+            self.vib = 1.6 + 0.05 * self.run_h / 24 + extra + 1.2 * self.clog ** 4  # cavitation
             b_eq, tau = amb + 28 + 0.2 * self.run_h / 24 + 7.5 * extra, 0.5
         else:
             self.vib, b_eq, tau = 0.05, amb, 1.0
@@ -248,8 +262,10 @@ class _Pump:
         if not self.running:
             return dict(vibration_rms=self.vib, bearing_temperature=self.bearing, discharge_pressure=0.1 * level,
                         suction_pressure=0.098 * level, flow=0.0, motor_current=0.0)
-        return dict(vibration_rms=self.vib, bearing_temperature=self.bearing, discharge_pressure=3.34,
-                    suction_pressure=0.098 * level - 0.06, flow=48.0, motor_current=11.6 + 0.15 * self.extra)
+        c2 = self.clog ** 2  # the strainer's loss grows with the square of the blockage
+        return dict(vibration_rms=self.vib, bearing_temperature=self.bearing, discharge_pressure=3.34 - 0.6 * c2,
+                    suction_pressure=0.098 * level - 0.06 - 0.45 * c2, flow=48.0 * (1 - 0.35 * c2),
+                    motor_current=11.6 + 0.15 * self.extra - 1.5 * c2)
 
 
 class SiteSimulator:
@@ -268,8 +284,9 @@ class SiteSimulator:
         self.houses = {z.id: _Greenhouse(site, z, self.rng) for z in site.zones if z.kind in GROWING_KINDS}
         pumps = [a for a in site.assets if a.kind == "pump"]
         wear = {f.target: f.start_h for f in self.faults if f.kind == "bearing_wear"}
-        self.pumps = {a.id: _Pump(site, a, self._run_hours(wear[a.id]) if a.id in wear else 0.0, wear.get(a.id))
-                      for a in pumps}
+        clog = {f.target: f.start_h for f in self.faults if f.kind == "filter_clog"}
+        self.pumps = {a.id: _Pump(site, a, self._run_hours(wear[a.id]) if a.id in wear else 0.0, wear.get(a.id),
+                                  clog.get(a.id)) for a in pumps}
         self.tanks = {a.id: 3.0 for a in site.assets if a.kind == "tank"}
         self.sensors, self.skipped = [], []
         for s in site.sensors:
@@ -279,12 +296,19 @@ class SiteSimulator:
         first: dict[str, str] = {}
         self.second_bearing = {s.id for s in self.sensors if s.metric == "bearing_temperature" and s.asset
                                and first.setdefault(s.asset, s.id) != s.id}
+        # its own random stream, so a run with an instrument fault keeps the same process as without
+        self.instruments = InstrumentFaults([f for f in self.faults if f.kind in INSTRUMENT_FAULTS],
+                                            {s.id: s for s in self.sensors}, NOISE, seed)
 
     def _check(self, f: Fault) -> Fault:
         if f.kind not in FAULTS:
             raise ValueError(f"unknown fault {f.kind!r}; faults: {', '.join(FAULTS)}")
-        if f.kind == "bearing_wear":
+        if f.kind in ("bearing_wear", "filter_clog"):
             ok = [a.id for a in self.site.assets if a.kind == "pump"]
+        elif f.kind in INSTRUMENT_FAULTS:
+            ok = [s.id for s in self.site.sensors if s.metric in NOISE]
+            if f.target is None and INSTRUMENT_DEFAULTS[f.kind] in ok:
+                return Fault(f.kind, INSTRUMENT_DEFAULTS[f.kind], f.start_h)
         else:
             ok = [z.id for z in self.site.zones if z.kind in GROWING_KINDS]
         if not ok:
@@ -328,6 +352,8 @@ class SiteSimulator:
             for f in self.faults:
                 if f.kind in ("heater_failure", "vent_stuck") and elapsed_h >= f.start_h:
                     setattr(self.houses[f.target], "heater_ok" if f.kind == "heater_failure" else "vents_ok", False)
+                elif f.kind == "ec_drift":
+                    self.houses[f.target].ec_offset = EC_DRIFT_PER_H * max(0.0, elapsed_h - f.start_h)
             for i in range(sub if k else 0):
                 self._physics(ts - (sub - 1 - i) * dt_ms, dt_h, elapsed_h)
             self.clock.at(ts)
@@ -353,9 +379,11 @@ class SiteSimulator:
             v = v if s.metric == "suction_pressure" else max(v, 0.0)
             v = min(v, 100.0) if s.metric in ("relative_humidity", "substrate_moisture") else v
             v = round(v, NOISE[s.metric][1])
-            if s.asset in self.pumps:
+            if s.asset in self.pumps:  # the interlock has its own switch: an instrument fault does not trip
                 self.pumps[s.asset].check_trip(s.metric, v)
-            out.append(Reading(s.id, ts, v))
+            v = self.instruments.apply(s, ts, (ts - self.start) / 3_600_000, v)
+            if v is not None:
+                out.append(Reading(s.id, ts, v))
         return out
 
 
