@@ -68,6 +68,10 @@ class FaultSettings(BaseModel):
 class WatchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     interval_s: float = Field(60.0, ge=1, le=86_400, description="Seconds between passes of `run_forever`.")
+    fast_limits_s: float = Field(
+        1.0, ge=0, le=60, description="Between passes, look this often at each sensor's newest reading and check the "
+        "limits of those beyond one at once, so a limit alert is raised seconds after its reading, not at the next "
+        "pass (0: only in passes).")
     lookback_h: float = Field(24.0, gt=0, le=24 * 366, description="On a first start (no saved cursor), how far "
                               "back the first pass looks.")
     limit_min_severity: Literal["warning", "alarm", "trip"] = Field(

@@ -162,3 +162,50 @@ def test_run_forever_passes_until_stopped(site, tmp_path):
     assert any("GH-2-RH" in e for e in reports[0].errors)  # logged and passed over, the loop went on
     assert reports[1].start_ms == reports[0].end_ms  # the second pass starts where the first ended
     assert "sensor_faults" in reports[0].findings and "sensor_faults" not in reports[1].findings  # every 5 min
+
+
+def test_the_fast_lane_raises_a_limit_alert_between_passes_and_the_pass_only_updates_it(site, tmp_path):
+    store = SensorStore(tmp_path / "sensors.sqlite")
+    simulate(site, store, 3, [], seed=0, start=START)
+    watch = SiteWatch(site, store, AlertStore(tmp_path / "alerts.sqlite"), WatchSettings(lookback_h=3),
+                      models_dir=tmp_path / "watch")
+    now = S0 + 3 * HOUR
+    watch.run_once(now)
+    cursor = watch.cursor
+    quiet = watch.run_fast(now + 1_000)  # nothing new beyond a level: no limit check at all
+    assert quiet.findings == {} and not quiet.opened and watch.cursor == cursor
+    store.insert([("TT-101", now + 2_000, 85.0, 0)])  # bearing temperature over its 80 °C alarm (OM-P-101 §3.1)
+    fast = watch.run_fast(now + 3_000)
+    assert [a["cause"] for a in fast.opened] == ["limit_high:TT-101"] and watch.cursor == cursor
+    assert watch.run_fast(now + 4_000).findings == {}  # the same reading is not looked at twice
+    full = watch.run_once(now + 60_000)
+    assert not full.opened and full.updated >= 1  # the pass sees the same excursion: one alert
+
+
+def test_run_forever_raises_a_limit_alert_long_before_the_next_pass(site, tmp_path):
+    import threading
+    import time
+
+    store = SensorStore(tmp_path / "sensors.sqlite")
+    simulate(site, store, 3, [], seed=0)  # ends now
+    alerts = AlertStore(tmp_path / "alerts.sqlite")
+    watch = SiteWatch(site, store, alerts, WatchSettings(interval_s=600, fast_limits_s=0.2),
+                      models_dir=tmp_path / "watch")
+    stop, passes = threading.Event(), []
+    thread = threading.Thread(target=watch.run_forever, args=(stop, passes.append), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not passes and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert passes, "the first pass did not finish"
+        store.insert([("TT-101", int(time.time() * 1000), 85.0, 0)])
+        deadline = time.monotonic() + 30  # the next pass is 600 s away: only the fast lane can raise it
+        while not alerts.list(target="P-101").alerts and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [a.cause for a in alerts.list(target="P-101").alerts] == ["limit_high:TT-101"]
+        # raised between passes, by the fast lane (which reports what it opened, and checks limits only)
+        assert len(passes) == 2 and set(passes[1].findings) == {"limits"} and passes[1].opened
+    finally:
+        stop.set()
+        thread.join(timeout=20)
