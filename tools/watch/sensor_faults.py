@@ -21,6 +21,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from tools.errors import ToolInputError
 from tools.site.layout import Sensor
+from tools.site.sun import sun_elevation_deg
 
 from tools.watch.settings import (DEFAULT_RANGES, FAULT_KINDS, FaultKind, FaultSettings,  # noqa: F401 - re-exported
                                    SensorFaultConfig)
@@ -237,7 +238,10 @@ def check_sensor(site, store, sensor_id: str, start: int, end: int, settings: Fa
                     continue
             if sensor.metric in cfg.dark_metrics and f.details.get("value", low) <= low:
                 inside = ts[(ts >= f.start_ms) & (ts <= f.end_ms)]
-                if site.day_mask(sensor.zone, inside).mean() < 0.5:
+                # dark: outside the profile's day hours, or the sun low (dusk comes before 19:00 in spring)
+                lit = site.day_mask(sensor.zone, inside) & (sun_elevation_deg(site.latitude, site.longitude, inside)
+                                                            > cfg.dark_below_sun_deg)
+                if lit.mean() < 0.5:
                     continue
         kept.append(f)
     return kept

@@ -60,6 +60,9 @@ class FaultSettings(BaseModel):
     dark_metrics: list[str] = Field(default_factory=lambda: ["par"], description="Metrics that rest at the bottom "
                                     "of their range at night (light): a flatline there, mostly outside the zone's "
                                     "day hours, is the dark, not a fault.")
+    dark_below_sun_deg: float = Field(3.0, ge=-18, le=30, description="A light sensor resting at its bottom counts "
+                                      "as dark, not dead, while the sun is below this elevation (site latitude and "
+                                      "longitude) or outside the day hours.")
     ranges: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_RANGES),
                                                    description="Physical range by metric.")
     sensors: dict[str, SensorFaultConfig] = Field(default_factory=dict, description="Overrides by sensor id.")

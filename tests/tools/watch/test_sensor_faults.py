@@ -1,6 +1,8 @@
 """Instrument faults on generated series: each kind found at the right times; normal noise, a slow
 legitimate drift and a configured constant setpoint give nothing."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -214,3 +216,30 @@ def test_simulated_fault_free_days_give_no_fault_and_injected_ones_are_found(sit
     store.insert(Reading("GH-1-TEMP", int(t), float(v[0])) for t in ts)
     (f,) = check_sensor(site, store, "GH-1-TEMP", t0, end)
     assert (f.kind, f.start_ms, f.end_ms) == ("flatline", ts[0], ts[-1])
+
+
+def test_a_light_sensor_dark_at_dusk_before_the_profiles_day_ends_is_not_a_fault(tmp_path):
+    """1 April in Shanghai: the sun sets about 18:15, the sample profile's day ends at 19:00. The PAR
+    sensor's zero from sunset on is the dark; the same zero at noon is a dead sensor."""
+    from datetime import UTC, datetime
+
+    from tools.sensors.store import SensorStore
+    from tools.site import load_site_profile
+    from tools.watch.sensor_faults import check_sensor
+
+    site = load_site_profile(Path(__file__).resolve().parents[3] / "knowledge" / "samples" / "site-profile.toml")
+    par = next(s for s in site.sensors if s.metric == "par")
+    store = SensorStore(tmp_path / "s.sqlite")
+    minute = 60_000
+
+    def zeros_after_light(start_utc: datetime, minutes: int) -> tuple[int, int]:
+        """Two hours of moving light readings, then ``minutes`` of zeros from ``start_utc``."""
+        t0 = int(start_utc.timestamp() * 1000)
+        light = [(par.id, t0 - (120 - i) * minute, 300.0 + 40 * np.sin(i / 5), 0) for i in range(120)]
+        store.insert(light + [(par.id, t0 + i * minute, 0.0, 0) for i in range(minutes)])
+        return t0 - 120 * minute, t0 + minutes * minute
+
+    dusk = zeros_after_light(datetime(2026, 4, 1, 10, 20, tzinfo=UTC), 40)  # 18:20-19:00 local: after sunset
+    assert check_sensor(site, store, par.id, *dusk, now_ms=dusk[1]) == []
+    noon = zeros_after_light(datetime(2026, 4, 2, 4, 0, tzinfo=UTC), 40)  # 12:00-12:40 local: a dead sensor
+    assert [f.kind for f in check_sensor(site, store, par.id, *noon, now_ms=noon[1])] in (["flatline"], ["stuck"])
