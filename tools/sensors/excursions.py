@@ -104,7 +104,10 @@ def _merge(runs: list[tuple[int, int]], ts: np.ndarray, direction: np.ndarray, m
 
 
 def sensor_excursions(store, site: SiteProfile, sensor_id: str, start, end, min_rank: int = 2,
-                      max_gap_s: float = 1800, merge_s: float = 900, cache: dict | None = None) -> list[Excursion]:
+                      max_gap_s: float = 1800, merge_s: float = 900, cache: dict | None = None,
+                      valid: tuple[float, float] | None = None) -> list[Excursion]:
+    """``valid``: the instrument's physical range; a reading outside it is an instrument fault (the
+    watch reports it as one), not the process beyond its limit, so it is not judged here."""
     sensor = site.sensor(sensor_id)
     ls = site.limit_set(sensor)
     if ls is None:
@@ -120,6 +123,8 @@ def sensor_excursions(store, site: SiteProfile, sensor_id: str, start, end, min_
     hi = {r: _per_reading(day, pair, lambda lim, r=r: lim.bounds(LEVELS[r])[1]) for r in (1, 2, 3)}
     delay = {r: _per_reading(day, pair, lambda lim, r=r: lim.delay_s(LEVELS[r])) for r in (1, 2, 3)}
     judged = _running_mask(store, site, sensor, ts, gap, (start, end), {} if cache is None else cache)
+    if valid is not None:
+        judged = judged & (v >= valid[0]) & (v <= valid[1])
     rank = np.zeros(ts.size, dtype=np.int8)
     direction = np.zeros(ts.size, dtype=np.int8)  # -1 low, +1 high
     for r in (1, 2, 3):  # later (higher) levels overwrite lower ones

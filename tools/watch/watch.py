@@ -82,7 +82,7 @@ def check_limits(w: "SiteWatch", start: int, end: int, now_ms: int, errors: list
             continue
         try:
             found = sensor_excursions(w.store, site, s.id, ctx, end, SEVERITY_RANK[cfg.limit_min_severity],
-                                      cfg.max_gap_s, cfg.merge_s, cache)
+                                      cfg.max_gap_s, cfg.merge_s, cache, valid=physical_range(cfg.faults, s))
         except Exception as exc:  # noqa: BLE001 - one bad series must not stop the watch
             log.warning("watch: limits of %s skipped: %s", s.id, exc)
             errors.append(f"limits {s.id}: {exc}")
@@ -195,6 +195,12 @@ def _row_values(w: "SiteWatch", aw: AssetWatch, at: int) -> list[float]:
 
 
 # The checks of one pass, in order; another check is one function with the same signature.
+def physical_range(faults, sensor) -> tuple[float, float] | None:
+    """What the instrument can read (per-sensor override, else by metric): beyond it is its fault."""
+    own = faults.sensors.get(sensor.id)
+    return (own.range if own is not None and own.range else None) or faults.ranges.get(sensor.metric)
+
+
 CHECKS: list[tuple[str, Check]] = [("limits", check_limits), ("sensor_faults", check_sensor_faults),
                                    ("early_warning", check_early_warning), ("forecast", check_forecast)]
 

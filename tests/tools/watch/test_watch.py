@@ -209,3 +209,16 @@ def test_run_forever_raises_a_limit_alert_long_before_the_next_pass(site, tmp_pa
     finally:
         stop.set()
         thread.join(timeout=20)
+
+
+def test_a_reading_the_instrument_cannot_make_is_its_fault_not_a_process_alarm(site, tmp_path):
+    store = SensorStore(tmp_path / "sensors.sqlite")
+    simulate(site, store, 3, [], seed=0, start=START)
+    watch = SiteWatch(site, store, AlertStore(tmp_path / "alerts.sqlite"), WatchSettings(lookback_h=3, faults_every_s=0),
+                      models_dir=tmp_path / "watch")
+    now = S0 + 3 * HOUR
+    watch.run_once(now)
+    store.insert([("GH-2-TEMP", now + 60_000 * i, -150.0, 0) for i in range(1, 4)])  # a broken RTD
+    assert watch.run_fast(now + 4 * 60_000).opened == []  # not a cold glasshouse
+    report = watch.run_once(now + 5 * 60_000)
+    assert [a["cause"] for a in report.opened] == ["sensor_out_of_range:GH-2-TEMP"]
