@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 
 import httpx
@@ -18,32 +17,13 @@ from pydantic import SecretStr
 
 from assistant.errors import OnsiteError
 from assistant.settings import ApiSettings
+from tools.http_redaction import install_redaction
 
 log = logging.getLogger("onsite.api.wechat")
 
 JSCODE2SESSION_PATH = "/sns/jscode2session"
 
-_SECRET_PARAMS = re.compile(r"(?i)\b(secret|js_code|session_key|appsecret)=[^&\s\"']*")
-
-
-class _RedactSecrets(logging.Filter):
-    """Masks secret query parameters in records of the loggers it is attached to."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            return True
-        redacted = _SECRET_PARAMS.sub(lambda m: f"{m.group(1)}=***", message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
-
-
-_REDACT = _RedactSecrets()
-for _name in ("httpx", "httpcore"):
-    if not any(isinstance(f, _RedactSecrets) for f in logging.getLogger(_name).filters):
-        logging.getLogger(_name).addFilter(_REDACT)
+install_redaction()  # the secret, the login code and the session key never reach the log
 
 
 class WeChatLoginError(OnsiteError):

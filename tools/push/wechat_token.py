@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+
+from tools.http_redaction import install_redaction
 
 try:  # one refresher across processes too; without fcntl (Windows) the thread lock still holds
     import fcntl
@@ -43,31 +44,7 @@ _MISCONFIGURED = {40013: "invalid appid", 40125: "invalid secret", 41002: "appid
                   40164: "this server's IP is not in the app's IP whitelist", 89503: "this IP needs the admin's consent",
                   40243: "the app's API access is frozen"}
 
-_SECRET_PARAMS = re.compile(r"(?i)\b(access_token|secret|appsecret|js_code|session_key)=[^&\s\"']*")
-
-
-class _RedactSecrets(logging.Filter):
-    """Masks secret query parameters (the access token above all) in httpx's log lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            return True
-        redacted = _SECRET_PARAMS.sub(lambda m: f"{m.group(1)}=***", message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
-
-
-def install_redaction() -> None:
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactSecrets) for f in logger.filters):
-            logger.addFilter(_RedactSecrets())
-
-
-install_redaction()
+install_redaction()  # the access token and the secret never reach the log
 
 
 class WeChatTokenError(Exception):
