@@ -14,14 +14,13 @@ from typing import Any, Callable, Iterator
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
 from fastapi.responses import PlainTextResponse
 from fastapi.testclient import TestClient
 
 from assistant.api.app import create_app
 from assistant.api.metrics import ApiMetrics
 from assistant.settings import Settings
-from tests.wechat_standin import WeChatState, add_push_routes
+from tests.wechat_standin import WeChatState, add_push_routes, serve
 
 APPID = "wx0123456789abcdef"
 APP_SECRET = "APPSECRET-do-not-leak-4b9e2c71d0"
@@ -37,15 +36,6 @@ ERROR_REPLIES: dict[str, dict[str, Any]] = {
     "busy": {"errcode": -1, "errmsg": "system error"},
     "odd-error": {"errcode": 48001, "errmsg": "api unauthorized"},
 }
-
-
-class _QuietH11(H11Protocol):
-    """The stand-in's own access log would print the app secret it receives (as any server's
-    would); it is not the code under test, so it stays quiet."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.access_log = False
 
 
 @dataclass
@@ -89,26 +79,11 @@ def _wechat_app(calls: list[dict[str, str]]) -> FastAPI:
 @pytest.fixture(scope="session")
 def wechat_server() -> Iterator[StandInWeChat]:
     calls: list[dict[str, str]] = []
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     push = WeChatState()
     app = _wechat_app(calls)
     add_push_routes(app, push)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", http=_QuietH11)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the stand-in WeChat server did not start")
-        time.sleep(0.01)
-    yield StandInWeChat(f"http://127.0.0.1:{port}", calls, push)
-    server.should_exit = True
-    thread.join(timeout=5)
-    sock.close()
+    with serve(app) as url:
+        yield StandInWeChat(url, calls, push)
 
 
 @pytest.fixture
